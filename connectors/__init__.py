@@ -1,0 +1,1 @@
+"""Provider connectors; each package declares one Connector (see connectors/base.py)."""

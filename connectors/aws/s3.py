@@ -1,0 +1,191 @@
+"""Amazon S3: bucket default encryption, public access block and versioning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from connectors.aws.session import AwsSession, error_code
+from connectors.base import PermissionMissing, Result, Severity, check, collector
+
+T = TypeVar("T")
+
+PUBLIC_ACCESS_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                       "RestrictPublicBuckets")
+_SSE_NAMES = {"AES256": "SSE-S3", "aws:kms": "SSE-KMS", "aws:kms:dsse": "DSSE-KMS"}
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One bucket's settings; a setting the credentials may not read is named in read_errors."""
+
+    name: str
+    arn: str
+    region: str
+    encryption_rules: list[dict[str, Any]] = field(default_factory=list)
+    versioning: dict[str, str] = field(default_factory=dict)
+    public_access_block: dict[str, bool] | None = None
+    read_errors: dict[str, str] = field(default_factory=dict)
+
+
+@collector()
+def collect_buckets(session: AwsSession) -> list[Bucket]:
+    """Every bucket of the account with the settings the S3 checks judge."""
+    partition = session.identity().partition
+    with session.service("s3") as s3:
+        listed = [b for page in s3.get_paginator("list_buckets").paginate() for b in page["Buckets"]]
+    buckets = []
+    for entry in listed:
+        bucket = _read_bucket(session, entry, partition)
+        if bucket is not None:
+            buckets.append(bucket)
+    return buckets
+
+
+def _read_bucket(session: AwsSession, entry: dict[str, Any], partition: str) -> Bucket | None:
+    """Read one bucket; None when it was deleted since the listing."""
+    name = entry["Name"]
+    errors: dict[str, str] = {}
+    region = entry.get("BucketRegion") or _read_setting(
+        session, None, "region", errors, lambda s3: _bucket_region(s3, name))
+    if region is None and "region" not in errors:
+        return None
+    return Bucket(
+        name=name,
+        arn=f"arn:{partition}:s3:::{name}",
+        region=region or "unknown",
+        encryption_rules=_read_setting(
+            session, region, "encryption", errors, lambda s3: _encryption_rules(s3, name)) or [],
+        versioning=_read_setting(
+            session, region, "versioning", errors, lambda s3: _versioning(s3, name)) or {},
+        public_access_block=_read_setting(
+            session, region, "public_access_block", errors,
+            lambda s3: _public_access_block(s3, name)),
+        read_errors=errors,
+    )
+
+
+def _read_setting(session: AwsSession, region: str | None, setting: str,
+                  errors: dict[str, str], read: Callable[[Any], T]) -> T | None:
+    """Read one bucket setting; a bucket policy denying it is that bucket's error, not the run's."""
+    try:
+        with session.service("s3", region) as s3:
+            return read(s3)
+    except PermissionMissing as exc:
+        errors[setting] = exc.message
+        return None
+
+
+def _bucket_region(s3: Any, name: str) -> str | None:
+    """The bucket's region; None when the bucket no longer exists."""
+    try:
+        constraint = s3.get_bucket_location(Bucket=name).get("LocationConstraint")
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchBucket":
+            return None
+        raise
+    # us-east-1 answers no constraint; the oldest eu-west-1 buckets answer "EU".
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
+
+
+def _encryption_rules(s3: Any, name: str) -> list[dict[str, Any]]:
+    try:
+        config = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
+    except ClientError as exc:
+        if error_code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
+            return []
+        raise
+    return list(config.get("Rules", []))
+
+
+def _versioning(s3: Any, name: str) -> dict[str, str]:
+    answer = s3.get_bucket_versioning(Bucket=name)
+    return {key: answer[key] for key in ("Status", "MFADelete") if key in answer}
+
+
+def _public_access_block(s3: Any, name: str) -> dict[str, bool] | None:
+    try:
+        config = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
+            return None
+        raise
+    return {flag: bool(config.get(flag, False)) for flag in PUBLIC_ACCESS_FLAGS}
+
+
+def _unreadable(bucket: Bucket, setting: str, what: str) -> Result:
+    return Result.error(bucket.arn, f"Could not read the {what} of bucket {bucket.name}: "
+                        f"{bucket.read_errors[setting]}",
+                        {"bucket": bucket.name, "error": bucket.read_errors[setting]})
+
+
+@check(id="aws.s3.bucket_default_encryption", severity=Severity.HIGH,
+       resource_type="aws.s3.bucket", needs=collect_buckets,
+       remediation="Enable default encryption on the bucket (Properties > Default encryption: "
+                   "SSE-S3 or SSE-KMS), e.g. `aws s3api put-bucket-encryption --bucket NAME "
+                   "--server-side-encryption-configuration "
+                   "'{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":"
+                   "{\"SSEAlgorithm\":\"aws:kms\"}}]}'`.")
+def bucket_default_encryption(buckets: list[Bucket]) -> Iterator[Result]:
+    """S3 buckets encrypt new objects at rest by default."""
+    for b in buckets:
+        if "encryption" in b.read_errors:
+            yield _unreadable(b, "encryption", "default encryption")
+            continue
+        algorithms = [rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
+                      for rule in b.encryption_rules]
+        names = sorted({_SSE_NAMES[a] for a in algorithms if a in _SSE_NAMES})
+        title = (f"Bucket {b.name} encrypts new objects with {' and '.join(names)} by default"
+                 if names else f"Bucket {b.name} has no default encryption")
+        yield Result.of(b.arn, passing=bool(names), title=title,
+                        data={"bucket": b.name, "region": b.region, "rules": b.encryption_rules})
+
+
+@check(id="aws.s3.bucket_public_access_block", severity=Severity.HIGH,
+       resource_type="aws.s3.bucket", needs=collect_buckets,
+       remediation="Turn on all four Block Public Access settings on the bucket (Permissions > "
+                   "Block public access), e.g. `aws s3api put-public-access-block --bucket NAME "
+                   "--public-access-block-configuration BlockPublicAcls=true,"
+                   "IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`; "
+                   "serve public content through CloudFront with origin access control.")
+def bucket_public_access_block(buckets: list[Bucket]) -> Iterator[Result]:
+    """S3 buckets block public access with all four Block Public Access settings."""
+    for b in buckets:
+        if "public_access_block" in b.read_errors:
+            yield _unreadable(b, "public_access_block", "Block Public Access settings")
+            continue
+        config = b.public_access_block
+        off = [f for f in PUBLIC_ACCESS_FLAGS if not (config or {}).get(f, False)]
+        if config is None:
+            title = f"Bucket {b.name} has no Block Public Access configuration"
+        elif off:
+            title = f"Bucket {b.name} does not block public access: {', '.join(off)} off"
+        else:
+            title = f"Bucket {b.name} blocks all public access"
+        yield Result.of(b.arn, passing=not off, title=title,
+                        data={"bucket": b.name, "region": b.region, "public_access_block": config})
+
+
+@check(id="aws.s3.bucket_versioning", severity=Severity.MEDIUM,
+       resource_type="aws.s3.bucket", needs=collect_buckets,
+       remediation="Enable versioning on the bucket (Properties > Bucket Versioning), e.g. "
+                   "`aws s3api put-bucket-versioning --bucket NAME --versioning-configuration "
+                   "Status=Enabled`, and add a lifecycle rule expiring noncurrent versions.")
+def bucket_versioning(buckets: list[Bucket]) -> Iterator[Result]:
+    """S3 buckets keep object versions so overwritten or deleted data can be recovered."""
+    for b in buckets:
+        if "versioning" in b.read_errors:
+            yield _unreadable(b, "versioning", "versioning state")
+            continue
+        status = b.versioning.get("Status")
+        if status == "Enabled":
+            title = f"Bucket {b.name} has versioning enabled"
+        elif status == "Suspended":
+            title = f"Bucket {b.name} has versioning suspended"
+        else:
+            title = f"Bucket {b.name} has never had versioning enabled"
+        yield Result.of(b.arn, passing=status == "Enabled", title=title,
+                        data={"bucket": b.name, "region": b.region, "versioning": b.versioning})

@@ -1,0 +1,396 @@
+"""The connector SDK: declare a provider, collect its resources once, judge them with pure checks.
+
+A connector is one class with metadata, a credentials model and a tuple of checks. Collectors are
+the only code that does I/O; checks are pure functions over the collectors' snapshots. The SDK runs
+every collector a sync needs once (in parallel, bounded per connector), feeds each check the
+snapshots it declared, and turns a raising collector or check into `error` results and run errors
+without stopping the others.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from engine.errors import (
+    AuthFailed,
+    ConnectorError,
+    InvalidInput,
+    PermissionMissing,
+    ProviderUnavailable,
+    RateLimited,
+)
+
+__all__ = [
+    "AuthFailed",
+    "AuthType",
+    "Category",
+    "Check",
+    "CheckOutcome",
+    "Collector",
+    "ConfigParam",
+    "Connector",
+    "ConnectorError",
+    "PermissionMissing",
+    "ProviderUnavailable",
+    "RateLimited",
+    "Result",
+    "Severity",
+    "Status",
+    "check",
+    "collector",
+    "load_connectors",
+]
+
+ENTRY_POINT_GROUP = "evidence_engine.connectors"
+_CONNECTOR_ID = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+_CHECK_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){2,}$")
+
+
+class Status(StrEnum):
+    PASSING = "passing"
+    FAILING = "failing"
+    ERROR = "error"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+
+class Category(StrEnum):
+    CLOUD = "cloud"
+    IDENTITY = "identity"
+    DEVOPS = "devops"
+    HR = "hr"
+    COMMUNICATION = "communication"
+    MONITORING = "monitoring"
+
+
+class AuthType(StrEnum):
+    API_KEY = "api_key"
+    OAUTH2 = "oauth2"
+    SERVICE_ACCOUNT = "service_account"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One check's verdict on one resource, with the configuration it judged (the evidence)."""
+
+    resource_id: str
+    status: Status
+    title: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, resource_id: str, *, passing: bool, title: str,
+           data: Mapping[str, Any] | None = None) -> Result:
+        status = Status.PASSING if passing else Status.FAILING
+        return cls(resource_id, status, title, dict(data or {}))
+
+    @classmethod
+    def not_applicable(cls, resource_id: str, title: str,
+                       data: Mapping[str, Any] | None = None) -> Result:
+        return cls(resource_id, Status.NOT_APPLICABLE, title, dict(data or {}))
+
+    @classmethod
+    def error(cls, resource_id: str, title: str,
+              data: Mapping[str, Any] | None = None) -> Result:
+        return cls(resource_id, Status.ERROR, title, dict(data or {}))
+
+
+Session = Any
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Collector:
+    """Reads one provider service. A scoped collector runs once per scope (region, project)."""
+
+    fn: Callable[..., Any]
+    scoped: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.fn.__module__.rsplit('.', 1)[-1]}.{self.fn.__name__}"
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+
+def collector(*, scoped: bool = False) -> Callable[[Callable[..., Any]], Collector]:
+    """Mark a function as a collector: `fn(session)` or, when scoped, `fn(session, scope)`.
+
+    A scoped collector must return a list; the SDK concatenates the lists of every scope.
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Collector:
+        return Collector(fn=fn, scoped=scoped)
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class Check:
+    """One control test: metadata beside a pure function over collector snapshots."""
+
+    id: str
+    title: str
+    severity: Severity
+    resource_type: str
+    remediation: str
+    needs: tuple[Collector, ...]
+    fn: Callable[..., Iterable[Result]]
+
+    def judge(self, *snapshots: Any) -> list[Result]:
+        """Run the check on snapshots; a resource judged twice is a bug in the check."""
+        results = list(self.fn(*snapshots))
+        seen: set[str] = set()
+        for result in results:
+            if result.resource_id in seen:
+                raise ValueError(f"check {self.id} judged resource {result.resource_id} twice")
+            seen.add(result.resource_id)
+        return results
+
+
+def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
+          needs: Collector | Sequence[Collector], title: str | None = None,
+          ) -> Callable[[Callable[..., Iterable[Result]]], Check]:
+    """Declare a check; its title defaults to the first line of the function's docstring."""
+
+    def wrap(fn: Callable[..., Iterable[Result]]) -> Check:
+        doc_title = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        declared = title or doc_title
+        if not declared:
+            raise TypeError(f"check {id} needs a title or a docstring")
+        if not _CHECK_ID.match(id):
+            raise TypeError(f"check id {id!r} must look like provider.service.name")
+        collectors = (needs,) if isinstance(needs, Collector) else tuple(needs)
+        return Check(id=id, title=declared, severity=severity, resource_type=resource_type,
+                     remediation=remediation, needs=collectors, fn=fn)
+
+    return wrap
+
+
+@dataclass(frozen=True)
+class ConfigParam:
+    """A documented per-connection configuration parameter."""
+
+    name: str
+    description: str
+    default: Any = None
+    secret: bool = False
+
+
+@dataclass
+class CheckOutcome:
+    """What one check produced in a sync: its results, or the error that stopped it."""
+
+    check: Check
+    results: list[Result]
+    errors: list[str]
+    crashed: bool = False
+
+
+class Connector:
+    """Base class of every provider connector. Subclasses declare metadata as class attributes."""
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    category: ClassVar[Category]
+    auth_type: ClassVar[AuthType]
+    icon: ClassVar[str]
+    description: ClassVar[str] = ""
+    credentials_model: ClassVar[type[BaseModel]]
+    config_params: ClassVar[tuple[ConfigParam, ...]] = ()
+    checks: ClassVar[tuple[Check, ...]] = ()
+    max_parallel: ClassVar[int] = 4
+    control_mappings: ClassVar[Path | None] = None
+    """A third-party connector's own check-to-control mapping file (built-ins live in
+    engine/frameworks/mappings)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _validate_metadata(cls)
+
+    def __init__(self, credentials: BaseModel, config: Mapping[str, Any] | None = None) -> None:
+        self.credentials = credentials
+        self.config = dict(config or {})
+
+    # --- what a provider implements -------------------------------------------------------
+
+    def verify(self) -> dict[str, Any]:
+        """Prove the credentials with one cheap call; return connection metadata or raise."""
+        raise NotImplementedError
+
+    def session(self) -> Session:
+        """The object every collector receives (an authenticated client factory)."""
+        raise NotImplementedError
+
+    def scopes(self, session: Session) -> list[str]:
+        """The scopes scoped collectors run over (regions, projects). One by default."""
+        return ["global"]
+
+    # --- what the SDK does ----------------------------------------------------------------
+
+    @classmethod
+    def parse_credentials(cls, raw: Mapping[str, Any]) -> BaseModel:
+        """Validate raw credentials; the error lists failing fields, never their values."""
+        try:
+            return cls.credentials_model.model_validate(raw)
+        except ValidationError as exc:
+            fields = [
+                {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+                for err in exc.errors(include_input=False, include_url=False)
+            ]
+            raise InvalidInput(
+                f"credentials for {cls.id} are invalid: "
+                + ", ".join(f["field"] for f in fields),
+                code="invalid_credentials", fields=fields,
+            ) from None
+
+    @classmethod
+    def dump_credentials(cls, credentials: BaseModel) -> dict[str, Any]:
+        """Credentials as plain JSON with secrets revealed: only for the vault to encrypt."""
+        return {key: value.get_secret_value() if isinstance(value, SecretStr) else value
+                for key, value in credentials}
+
+    def run_checks(self, checks: Sequence[Check] | None = None) -> Iterator[CheckOutcome]:
+        """Collect what the checks need (each collector once, in parallel) and judge them."""
+        selected = list(checks if checks is not None else self.checks)
+        session = self.session()
+        snapshots = self._collect(session, selected)
+        for chk in selected:
+            yield self._judge(chk, snapshots)
+
+    def _collect(self, session: Session, checks: Sequence[Check]) -> dict[Collector, _Snapshot]:
+        needed: dict[Collector, None] = {}
+        for chk in checks:
+            for coll in chk.needs:
+                needed.setdefault(coll)
+        scopes = self.scopes(session) if any(c.scoped for c in needed) else ["global"]
+        jobs: list[tuple[Collector, str | None]] = []
+        for coll in needed:
+            jobs.extend((coll, scope) for scope in scopes) if coll.scoped else jobs.append(
+                (coll, None))
+        snapshots = {coll: _Snapshot(scoped=coll.scoped) for coll in needed}
+        lock = threading.Lock()
+
+        def run(job: tuple[Collector, str | None]) -> None:
+            coll, scope = job
+            try:
+                value = coll(session, scope) if scope is not None else coll(session)
+                error = None
+            except AuthFailed:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any collector failure is recorded, not fatal
+                value, error = None, _describe(exc)
+            with lock:
+                snapshots[coll].add(scope, value, error)
+
+        with ThreadPoolExecutor(max_workers=max(1, self.max_parallel)) as pool:
+            for future in [pool.submit(run, job) for job in jobs]:
+                future.result()
+        return snapshots
+
+    def _judge(self, chk: Check, snapshots: Mapping[Collector, _Snapshot]) -> CheckOutcome:
+        inputs = [snapshots[c] for c in chk.needs]
+        errors = [f"{c.name}[{scope}]: {msg}" if scope else f"{c.name}: {msg}"
+                  for c, snap in zip(chk.needs, inputs, strict=True)
+                  for scope, msg in snap.errors]
+        scope_results = [
+            Result.error(f"scope:{scope or 'global'}", f"Could not read {c.name}: {msg}",
+                         {"collector": c.name, "scope": scope, "error": msg})
+            for c, snap in zip(chk.needs, inputs, strict=True) for scope, msg in snap.errors
+        ]
+        if any(not snap.usable for snap in inputs):
+            return CheckOutcome(chk, _unique(scope_results), errors)
+        try:
+            results = chk.judge(*(snap.value for snap in inputs))
+        except Exception as exc:  # noqa: BLE001 - a raising check must not stop the others
+            return CheckOutcome(chk, [], [*errors, _describe(exc)], crashed=True)
+        return CheckOutcome(chk, results + _unique(scope_results), errors)
+
+
+@dataclass
+class _Snapshot:
+    """What one collector read: a value (lists concatenated across scopes) and scope errors."""
+
+    scoped: bool
+    value: Any = None
+    errors: list[tuple[str | None, str]] = field(default_factory=list)
+    succeeded: int = 0
+
+    def add(self, scope: str | None, value: Any, error: str | None) -> None:
+        if error is not None:
+            self.errors.append((scope, error))
+            return
+        self.succeeded += 1
+        if self.scoped:
+            self.value = (self.value or []) + list(value)
+        else:
+            self.value = value
+
+    @property
+    def usable(self) -> bool:
+        return self.succeeded > 0
+
+
+def _unique(results: list[Result]) -> list[Result]:
+    seen: dict[str, Result] = {}
+    for r in results:
+        seen.setdefault(r.resource_id, r)
+    return list(seen.values())
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}" if not isinstance(exc, ConnectorError) else text
+
+
+def _validate_metadata(cls: type[Connector]) -> None:
+    """Fail loudly at import on malformed connector metadata."""
+    for attr in ("id", "name", "category", "auth_type", "icon", "credentials_model"):
+        if not hasattr(cls, attr):
+            raise TypeError(f"connector {cls.__name__} must declare {attr}")
+    if not _CONNECTOR_ID.match(cls.id):
+        raise TypeError(f"connector id {cls.id!r} must match {_CONNECTOR_ID.pattern}")
+    Category(cls.category)
+    AuthType(cls.auth_type)
+    if not (isinstance(cls.credentials_model, type)
+            and issubclass(cls.credentials_model, BaseModel)):
+        raise TypeError(f"connector {cls.id}: credentials_model must be a pydantic model")
+    ids = [c.id for c in cls.checks]
+    if len(ids) != len(set(ids)):
+        raise TypeError(f"connector {cls.id} declares a check twice")
+    for chk in cls.checks:
+        if not chk.id.startswith(cls.id + "."):
+            raise TypeError(f"check {chk.id} must start with {cls.id}.")
+
+
+def load_connectors() -> dict[str, type[Connector]]:
+    """Every connector registered under the entry point group, by id; duplicates fail loudly."""
+    found: dict[str, type[Connector]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        cls = ep.load()
+        if not (isinstance(cls, type) and issubclass(cls, Connector)):
+            raise TypeError(f"entry point {ep.name} is not a Connector subclass")
+        if ep.name != cls.id:
+            raise TypeError(f"entry point {ep.name} registers connector {cls.id}")
+        if cls.id in found and found[cls.id] is not cls:
+            raise TypeError(f"two connectors claim the id {cls.id}")
+        found[cls.id] = cls
+    return dict(sorted(found.items()))

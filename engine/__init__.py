@@ -1,0 +1,1 @@
+"""The evidence engine core: settings, data, sync, evidence store and control evaluation."""

@@ -1,0 +1,108 @@
+"""Framework catalogs (SOC 2, ISO 27001) and check-to-control mappings, loaded from data files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from engine.errors import InvalidInput
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class Control:
+    framework_id: str
+    id: str
+    title: str
+    group: str
+
+    @property
+    def key(self) -> str:
+        """The API's control id, e.g. `soc2-cc6.1`."""
+        return f"{self.framework_id}-{self.id.lower()}"
+
+
+@dataclass(frozen=True)
+class Framework:
+    id: str
+    name: str
+    version: str
+    controls: dict[str, Control]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every framework and which controls each check serves."""
+
+    frameworks: dict[str, Framework]
+    check_controls: dict[str, tuple[Control, ...]]
+
+    def controls_for(self, check_id: str) -> tuple[Control, ...]:
+        return self.check_controls.get(check_id, ())
+
+    def resolve(self, control_ref: str, framework_id: str | None = None) -> Control:
+        """Find a control from `soc2-cc6.1`, or `CC6.1` with a framework id (any case)."""
+        if framework_id is None and "-" in control_ref:
+            framework_id, control_ref = control_ref.split("-", 1)
+        candidates = [self.frameworks[framework_id.lower()]] if framework_id and \
+            framework_id.lower() in self.frameworks else []
+        if framework_id is None:
+            candidates = list(self.frameworks.values())
+        for fw in candidates:
+            for control in fw.controls.values():
+                if control.id.lower() == control_ref.lower():
+                    return control
+        raise InvalidInput(f"unknown control {control_ref!r}"
+                           + (f" in framework {framework_id!r}" if framework_id else ""),
+                           code="unknown_control")
+
+    def mapped_controls(self) -> list[Control]:
+        seen: dict[str, Control] = {}
+        for controls in self.check_controls.values():
+            for c in controls:
+                seen.setdefault(c.key, c)
+        return sorted(seen.values(), key=lambda c: (c.framework_id, _sort_key(c.id)))
+
+
+def _sort_key(control_id: str) -> tuple[object, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in control_id.replace("CC", "").split("."))
+
+
+def _load_framework(path: Path) -> Framework:
+    raw = yaml.safe_load(path.read_text())
+    controls = {c["id"]: Control(raw["id"], c["id"], c["title"], c.get("group", ""))
+                for c in raw["controls"]}
+    return Framework(raw["id"], raw["name"], str(raw.get("version", "")), controls)
+
+
+def load_catalog(extra_mapping_files: tuple[Path, ...] = ()) -> Catalog:
+    """Read the catalogs and every mapping file; a mapping to an unknown control fails loudly."""
+    frameworks = {fw.id: fw for fw in map(_load_framework, sorted(HERE.glob("*.yaml")))}
+    check_controls: dict[str, tuple[Control, ...]] = {}
+    for path in [*sorted((HERE / "mappings").glob("*.yaml")), *extra_mapping_files]:
+        for check_id, refs in (yaml.safe_load(path.read_text()) or {}).items():
+            found: list[Control] = []
+            for framework_id, control_ids in refs.items():
+                if framework_id not in frameworks:
+                    continue  # e.g. a CIS benchmark whose catalog is not shipped yet
+                for control_id in control_ids:
+                    if control_id not in frameworks[framework_id].controls:
+                        raise ValueError(f"{path.name}: {check_id} maps to unknown "
+                                         f"{framework_id} control {control_id}")
+                    found.append(frameworks[framework_id].controls[control_id])
+            check_controls[check_id] = tuple(found)
+    return Catalog(frameworks, check_controls)
+
+
+@lru_cache(maxsize=1)
+def catalog() -> Catalog:
+    """The process-wide catalog: the shipped mappings plus those of installed connectors."""
+    from engine.registry import connectors
+
+    extra = tuple(cls.control_mappings for cls in connectors().values()
+                  if cls.control_mappings is not None)
+    return load_catalog(extra)

@@ -1,0 +1,1 @@
+"""Celery workers: configuration, queues and the thin tasks that call the engine."""
