@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.controls import ControlCount
+from engine.frameworks import Control
 from engine.integrations import CatalogEntry, iso
 from engine.models import Evidence, EvidenceStatus, Frequency, SyncRun
-from engine.frameworks import Control
 
 
 class ConnectRequest(BaseModel):

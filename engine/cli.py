@@ -20,14 +20,14 @@ from engine.settings import Settings, get_settings
 console = Console(stderr=True)
 
 
-def _services(settings: Settings) -> tuple[Settings, Services]:
+def start_services(settings: Settings) -> tuple[Settings, Services]:
     services = ensure_services(settings)
     if services.embedded:
         console.log(f"embedded {' and '.join(services.embedded)} under {settings.data_dir}")
     return resolved(settings, services), services
 
 
-def _child_env(services: Services, **extra: str) -> dict[str, str]:
+def child_env(services: Services, **extra: str) -> dict[str, str]:
     return {**os.environ, **services.environ(), **extra}
 
 
@@ -91,9 +91,9 @@ class Children:
 
 
 def cmd_up(settings: Settings) -> int:
-    settings, services = _services(settings)
+    settings, services = start_services(settings)
     migrate(settings)
-    env = _child_env(services)
+    env = child_env(services)
     children = Children()
     try:
         children.start("api", api_command(settings), env)
@@ -109,10 +109,10 @@ def cmd_up(settings: Settings) -> int:
 
 
 def cmd_exec(settings: Settings, argv: list[str]) -> int:
-    settings, services = _services(settings)
-    if argv[3:4] == ["worker"] or "gunicorn" in argv:
-        migrate(settings)
-    return subprocess.call(argv, env=_child_env(services))
+    """Run one process of the stack on the configured (or embedded) services, migrated."""
+    settings, services = start_services(settings)
+    migrate(settings)
+    return subprocess.call(argv, env=child_env(services))
 
 
 def cmd_token(settings: Settings, account: str, ttl_hours: float) -> int:
@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "beat":
         return cmd_exec(settings, beat_command(settings))
     if args.command == "db":
-        settings, _ = _services(settings)
+        settings, _ = start_services(settings)
         migrate(settings)
         return 0
     if args.command == "token":

@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.settings import Settings, get_settings
@@ -50,9 +50,8 @@ def _drop_pending(session: Session, *_: Any) -> None:
     session.info.pop("pending_jobs", None)
 
 
-def make_engine(settings: Settings) -> Engine:
-    return create_engine(settings.sqlalchemy_url, pool_pre_ping=True, pool_size=10,
-                         max_overflow=20, future=True)
+def make_engine(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def make_sessionmaker(db: Engine) -> sessionmaker[Session]:
@@ -64,7 +63,7 @@ def make_sessionmaker(db: Engine) -> sessionmaker[Session]:
 
 @lru_cache(maxsize=4)
 def _factory_for(url: str) -> sessionmaker[Session]:
-    return make_sessionmaker(make_engine(Settings(DATABASE_URL=url)))
+    return make_sessionmaker(make_engine(url))
 
 
 def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
@@ -82,3 +81,8 @@ def unit_of_work(settings: Settings | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows a DML statement touched (its result is a CursorResult at runtime)."""
+    return int(cast(CursorResult[Any], result).rowcount)

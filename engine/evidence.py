@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from engine.db import rowcount
 from engine.models import CheckState
 
 
@@ -152,8 +153,8 @@ def store_check_results(session: Session, *, account_id: str, connection_id: str
     params = {"account_id": account_id, "connection_id": connection_id, "check_id": check_id,
               "run_id": run_id, "now": now}
     _stage(session, items)
-    written = session.execute(text(_UPSERT), params).rowcount
-    closed = session.execute(text(_CLOSE), params).rowcount
+    written = rowcount(session.execute(text(_UPSERT), params))
+    closed = rowcount(session.execute(text(_CLOSE), params))
     session.execute(
         insert(CheckState)
         .values(connection_id=connection_id, check_id=check_id, account_id=account_id,

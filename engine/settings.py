@@ -30,7 +30,8 @@ class Settings(BaseSettings):
 
     storage_endpoint_url: str | None = Field(None, validation_alias="EVIDENCE_STORAGE_ENDPOINT_URL")
     storage_bucket: str | None = Field(None, validation_alias="EVIDENCE_STORAGE_BUCKET")
-    storage_access_key_id: str | None = Field(None, validation_alias="EVIDENCE_STORAGE_ACCESS_KEY_ID")
+    storage_access_key_id: str | None = Field(
+        None, validation_alias="EVIDENCE_STORAGE_ACCESS_KEY_ID")
     storage_secret_access_key: SecretStr | None = Field(
         None, validation_alias="EVIDENCE_STORAGE_SECRET_ACCESS_KEY"
     )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.base import AuthFailed, CheckOutcome, Status
 from engine.connections import open_connector
 from engine.controls import recompute_controls
-from engine.db import Job, enqueue_after_commit
+from engine.db import Job, enqueue_after_commit, rowcount
 from engine.evidence import Item, store_check_results
 from engine.models import Connection, ConnectionStatus, RunStatus, SyncRun, Trigger, new_id
 from engine.settings import Settings, get_settings
@@ -72,12 +72,12 @@ class _Lease:
 
     def renew(self, session: Session) -> bool:
         """Touch the heartbeat if this worker still owns the run (also fences a write)."""
-        owned = session.execute(
+        owned = rowcount(session.execute(
             update(SyncRun)
             .where(SyncRun.id == self.run_id, SyncRun.worker == self.worker,
                    SyncRun.status == RunStatus.RUNNING)
             .values(heartbeat_at=text("now()"))
-        ).rowcount
+        ))
         if not owned:
             self.lost.set()
         return bool(owned)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-
 from datetime import UTC, datetime
 
 from engine.connections import verify_connection

@@ -1,4 +1,4 @@
-"""The sync path on a real Postgres: upsert by content hash, versions, partial runs, one open run."""
+"""The sync path on real Postgres: upsert by content hash, versions, partial runs, one run."""
 
 from __future__ import annotations
 

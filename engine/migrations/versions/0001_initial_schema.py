@@ -1,7 +1,7 @@
 """Initial schema: accounts, connections, sync runs, evidence with versions, control results.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-24 09:10:21.409409
 """
 

@@ -1,0 +1,65 @@
+"""Amazon Web Services: the AWS connector and the checks it runs."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from connectors.aws import cloudtrail, ec2, iam, rds, s3
+from connectors.aws.session import AwsCredentials, AwsSession
+from connectors.base import AuthType, Category, Connector, PermissionMissing
+
+__all__ = ["AwsConnector", "AwsCredentials", "AwsSession"]
+
+
+class AwsConnector(Connector):
+    """One AWS account, read through a read-only access key (SecurityAudit is enough)."""
+
+    id = "aws"
+    name = "Amazon Web Services"
+    category = Category.CLOUD
+    auth_type = AuthType.API_KEY
+    icon = "aws"
+    description = ("Audits an AWS account: S3 bucket encryption, public access and versioning, "
+                   "IAM MFA and password policy, CloudTrail, EBS encryption, security groups "
+                   "and RDS encryption, in every enabled region.")
+    credentials_model = AwsCredentials
+    checks = (
+        s3.bucket_default_encryption,
+        s3.bucket_public_access_block,
+        s3.bucket_versioning,
+        iam.root_account_mfa,
+        iam.console_users_mfa,
+        iam.password_policy_strength,
+        cloudtrail.multi_region_trail,
+        ec2.ebs_encryption_by_default,
+        ec2.security_group_admin_ports,
+        rds.storage_encrypted,
+    )
+    max_parallel = 8
+
+    def session(self) -> AwsSession:
+        return AwsSession(cast(AwsCredentials, self.credentials))
+
+    def verify(self) -> dict[str, Any]:
+        """Prove the key with STS GetCallerIdentity; name the account and its regions."""
+        session = self.session()
+        identity = session.identity()
+        try:
+            with session.service("iam") as client:
+                aliases = client.list_account_aliases().get("AccountAliases", [])
+        except PermissionMissing:
+            aliases = []  # the alias is only a label: without iam:ListAccountAliases, use the id
+        return {
+            "accountId": identity.account_id,
+            "accountAlias": aliases[0] if aliases else identity.account_id,
+            "regions": self.scopes(session),
+        }
+
+    def scopes(self, session: AwsSession) -> list[str]:
+        """The configured regions, else every region enabled for the account."""
+        if session.credentials.regions:
+            return list(session.credentials.regions)
+        with session.service("ec2", session.home_region) as client:
+            regions = client.describe_regions()["Regions"]
+        return sorted(r["RegionName"] for r in regions
+                      if r.get("OptInStatus") != "not-opted-in")
