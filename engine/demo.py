@@ -108,13 +108,13 @@ def run_demo(settings: Settings, keep_running: bool = False) -> int:
         endpoint = f"http://127.0.0.1:{moto_port}"
         with console.status("seeding an emulated AWS account (moto)…"):
             estate = seed_estate(endpoint)
-        console.log(f"emulated AWS estate: {estate.resource_count} resources in "
+        console.log(f"emulated AWS estate: {estate.resources} resources in "
                     f"{', '.join(estate.regions)}")
 
         token = mint(settings, ACCOUNT)
         with console.status("connecting AWS through the API (verify + first sync)…"):
             connected = _call("POST", f"{base}/api/v1/integrations/aws/connect?wait=60", token,
-                              json={"credentials": estate.credentials,
+                              json={"credentials": estate.credentials(),
                                     "sync_frequency": "daily"})
         meta = connected.get("metadata") or {}
         console.log(f"connected {connected['connectionId']}: account "

@@ -56,9 +56,7 @@ class Item:
     def of(cls, resource_id: str, resource_type: str, status: str, title: str,
            data: Mapping[str, Any]) -> Item:
         data_json = canonical_json(data)
-        digest = hashlib.sha256(canonical_json(
-            {"status": status, "title": title, "type": resource_type}).encode())
-        digest.update(b"\x00" + data_json.encode())
+        digest = hashlib.sha256("\x00".join((status, resource_type, title, data_json)).encode())
         return cls(resource_id, resource_type, status, title, data_json, digest.hexdigest())
 
 
