@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +67,7 @@ def collect_security_groups(session: AwsSession, region: str) -> list[SecurityGr
     return groups
 
 
-def open_admin_ports(rules: list[Mapping[str, Any]]) -> list[int]:
+def open_admin_ports(rules: Sequence[Mapping[str, Any]]) -> list[int]:
     """The admin ports (22, 3389) that some ingress rule opens to 0.0.0.0/0 or ::/0."""
     opened: set[int] = set()
     for rule in rules:

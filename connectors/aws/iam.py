@@ -102,8 +102,9 @@ def collect_password_policy(session: AwsSession) -> PasswordPolicy:
     """The account password policy (NoSuchEntity means the account has none)."""
     identity = session.identity()
     with session.service("iam") as iam:
+        policy: dict[str, Any] | None
         try:
-            policy: dict[str, Any] | None = dict(iam.get_account_password_policy()["PasswordPolicy"])
+            policy = dict(iam.get_account_password_policy()["PasswordPolicy"])
         except ClientError as exc:
             if error_code(exc) != "NoSuchEntity":
                 raise

@@ -36,7 +36,8 @@ def collect_buckets(session: AwsSession) -> list[Bucket]:
     """Every bucket of the account with the settings the S3 checks judge."""
     partition = session.identity().partition
     with session.service("s3") as s3:
-        listed = [b for page in s3.get_paginator("list_buckets").paginate() for b in page["Buckets"]]
+        listed = [entry for page in s3.get_paginator("list_buckets").paginate()
+                  for entry in page["Buckets"]]
     buckets = []
     for entry in listed:
         bucket = _read_bucket(session, entry, partition)
@@ -82,13 +83,13 @@ def _read_setting(session: AwsSession, region: str | None, setting: str,
 def _bucket_region(s3: Any, name: str) -> str | None:
     """The bucket's region; None when the bucket no longer exists."""
     try:
-        constraint = s3.get_bucket_location(Bucket=name).get("LocationConstraint")
+        constraint = s3.get_bucket_location(Bucket=name).get("LocationConstraint") or "us-east-1"
     except ClientError as exc:
         if error_code(exc) == "NoSuchBucket":
             return None
         raise
     # us-east-1 answers no constraint; the oldest eu-west-1 buckets answer "EU".
-    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
+    return "eu-west-1" if constraint == "EU" else str(constraint)
 
 
 def _encryption_rules(s3: Any, name: str) -> list[dict[str, Any]]:

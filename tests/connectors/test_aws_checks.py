@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 
 from connectors.aws import AwsConnector, cloudtrail, ec2, iam, rds, s3
 from connectors.aws.cloudtrail import Trail, TrailInventory
@@ -292,3 +296,15 @@ def test_rds_storage_encryption_is_judged_per_instance():
                                  arn + "analytics": Status.FAILING}
     assert "unencrypted" in titles(results)[arn + "analytics"]
     assert results[1].data["StorageEncrypted"] is False
+
+
+def test_control_mappings_cover_every_check_with_well_formed_control_ids():
+    path = Path(__file__).parents[2] / "engine/frameworks/mappings/aws.yaml"
+    mappings = yaml.safe_load(path.read_text())
+    assert set(mappings) == {c.id for c in AwsConnector.checks}
+    for controls in mappings.values():
+        assert controls["soc2"] and all(re.fullmatch(r"CC[1-9]\.\d", c) for c in controls["soc2"])
+        assert controls["iso27001"] and all(
+            re.fullmatch(r"A\.(5\.([1-9]|[1-3]\d)|8\.([1-9]|[12]\d|3[0-4]))", c)
+            for c in controls["iso27001"])
+        assert all(re.fullmatch(r"\d+(\.\d+)+", c) for c in controls.get("cis_aws", []))
