@@ -22,8 +22,6 @@ console = Console(stderr=True)
 
 def start_services(settings: Settings) -> tuple[Settings, Services]:
     services = ensure_services(settings)
-    if services.embedded:
-        console.log(f"embedded {' and '.join(services.embedded)} under {settings.data_dir}")
     return resolved(settings, services), services
 
 
@@ -142,8 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(message)s",
+    logging.basicConfig(level=logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False)])
+    for name in ("engine", "connectors", "api", "workers"):
+        logging.getLogger(name).setLevel(settings.log_level)
     if args.command == "up":
         return cmd_up(settings)
     if args.command == "api":

@@ -76,7 +76,7 @@ def count_controls(session: Session, account_id: str, *, connection_id: str | No
         r = found.get((control.framework_id, control.id))
         p, f, e = (r.passing, r.failing, r.errored) if r else (0, 0, 0)
         counts[control.key] = ControlCount(control, status_of(p, f, e), p, f, e)
-    return sorted(counts.values(), key=lambda c: c.control.key)
+    return sorted(counts.values(), key=lambda c: c.control.sort_key)
 
 
 def recompute_controls(session: Session, account_id: str, now: datetime) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from typing import Any
@@ -28,13 +29,15 @@ STATUS_STYLE = {"passing": "green", "failing": "red", "error": "yellow",
 
 
 def _free_port(preferred: int) -> int:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            s.bind(("127.0.0.1", 0))
+    """`preferred` if it is free, else any free loopback port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
             return int(s.getsockname()[1])
+    raise RuntimeError("no free loopback port")
 
 
 def _wait_healthy(base: str, proc: Any, timeout: float = 60) -> None:
@@ -73,10 +76,10 @@ def _controls_table(controls: list[dict[str, Any]]) -> Table:
 
 def _failing_table(items: list[dict[str, Any]]) -> Table:
     table = Table(title="Failing resources", show_lines=False)
-    for col in ("Check", "Resource", "Why"):
-        table.add_column(col, overflow="fold")
+    table.add_column("Check", no_wrap=True)
+    table.add_column("Why", overflow="fold")
     for e in items:
-        table.add_row(e["check_id"], e["resource_id"], e["title"])
+        table.add_row(e["check_id"].removeprefix("aws."), e["title"])
     return table
 
 
@@ -85,6 +88,7 @@ def run_demo(settings: Settings, keep_running: bool = False) -> int:
     from connectors.aws.emulated import seed_estate
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     children = Children()
     moto = None
     try:

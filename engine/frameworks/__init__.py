@@ -21,6 +21,12 @@ class Control:
     group: str
 
     @property
+    def sort_key(self) -> tuple[object, ...]:
+        """Catalog order: A.8.2 before A.8.16."""
+        return (self.framework_id, *(int(p) if p.isdigit() else p
+                                     for p in self.id.replace("CC", "").split(".")))
+
+    @property
     def key(self) -> str:
         """The API's control id, e.g. `soc2-cc6.1`."""
         return f"{self.framework_id}-{self.id.lower()}"
@@ -59,17 +65,6 @@ class Catalog:
         raise InvalidInput(f"unknown control {control_ref!r}"
                            + (f" in framework {framework_id!r}" if framework_id else ""),
                            code="unknown_control")
-
-    def mapped_controls(self) -> list[Control]:
-        seen: dict[str, Control] = {}
-        for controls in self.check_controls.values():
-            for c in controls:
-                seen.setdefault(c.key, c)
-        return sorted(seen.values(), key=lambda c: (c.framework_id, _sort_key(c.id)))
-
-
-def _sort_key(control_id: str) -> tuple[object, ...]:
-    return tuple(int(p) if p.isdigit() else p for p in control_id.replace("CC", "").split("."))
 
 
 def _load_framework(path: Path) -> Framework:
