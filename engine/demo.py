@@ -85,8 +85,9 @@ def _failing_table(items: list[dict[str, Any]]) -> Table:
 
 def run_demo(settings: Settings, keep_running: bool = False) -> int:
     """Start the stack and moto's server, connect and sync through the API, print the results."""
-    from connectors.aws.emulated import seed_estate
     from moto.server import ThreadedMotoServer
+
+    from connectors.aws.emulated import seed_estate
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     children = Children()

@@ -93,15 +93,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         _drop_database(admin, db_url)
 
 
-TABLES = ("evidence_version", "evidence", "check_state", "control_result_history",
-          "control_result", "sync_run", "connection", "account")
-
-
 @pytest.fixture
 def db(settings: Settings) -> Iterator[None]:
-    """An empty database for one test (tables truncated before it runs)."""
+    """An empty database for one test (every table but Alembic's truncated before it runs)."""
     with session_factory(settings)() as session:
-        session.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+        tables = session.scalars(text(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'")).all()
+        session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         session.commit()
     yield
 

@@ -1,4 +1,7 @@
-"""SQLAlchemy 2 typed models: every customer row carries account_id."""
+"""Core models: accounts, connections, sync runs, evidence and control results.
+
+Every customer row carries account_id.
+"""
 
 from __future__ import annotations
 

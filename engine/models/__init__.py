@@ -1,0 +1,33 @@
+"""SQLAlchemy 2 typed models, one module per area; all share `Base` from core.
+
+Importing this package imports every area's models, so Alembic and the app see the whole schema.
+Each area module is imported below.
+"""
+
+from __future__ import annotations
+
+from engine.models.core import (
+    Account,
+    Base,
+    ChangeKind,
+    CheckState,
+    Connection,
+    ConnectionStatus,
+    ControlResult,
+    ControlResultHistory,
+    ControlStatus,
+    Evidence,
+    EvidenceStatus,
+    EvidenceVersion,
+    Frequency,
+    RunStatus,
+    SyncRun,
+    Trigger,
+    new_id,
+)
+
+__all__ = [
+    "Account", "Base", "ChangeKind", "CheckState", "Connection", "ConnectionStatus",
+    "ControlResult", "ControlResultHistory", "ControlStatus", "Evidence", "EvidenceStatus",
+    "EvidenceVersion", "Frequency", "RunStatus", "SyncRun", "Trigger", "new_id",
+]
