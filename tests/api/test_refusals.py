@@ -31,7 +31,7 @@ def nothing_written(settings: Settings) -> bool:
      {"credentials": {**GOOD, "access_key_id": "not-a-key"}}, 422, "invalid_credentials"),
     ("/api/v1/integrations/aws/connect", {"credentials": GOOD, "sync_frequency": "monthly"},
      422, "invalid_request"),
-    ("/api/v1/integrations/aws/connect", None, 400, "invalid_json"),
+    ("/api/v1/integrations/aws/connect", None, 422, "invalid_request"),
     ("/api/v1/integrations/aws/sync", None, 404, "not_connected"),
     ("/api/v1/integrations/nope/sync", None, 404, "unknown_integration"),
 ])
