@@ -10,14 +10,15 @@ from typing import Any
 
 from flask import redirect
 from flask_openapi3 import Info, OpenAPI
+from flask_openapi3.models import SecurityScheme
 
 from api.errors import ErrorBody, register_error_handlers, validation_error_response
 from api.integrations import bp as integrations_bp
 from engine.db import set_job_sender
 from engine.settings import Settings, get_settings
 
-BEARER: dict[str, dict[str, Any]] = {
-    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+BEARER: dict[str, SecurityScheme | dict[str, Any]] = {
+    "bearer": SecurityScheme(type="http", scheme="bearer", bearerFormat="JWT")}
 
 
 def create_app(settings: Settings | None = None) -> OpenAPI:
