@@ -29,6 +29,8 @@ from engine.tokens import mint
 from tests.emulators import moto_server, reset_moto
 
 ROOT = Path(__file__).resolve().parent.parent
+# The okta SDK refuses a non-https orgUrl; its own switch lifts that for local test servers.
+TEST_ONLY_ENV = {"OKTA_TESTING_TESTINGDISABLEHTTPSCHECK": "true"}
 
 
 def _create_database(base_url: str) -> tuple[str, str]:
@@ -115,7 +117,8 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
              "--queues", "sync,default", "--pool", "threads", "--concurrency", "4",
              "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--hostname",
              f"test-{uuid.uuid4().hex[:6]}@%h"],
-            cwd=ROOT, env={**os.environ, **settings_env(settings)}, stdout=out, stderr=out)
+            cwd=ROOT, env={**os.environ, **settings_env(settings), **TEST_ONLY_ENV},
+            stdout=out, stderr=out)
     deadline = time.monotonic() + 60
     while b"ready." not in log.read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:
