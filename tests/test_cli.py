@@ -64,9 +64,9 @@ def test_up_serves_the_api_and_stops_cleanly(settings: Settings, token: str, tmp
             assert proc.poll() is None and time.monotonic() < deadline, "evidence up died"
             try:
                 resp = requests.get(f"http://127.0.0.1:{port}/api/v1/integrations",
-                                    headers={"Authorization": f"Bearer {token}"}, timeout=2)
+                                    headers={"Authorization": f"Bearer {token}"}, timeout=10)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.3)
         assert resp.status_code == 200
         assert [i["id"] for i in resp.json()["integrations"]] == ["aws"]
