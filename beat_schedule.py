@@ -1,11 +1,34 @@
-"""The periodic schedule, readable at a glance (celery beat reads SCHEDULE)."""
+"""The periodic schedule, readable at a glance (celery beat reads `schedule(settings)`).
+
+Intervals come from settings (EVIDENCE_DISPATCH_SECONDS, EVIDENCE_REAP_SECONDS) so fault tests
+can run them every second. Every entry expires before its next tick, so a beat that was down
+or a busy `default` queue never runs a backlog of stale ticks.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-SCHEDULE: dict[str, dict[str, Any]] = {
-    # Queue a run for every connection whose next slot has come (hourly/daily/weekly + jitter).
-    "dispatch-due-syncs": {"task": "schedule.dispatch_due", "schedule": 60.0,
-                           "options": {"queue": "default", "expires": 55}},
-}
+from celery.schedules import crontab
+
+from engine.settings import Settings
+
+
+def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        # Queue one run for every connection whose slot has come (period + stable jitter),
+        # then move it to its next slot. Several beats are safe: rows are claimed SKIP LOCKED.
+        "dispatch-due-syncs": _every(settings.dispatch_seconds, "schedule.dispatch_due"),
+        # Give runs whose worker died (stale heartbeat) back to the queue, or fail them after
+        # EVIDENCE_MAX_RUN_ATTEMPTS; send again runs whose message was lost.
+        "reap-stale-runs": _every(settings.reap_seconds, "maintenance.reap_stale_runs"),
+        # Delete finished runs and control history older than EVIDENCE_HISTORY_RETENTION_DAYS.
+        "prune-history": {"task": "maintenance.prune_history",
+                          "schedule": crontab(hour=3, minute=17),
+                          "options": {"queue": "default", "expires": 3600}},
+    }
+
+
+def _every(seconds: float, task: str) -> dict[str, Any]:
+    return {"task": task, "schedule": seconds,
+            "options": {"queue": "default", "expires": max(seconds * 0.9, 1.0)}}

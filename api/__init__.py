@@ -12,8 +12,20 @@ from flask import redirect
 from flask_openapi3 import Info, OpenAPI
 from flask_openapi3.models import SecurityScheme
 
-from api.errors import ErrorBody, register_error_handlers, validation_error_response
+from api.apikeys import bp as apikeys_bp
+from api.auditor import bp as auditor_bp
+from api.audits import bp as audits_bp
+from api.custom_integrations import bp as custom_integrations_bp
+from api.errors import (
+    ErrorBody,
+    document_errors,
+    register_error_handlers,
+    validation_error_response,
+)
 from api.integrations import bp as integrations_bp
+from api.integrations import callback_bp as oauth_callback_bp
+from api.metrics import register_metrics
+from api.push import bp as push_bp
 from engine.db import set_job_sender
 from engine.settings import Settings, get_settings
 
@@ -42,9 +54,17 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     set_job_sender(lambda job: celery.send_task(job.name, args=list(job.args), queue=job.queue))
     register_error_handlers(app)
     app.register_api(integrations_bp)
+    app.register_api(oauth_callback_bp)
+    app.register_api(custom_integrations_bp)
+    app.register_api(apikeys_bp)
+    app.register_api(push_bp)
+    app.register_api(audits_bp)
+    app.register_api(auditor_bp)
 
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)
     app.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
     app.add_url_rule("/docs", "docs_page", lambda: redirect("/docs/swagger"))
+    register_metrics(app, settings)  # GET /metrics (Prometheus), not in the OpenAPI doc
 
+    document_errors(app)
     return app

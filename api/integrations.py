@@ -1,22 +1,40 @@
-"""The integrations blueprint (seed 000): catalog, connect, sync, evidence, controls."""
+"""The integrations blueprint (seed 000): catalog, connect, sync, disconnect, evidence,
+controls, status, OAuth authorization URL; and the unauthenticated OAuth callback."""
 
 from __future__ import annotations
 
-from flask_openapi3 import APIBlueprint, Tag
+from datetime import UTC, datetime
+from urllib.parse import urlencode
 
-from api.auth import authenticate, principal, settings
+from flask import redirect
+from flask_openapi3 import APIBlueprint, Tag
+from werkzeug.wrappers import Response
+
+from api.auth import (
+    account_session,
+    account_sessions,
+    authenticate,
+    optional_principal,
+    settings,
+)
 from api.errors import ErrorBody
 from api.schemas import (
+    CallbackQuery,
     CategoryQuery,
     ConnectOut,
     ConnectQuery,
     ConnectRequest,
     ControlsOut,
+    DisconnectOut,
     EvidenceList,
     EvidenceQuery,
     IntegrationList,
     IntegrationPath,
+    OAuthUrlOut,
+    OAuthUrlQuery,
     Reply,
+    StatusOut,
+    StatusQuery,
     SyncAccepted,
     SyncResult,
     WaitQuery,
@@ -25,40 +43,35 @@ from api.schemas import (
     evidence_out,
     integration_out,
     run_out,
+    sync_accepted,
 )
 from engine import integrations as engine
-from engine.connections import connect
-from engine.db import session_factory, unit_of_work
-from engine.errors import BadRequest
-from engine.models import ConnectionStatus
+from engine import oauth
+from engine.connections import connect, disconnect
+from engine.errors import BadRequest, InvalidInput
+from engine.integrations import iso
+from engine.models import Connection, ConnectionStatus
 
 bp = APIBlueprint("integrations", __name__, url_prefix="/api/v1/integrations",
                   abp_tags=[Tag(name="integrations")], abp_security=[{"bearer": []}],
-                  abp_responses={401: ErrorBody, 404: ErrorBody})
+                  abp_responses={401: ErrorBody, 404: ErrorBody, 422: ErrorBody})
 bp.before_request(authenticate)
+
+callback_bp = APIBlueprint("oauth_callback", __name__, url_prefix="/api/v1/integrations",
+                           abp_tags=[Tag(name="integrations")])
+
+CALLBACK_WAIT_SECONDS = 5.0
 
 
 @bp.get("", responses={200: IntegrationList})
 def list_integrations(query: CategoryQuery) -> Reply:
     """List every integration with this account's connection status."""
-    with unit_of_work(settings()) as session:
-        entries = engine.list_integrations(session, principal().account_id, query.category)
+    with account_session() as session:
+        entries = engine.list_integrations(session, query.category)
         return IntegrationList(integrations=[integration_out(e) for e in entries]).model_dump()
 
 
-@bp.post("/<integration_id>/connect",
-         responses={200: ConnectOut, 202: ConnectOut, 400: ErrorBody, 409: ErrorBody,
-                    422: ErrorBody})
-def connect_integration(path: IntegrationPath, query: ConnectQuery,
-                        body: ConnectRequest) -> Reply:
-    """Store credentials and verify them with the provider (then a first sync runs)."""
-    account_id = principal().account_id
-    with unit_of_work(settings()) as session:
-        conn = connect(session, account_id=account_id, integration_id=path.integration_id,
-                       credentials=body.credentials, frequency=body.sync_frequency,
-                       settings=settings())
-    conn = engine.wait_for_connection(session_factory(settings()), account_id, conn.id,
-                                      query.wait)
+def _connect_answer(conn: Connection) -> Reply:
     if conn.status == ConnectionStatus.ERROR:
         raise BadRequest(conn.status_message or "the provider refused the credentials",
                          code="verification_failed", connectionId=conn.id)
@@ -66,30 +79,62 @@ def connect_integration(path: IntegrationPath, query: ConnectQuery,
     return out.model_dump(), (200 if conn.status == ConnectionStatus.ACTIVE else 202)
 
 
+@bp.post("/<integration_id>/connect",
+         responses={200: ConnectOut, 202: ConnectOut, 400: ErrorBody, 409: ErrorBody})
+def connect_integration(path: IntegrationPath, query: ConnectQuery,
+                        body: ConnectRequest) -> Reply:
+    """Store credentials and verify them with the provider (then a first sync runs).
+
+    200 with `connectionId` and `metadata` when the provider confirmed them within `wait`
+    seconds; 202 with status `pending` otherwise (GET .../status shows the outcome).
+    """
+    with account_session() as session:
+        conn = connect(session, integration_id=path.integration_id,
+                       credentials=body.credentials, frequency=body.sync_frequency,
+                       settings=settings())
+    return _connect_answer(engine.wait_for_connection(account_sessions(), conn.id, query.wait))
+
+
 @bp.post("/<integration_id>/sync",
          responses={200: SyncResult, 202: SyncAccepted, 409: ErrorBody})
 def sync_integration(path: IntegrationPath, query: WaitQuery) -> Reply:
     """Run evidence collection now; `?wait=SECONDS` answers the result when it finishes."""
-    account_id = principal().account_id
-    with unit_of_work(settings()) as session:
-        run, created = engine.sync_integration(session, account_id, path.integration_id)
+    with account_session() as session:
+        run, created = engine.sync_integration(session, path.integration_id)
     if query.wait:
-        run = engine.wait_for_run(session_factory(settings()), account_id, run.id, query.wait)
+        run = engine.wait_for_run(account_sessions(), run.id, query.wait)
         if engine.is_settled(run):
             out = run_out(run)
             return SyncResult(success=run.status.value in ("succeeded", "partial"),
                               evidenceCount=run.evidence_count, errors=out.errors,
                               duration=run.duration_ms, run=out).model_dump()
-    return SyncAccepted(created=created, run=run_out(run)).model_dump(), 202
+    return sync_accepted(run, created).model_dump(), 202
+
+
+@bp.delete("/<integration_id>/disconnect", responses={200: DisconnectOut})
+def disconnect_integration(path: IntegrationPath) -> Reply:
+    """Revoke access and remove the stored credentials; collected evidence stays as history."""
+    with account_session() as session:
+        done = disconnect(session, path.integration_id, datetime.now(UTC), settings())
+    revoked = bool(done.credentials) and oauth.revoke(path.integration_id,
+                                                      done.credentials or {}, settings())
+    message = (f"Integration disconnected: stored credentials removed, "
+               f"{done.cancelled_runs} queued sync(s) cancelled"
+               + (f", {done.running_runs} running sync(s) will finish" if done.running_runs
+                  else "")
+               + f"; {done.evidence_kept} evidence item(s) kept as history")
+    return DisconnectOut(message=message, connectionId=done.connection_id,
+                         cancelledRuns=done.cancelled_runs, evidenceKept=done.evidence_kept,
+                         credentialsRevoked=revoked).model_dump()
 
 
 @bp.get("/<integration_id>/evidence", responses={200: EvidenceList})
 def list_evidence(path: IntegrationPath, query: EvidenceQuery) -> Reply:
-    """The evidence collected for a connected integration (paged)."""
-    with unit_of_work(settings()) as session:
-        page = engine.list_evidence(session, principal().account_id, path.integration_id,
-                                    limit=query.limit, offset=query.offset,
-                                    status=query.status, check_id=query.check)
+    """The evidence collected for an integration (paged; a disconnected one's as history)."""
+    with account_session() as session:
+        page = engine.list_evidence(session, path.integration_id, limit=query.limit,
+                                    offset=query.offset, status=query.status,
+                                    check_id=query.check)
         return EvidenceList(evidence=[evidence_out(r, c) for r, c in page.items],
                             total=page.total, limit=query.limit,
                             offset=query.offset).model_dump()
@@ -98,9 +143,71 @@ def list_evidence(path: IntegrationPath, query: EvidenceQuery) -> Reply:
 @bp.get("/<integration_id>/controls", responses={200: ControlsOut})
 def list_controls(path: IntegrationPath) -> Reply:
     """The controls this integration's checks serve, with their current results."""
-    with unit_of_work(settings()) as session:
-        connected, counts = engine.connection_controls(session, principal().account_id,
-                                                       path.integration_id)
+    with account_session() as session:
+        connected, counts = engine.connection_controls(session, path.integration_id)
         return ControlsOut(connected=connected,
                            controlMappings=[control_mapping_out(c.control) for c in counts],
                            controlResults=[control_result_out(c) for c in counts]).model_dump()
+
+
+@bp.get("/<integration_id>/status", responses={200: StatusOut})
+def integration_status(path: IntegrationPath, query: StatusQuery) -> Reply:
+    """Connection status (pending, active, error, disconnected) with its sync history."""
+    with account_session() as session:
+        state = engine.connection_status(session, path.integration_id, query.limit)
+        conn = state.connection
+        return StatusOut(
+            integrationId=conn.integration_id, connectionId=conn.id,
+            connected=conn.status != ConnectionStatus.DISCONNECTED, status=conn.status.value,
+            statusMessage=conn.status_message, syncFrequency=conn.sync_frequency.value,
+            lastSync=iso(conn.last_sync_at), nextSync=iso(conn.next_sync_at),
+            connectedAt=iso(conn.created_at), disconnectedAt=iso(conn.disconnected_at),
+            needsRestart=state.needs_restart, metadata=conn.meta,
+            syncHistory=[run_out(r) for r in state.history]).model_dump()
+
+
+@bp.get("/<integration_id>/oauth-url",
+        responses={200: OAuthUrlOut, 400: ErrorBody, 503: ErrorBody})
+def oauth_url(path: IntegrationPath, query: OAuthUrlQuery) -> Reply:
+    """The provider URL to send the user to; its `state` is signed, single-use and expires."""
+    with account_session() as session:
+        issued = oauth.authorization_url(session, path.integration_id, query.sync_frequency,
+                                         settings())
+    return OAuthUrlOut(authUrl=issued.url, expiresAt=iso(issued.expires_at)).model_dump()
+
+
+@callback_bp.get("/callback", responses={
+    200: ConnectOut, 202: ConnectOut, 302: None, 400: ErrorBody, 401: ErrorBody,
+    403: ErrorBody, 404: ErrorBody, 422: ErrorBody, 502: ErrorBody, 503: ErrorBody})
+def oauth_callback(query: CallbackQuery) -> Reply | Response:
+    """The provider sends the browser here with `code` and `state` (no bearer token needed).
+
+    The state must be one this server issued, unexpired and unused; with a bearer token the
+    token's account must be the one that asked. The code is exchanged (PKCE), the tokens are
+    stored encrypted and verified; then the browser goes to EVIDENCE_DASHBOARD_URL, or the
+    answer is the connection as JSON.
+    """
+    claims = oauth.read_state(query.state, settings())
+    caller = optional_principal()
+    oauth.check_caller(claims, caller.account_id if caller else None)
+    with account_session(claims.account_id) as session:
+        grant = oauth.consume_state(session, claims, settings())
+    if query.error:
+        raise BadRequest(f"{grant.integration_id} did not grant access ({query.error}); "
+                         f"start again with GET /api/v1/integrations/{grant.integration_id}"
+                         "/oauth-url", code="oauth_denied")
+    if not query.code:
+        raise InvalidInput("the provider sent no authorization code", code="invalid_request",
+                           fields=[{"field": "code", "message": "Field required"}])
+    token = oauth.exchange_code(grant, query.code, settings())
+    with account_session(grant.account_id) as session:
+        conn = oauth.store_grant(session, grant, token, settings())
+    conn = engine.wait_for_connection(account_sessions(grant.account_id), conn.id,
+                                      CALLBACK_WAIT_SECONDS)
+    dashboard = settings().dashboard_url
+    if dashboard:
+        separator = "&" if "?" in dashboard else "?"
+        return redirect(dashboard + separator + urlencode({
+            "integration": grant.integration_id, "connectionId": conn.id,
+            "status": conn.status.value}))
+    return _connect_answer(conn)

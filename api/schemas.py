@@ -1,22 +1,57 @@
-"""Request and response models of the integrations API (the shapes of seed 000)."""
+"""Request and response models of the API: the shapes of seed 000 and seed 003.
+
+Every string a request carries is bounded and free of NUL characters (Postgres refuses them),
+and every number fits its column, so bad input is a 422 before anything is written.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from connectors.base import Category
+from engine.configuration import OwnerState, shown_value
 from engine.controls import ControlCount
 from engine.frameworks import Control
 from engine.integrations import CatalogEntry, iso
 from engine.models import Evidence, EvidenceStatus, Frequency, SyncRun
+from engine.models.integrations import ConfigParameter, CustomIntegration, IntegrationType
 
 Reply = dict[str, Any] | tuple[dict[str, Any], int]
 """What a view returns: a JSON body, or a body and a status (evaluated by flask-openapi3)."""
 
+NO_NUL = r"^[^\x00]*$"
+MAX_ID = 2**63 - 1
+ConnectorId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$",
+                                   description="A catalog integration id, e.g. `aws`")]
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def text(max_length: int, *, default: Any = ..., min_length: int = 0,
+         description: str | None = None) -> Any:
+    """A bounded, NUL-free string field (required unless given a default)."""
+    return Field(default, min_length=min_length, max_length=max_length, pattern=NO_NUL,
+                 description=description)
+
+
+class QueryModel(BaseModel):
+    """A query-string model: flask-openapi3 asks for its JSON schema on every request, so the
+    default one is computed once per class."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        cached: dict[str, Any] | None = cls.__dict__.get("_default_json_schema")
+        if cached is None:
+            cached = super().model_json_schema()
+            setattr(cls, "_default_json_schema", cached)  # noqa: B010
+        return cached
+
 
 class IntegrationPath(BaseModel):
-    integration_id: str = Field(max_length=64)
+    integration_id: ConnectorId
 
 
 class ConnectRequest(BaseModel):
@@ -27,24 +62,24 @@ class ConnectRequest(BaseModel):
     sync_frequency: Frequency = Frequency.DAILY
 
 
-class ConnectQuery(BaseModel):
+class ConnectQuery(QueryModel):
     wait: float = Field(10, ge=0, le=120,
                         description="Seconds to wait for the provider to verify the credentials")
 
 
-class WaitQuery(BaseModel):
+class WaitQuery(QueryModel):
     wait: float = Field(0, ge=0, le=120, description="Seconds to wait for the run to finish")
 
 
-class EvidenceQuery(BaseModel):
+class EvidenceQuery(QueryModel):
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=1_000_000_000)
     status: EvidenceStatus | None = None
-    check: str | None = Field(None, max_length=200)
+    check: str | None = text(200, default=None, description="Only this check's evidence")
 
 
-class CategoryQuery(BaseModel):
-    category: str | None = Field(None, max_length=32)
+class CategoryQuery(QueryModel):
+    category: Category | None = None
 
 
 class IntegrationOut(BaseModel):
@@ -91,9 +126,20 @@ class RunOut(BaseModel):
 
 
 class SyncAccepted(BaseModel):
+    """The run is queued or running: the seed's fields so far, and the run to follow."""
+
     success: bool = True
     created: bool = Field(description="false when a run was already queued or running")
+    evidenceCount: int
+    errors: list[RunError]
+    duration: int | None
     run: RunOut
+
+
+def sync_accepted(run: SyncRun, created: bool) -> SyncAccepted:
+    out = run_out(run)
+    return SyncAccepted(created=created, evidenceCount=out.evidenceCount, errors=out.errors,
+                        duration=out.duration, run=out)
 
 
 class SyncResult(BaseModel):
@@ -143,6 +189,7 @@ class ControlResultOut(ControlMappingOut):
     failing: int
     errors: int
     total: int
+    pushed: int = Field(0, description="pushed evidence linked to the control (not judged)")
 
 
 class ControlsOut(BaseModel):
@@ -189,4 +236,198 @@ def control_result_out(c: ControlCount) -> ControlResultOut:
     return ControlResultOut(controlId=c.control.key, frameworkId=c.control.framework_id,
                             controlName=c.control.title, status=c.status.value,
                             passing=c.passing, failing=c.failing, errors=c.errored,
-                            total=c.total)
+                            total=c.total, pushed=c.pushed)
+
+
+# --- disconnect, status, OAuth (seed 000) --------------------------------------------------
+
+
+class DisconnectOut(BaseModel):
+    success: bool = True
+    message: str
+    connectionId: str
+    cancelledRuns: int = Field(description="queued runs that will not run")
+    evidenceKept: int = Field(description="evidence items kept as history")
+    credentialsRevoked: bool = Field(description="whether the provider confirmed revoking "
+                                     "the OAuth grant")
+
+
+class StatusQuery(QueryModel):
+    limit: int = Field(20, ge=1, le=100, description="How many runs of sync history to show")
+
+
+class StatusOut(BaseModel):
+    success: bool = True
+    integrationId: str
+    connectionId: str
+    connected: bool
+    status: str
+    statusMessage: str | None
+    syncFrequency: str
+    lastSync: str | None
+    nextSync: str | None
+    connectedAt: str | None
+    disconnectedAt: str | None
+    needsRestart: bool = Field(description="a parameter changed and no sync has completed since")
+    metadata: dict[str, Any]
+    syncHistory: list[RunOut]
+
+
+class OAuthUrlQuery(QueryModel):
+    sync_frequency: Frequency = Frequency.DAILY
+
+
+class OAuthUrlOut(BaseModel):
+    success: bool = True
+    authUrl: str
+    expiresAt: str | None = Field(description="the link (its state) works once, until then")
+
+
+class CallbackQuery(QueryModel):
+    code: str | None = text(2048, default=None, min_length=1,
+                             description="Authorization code (provider)")
+    state: str = text(4096, min_length=1, description="The signed state this server issued")
+    error: str | None = text(200, default=None,
+                              description="Set by the provider when access was denied")
+    error_description: str | None = text(2000, default=None)
+
+
+# --- custom integrations and configuration parameters (seed 003) --------------------------
+
+
+class ModuleOut(BaseModel):
+    needsRestart: bool
+
+
+class CustomIntegrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = text(200, min_length=1)
+    shortName: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                           description="Short identifier, unique in the account")
+    description: str | None = text(4000, default=None)
+    integrationType: IntegrationType
+    active: bool = True
+
+
+class ModuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    needsRestart: bool = Field(description="false acknowledges a configuration change")
+
+
+class CustomIntegrationUpdate(CustomIntegrationIn):
+    id: DbId
+    module: ModuleIn | None = None
+
+
+class CustomIntegrationPath(BaseModel):
+    integration_id: DbId
+
+
+class CustomIntegrationOut(BaseModel):
+    id: int
+    name: str
+    shortName: str
+    description: str | None
+    integrationType: IntegrationType
+    active: bool
+    module: ModuleOut | None = Field(description="null until a parameter changes")
+
+
+class CustomIntegrationList(BaseModel):
+    success: bool = True
+    integrations: list[CustomIntegrationOut]
+
+
+class Deleted(BaseModel):
+    success: bool = True
+    message: str
+
+
+OwnerRef = Annotated[DbId | ConnectorId, Field(
+    description="A custom integration's numeric id, or a connected catalog integration's id")]
+
+
+class IntegrationRef(BaseModel):
+    id: OwnerRef
+
+
+class ConfIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    integration: IntegrationRef
+    confName: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
+    confValue: str = text(8192)
+    confDescription: str | None = text(2000, default=None)
+    secret: bool | None = Field(None, description="Write-only value, answered masked (default: "
+                                "as the connector declares, or when the name says secret, "
+                                "password, token, key or credential)")
+
+
+class ConfUpdate(ConfIn):
+    id: DbId
+    integration: IntegrationRef | None = None  # type: ignore[assignment]
+
+
+class ConfPath(BaseModel):
+    conf_id: DbId
+
+
+class ConfListQuery(QueryModel):
+    integrationId: str = Field(pattern=r"^([1-9][0-9]{0,17}|[a-z][a-z0-9_]{1,63})$",
+                               description="A custom integration id or a catalog integration id")
+
+    @property
+    def ref(self) -> int | str:
+        return int(self.integrationId) if self.integrationId.isdigit() else self.integrationId
+
+
+class IntegrationRefOut(BaseModel):
+    id: int | str
+    name: str
+    connectionId: str | None = None
+    module: ModuleOut | None
+
+
+class ConfOut(BaseModel):
+    id: int
+    integration: IntegrationRefOut
+    confName: str
+    confValue: str = Field(description="`********` for a secret")
+    confDescription: str | None
+    secret: bool
+
+
+class ConfList(BaseModel):
+    success: bool = True
+    integration: IntegrationRefOut
+    confs: list[ConfOut]
+
+
+class ConfDeleted(Deleted):
+    integration: IntegrationRefOut
+
+
+def module_out(needs_restart: bool | None) -> ModuleOut | None:
+    return None if needs_restart is None else ModuleOut(needsRestart=needs_restart)
+
+
+def custom_integration_out(row: CustomIntegration) -> CustomIntegrationOut:
+    return CustomIntegrationOut(
+        id=row.id, name=row.name, shortName=row.short_name, description=row.description,
+        integrationType=row.integration_type, active=row.active,
+        module=module_out(row.needs_restart if row.config_changed_at is not None else None))
+
+
+def owner_out(state: OwnerState) -> IntegrationRefOut:
+    conn = state.owner.connection
+    return IntegrationRefOut(id=state.owner.ref, name=state.owner.name,
+                             connectionId=conn.id if conn else None,
+                             module=module_out(state.needs_restart))
+
+
+def conf_out(param: ConfigParameter, owner: IntegrationRefOut) -> ConfOut:
+    return ConfOut(id=param.id, integration=owner, confName=param.name,
+                   confValue=shown_value(param), confDescription=param.description,
+                   secret=param.is_secret)

@@ -39,6 +39,8 @@ __all__ = [
     "Collector",
     "ConfigParam",
     "Connector",
+    "OAuthSpec",
+    "OAuthToken",
     "ConnectorError",
     "PermissionMissing",
     "ProviderUnavailable",
@@ -195,6 +197,34 @@ class ConfigParam:
     secret: bool = False
 
 
+@dataclass(frozen=True)
+class OAuthSpec:
+    """How a provider grants access by OAuth 2.0 (authorization code, PKCE S256 by default).
+
+    The callback stores the provider's token answer as the connection's credentials, so a
+    connector with an OAuthSpec uses `OAuthToken` (or a model accepting its fields) as its
+    credentials_model. The client id and secret are deployment settings
+    (EVIDENCE_OAUTH_CLIENTS), which may also override these URLs (an Okta org, GitHub
+    Enterprise).
+    """
+
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...] = ()
+    pkce: bool = True
+    revoke_url: str | None = None
+
+
+class OAuthToken(BaseModel):
+    """Credentials obtained through OAuth: what the token endpoint answered."""
+
+    access_token: SecretStr
+    refresh_token: SecretStr | None = None
+    token_type: str = "bearer"  # noqa: S105 - a scheme name, not a secret
+    expires_at: int | None = None
+    scope: str | None = None
+
+
 @dataclass
 class CheckOutcome:
     """What one check produced in a sync: its results, or the error that stopped it."""
@@ -216,6 +246,8 @@ class Connector:
     description: ClassVar[str] = ""
     credentials_model: ClassVar[type[BaseModel]]
     config_params: ClassVar[tuple[ConfigParam, ...]] = ()
+    oauth: ClassVar[OAuthSpec | None] = None
+    """Set when the provider connects through OAuth (GET .../oauth-url, then the callback)."""
     checks: ClassVar[tuple[Check, ...]] = ()
     max_parallel: ClassVar[int] = 4
     control_mappings: ClassVar[Path | None] = None
@@ -373,6 +405,8 @@ def _validate_metadata(cls: type[Connector]) -> None:
     if not (isinstance(cls.credentials_model, type)
             and issubclass(cls.credentials_model, BaseModel)):
         raise TypeError(f"connector {cls.id}: credentials_model must be a pydantic model")
+    if cls.oauth is not None and cls.auth_type != AuthType.OAUTH2:
+        raise TypeError(f"connector {cls.id} declares an OAuthSpec but auth_type {cls.auth_type}")
     ids = [c.id for c in cls.checks]
     if len(ids) != len(set(ids)):
         raise TypeError(f"connector {cls.id} declares a check twice")

@@ -35,11 +35,20 @@ def api_command(settings: Settings, workers: int = 2) -> list[str]:
             "api.wsgi:app"]
 
 
-def worker_command(settings: Settings, queues: str = "sync,default") -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-            "--queues", queues, "--pool", "threads",
-            "--concurrency", str(settings.worker_concurrency), "--loglevel", "INFO",
+def worker_command(settings: Settings, queues: str = "sync,default", *, pool: str = "threads",
+                   concurrency: int | None = None, hostname: str | None = None) -> list[str]:
+    """A Celery worker. Connector syncs are I/O bound: a `threads` pool sized for waiting."""
+    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+            "--queues", queues, "--pool", pool,
+            "--concurrency", str(concurrency or settings.worker_concurrency), "--loglevel", "INFO",
             "--without-gossip", "--without-mingle"]
+    return [*argv, "--hostname", hostname] if hostname else argv
+
+
+def flower_command(port: int, address: str) -> list[str]:
+    """Flower on the engine's broker (the app's settings: URL, key prefix, transport options)."""
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower",
+            f"--port={port}", f"--address={address}"]
 
 
 def beat_command(settings: Settings) -> list[str]:
@@ -56,26 +65,48 @@ def migrate(settings: Settings) -> None:
 
 
 class Children:
-    """Child processes started together and stopped together."""
+    """Child processes started together and stopped together.
+
+    A child started with `restart=True` (workers, beat) is started again when it dies, say
+    killed by hand, unless it keeps dying (5 times in a minute).
+    """
 
     def __init__(self) -> None:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._restartable: dict[str, tuple[list[str], dict[str, str], bool]] = {}
+        self._restarts: dict[str, list[float]] = {}
 
-    def start(self, name: str, argv: list[str], env: dict[str, str], quiet: bool = False
-              ) -> subprocess.Popen[bytes]:
+    def start(self, name: str, argv: list[str], env: dict[str, str], quiet: bool = False,
+              restart: bool = False) -> subprocess.Popen[bytes]:
         out = subprocess.DEVNULL if quiet else None
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out)
         self.procs.append((name, proc))
+        if restart:
+            self._restartable[name] = (argv, env, quiet)
         return proc
 
     def wait_any(self) -> int:
         while True:
-            for name, proc in self.procs:
+            for index, (name, proc) in enumerate(self.procs):
                 code = proc.poll()
-                if code is not None:
-                    console.log(f"{name} exited with {code}")
+                if code is None:
+                    continue
+                console.log(f"{name} exited with {code}")
+                if not self._may_restart(name):
                     return code
+                argv, env, quiet = self._restartable[name]
+                out = subprocess.DEVNULL if quiet else None
+                self.procs[index] = (name, subprocess.Popen(argv, env=env, stdout=out,
+                                                            stderr=out))
+                console.log(f"{name} restarted")
             time.sleep(0.5)
+
+    def _may_restart(self, name: str) -> bool:
+        if name not in self._restartable:
+            return False
+        recent = [t for t in self._restarts.get(name, []) if t > time.monotonic() - 60]
+        self._restarts[name] = [*recent, time.monotonic()]
+        return len(recent) < 5
 
     def stop(self) -> None:
         for _, proc in self.procs:
@@ -92,11 +123,16 @@ def cmd_up(settings: Settings) -> int:
     settings, services = start_services(settings)
     migrate(settings)
     env = child_env(services)
+    env.setdefault("EVIDENCE_WORKER_EVENTS", "true")  # so `evidence flower` sees the tasks
     children = Children()
     try:
         children.start("api", api_command(settings), env)
-        children.start("worker", worker_command(settings), env)
-        children.start("beat", beat_command(settings), env)
+        for offset, (queue, concurrency) in enumerate(
+                (("sync", settings.worker_concurrency), ("default", 2))):
+            children.start(f"worker-{queue}", worker_command(
+                settings, queue, concurrency=concurrency, hostname=f"{queue}@%h"),
+                _metrics_env(env, settings, offset), restart=True)
+        children.start("beat", beat_command(settings), env, restart=True)
         console.log(f"API on http://{settings.api_host}:{settings.api_port} "
                     "(mint a token with `evidence token --account ID`); Ctrl-C stops")
         return children.wait_any()
@@ -106,11 +142,26 @@ def cmd_up(settings: Settings) -> int:
         children.stop()
 
 
-def cmd_exec(settings: Settings, argv: list[str]) -> int:
+def _metrics_env(env: dict[str, str], settings: Settings, offset: int) -> dict[str, str]:
+    """Each worker process of `up` exports its metrics on EVIDENCE_WORKER_METRICS_PORT + n."""
+    if not settings.worker_metrics_port:
+        return env
+    return {**env, "EVIDENCE_WORKER_METRICS_PORT": str(settings.worker_metrics_port + offset)}
+
+
+def cmd_exec(settings: Settings, argv: list[str], **extra: str) -> int:
     """Run one process of the stack on the configured (or embedded) services, migrated."""
     settings, services = start_services(settings)
     migrate(settings)
-    return subprocess.call(argv, env=child_env(services))
+    return subprocess.call(argv, env=child_env(services, **extra))
+
+
+def cmd_flower(settings: Settings, port: int, address: str) -> int:
+    """Flower on the configured (or embedded) broker; workers must send events (-E)."""
+    _, services = start_services(settings)
+    console.log(f"Flower on http://{address}:{port} (set FLOWER_BASIC_AUTH=user:password "
+                "to require a login)")
+    return subprocess.call(flower_command(port, address), env=child_env(services))
 
 
 def cmd_token(settings: Settings, account: str, ttl_hours: float) -> int:
@@ -125,10 +176,21 @@ def cmd_token(settings: Settings, account: str, ttl_hours: float) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evidence", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run api + worker + beat (embedded services unless URLs are set)")
+    sub.add_parser("up", help="run api + sync and default workers + beat (embedded services "
+                   "unless URLs are set); a worker or beat that dies is restarted")
     sub.add_parser("api", help="run the HTTP API under gunicorn")
-    sub.add_parser("worker", help="run a Celery worker on the sync and default queues")
+    worker = sub.add_parser("worker", help="run a Celery worker (default: sync and default "
+                            "queues, a threads pool of EVIDENCE_WORKER_CONCURRENCY)")
+    worker.add_argument("--queues", default="sync,default")
+    worker.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
+    worker.add_argument("--concurrency", type=int, default=None)
+    worker.add_argument("--hostname", default=None, help="node name, e.g. sync@%%h")
+    worker.add_argument("--metrics-port", type=int, default=None,
+                        help="serve this worker's Prometheus metrics on this port")
     sub.add_parser("beat", help="run the Celery beat scheduler")
+    flower = sub.add_parser("flower", help="run Flower (Celery monitoring) on the broker")
+    flower.add_argument("--port", type=int, default=5555)
+    flower.add_argument("--address", default="127.0.0.1")
     db = sub.add_parser("db", help="database commands")
     db.add_argument("action", choices=["upgrade"])
     token = sub.add_parser("token", help="mint a development JWT for an account")
@@ -137,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="connect an emulated AWS estate and show its controls")
     demo.add_argument("--keep-running", action="store_true",
                       help="leave the API up afterwards and print a token")
+    sub.add_parser("checks", help="list every check with its controls").add_argument(
+        "--markdown", action="store_true", help="print markdown (docs/checks.md)")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -149,7 +213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "api":
         return cmd_exec(settings, api_command(settings))
     if args.command == "worker":
-        return cmd_exec(settings, worker_command(settings))
+        extra = {"EVIDENCE_WORKER_METRICS_PORT": str(args.metrics_port)} \
+            if args.metrics_port is not None else {}
+        return cmd_exec(settings, worker_command(
+            settings, args.queues, pool=args.pool, concurrency=args.concurrency,
+            hostname=args.hostname), **extra)
+    if args.command == "flower":
+        return cmd_flower(settings, args.port, args.address)
     if args.command == "beat":
         return cmd_exec(settings, beat_command(settings))
     if args.command == "db":
@@ -162,6 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from engine.demo import run_demo
 
         return run_demo(settings, keep_running=args.keep_running)
+    if args.command == "checks":
+        from engine.checklist import print_checks
+
+        return print_checks(markdown=args.markdown)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -1,25 +1,45 @@
-"""Connecting an account to a provider: validate, seal the credentials, verify in the background."""
+"""Connecting an account to a provider: validate, seal the credentials, verify in the background.
+
+Functions that take a session scoped to an account (engine.tenancy) act for that account;
+the worker-side ones (`open_connector`, `verify_connection`) work by connection id.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from connectors.base import Connector, ConnectorError
-from engine.db import Job, enqueue_after_commit
+from engine.db import Job, enqueue_after_commit, rowcount, session_factory
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import Account, Connection, ConnectionStatus, Frequency, Trigger
+from engine.models import (
+    Account,
+    Connection,
+    ConnectionStatus,
+    Evidence,
+    Frequency,
+    RunStatus,
+    SyncRun,
+    Trigger,
+)
+from engine.models.integrations import ConfigParameter
 from engine.registry import get_connector
 from engine.schedule import next_due
 from engine.settings import Settings, get_settings
-from engine.vault import vault
+from engine.tenancy import account_of
+from engine.vault import Vault, vault
+
+log = logging.getLogger(__name__)
 
 
 def ensure_account(session: Session, account_id: str) -> None:
@@ -27,22 +47,38 @@ def ensure_account(session: Session, account_id: str) -> None:
     session.execute(insert(Account).values(id=account_id).on_conflict_do_nothing())
 
 
-def live_connection(session: Session, account_id: str, integration_id: str,
+def live_connection(session: Session, integration_id: str,
                     *, for_update: bool = False) -> Connection | None:
-    """The account's connection to an integration that is not disconnected, if any."""
-    stmt = select(Connection).where(Connection.account_id == account_id,
-                                    Connection.integration_id == integration_id,
+    """The scoped account's connection to an integration that is not disconnected, if any."""
+    account_of(session)
+    stmt = select(Connection).where(Connection.integration_id == integration_id,
                                     Connection.status != ConnectionStatus.DISCONNECTED)
     return session.scalars(stmt.with_for_update() if for_update else stmt).first()
 
 
-def require_connection(session: Session, account_id: str, integration_id: str) -> Connection:
+def not_connected(integration_id: str) -> NotFound:
+    return NotFound(f"{integration_id} is not connected; POST "
+                    f"/api/v1/integrations/{integration_id}/connect first", code="not_connected")
+
+
+def require_connection(session: Session, integration_id: str) -> Connection:
     get_connector(integration_id)
-    conn = live_connection(session, account_id, integration_id)
+    conn = live_connection(session, integration_id)
     if conn is None:
-        raise NotFound(f"{integration_id} is not connected; POST "
-                       f"/api/v1/integrations/{integration_id}/connect first",
-                       code="not_connected")
+        raise not_connected(integration_id)
+    return conn
+
+
+def latest_connection(session: Session, integration_id: str) -> Connection:
+    """The live connection, else the most recently disconnected one (its history stays)."""
+    get_connector(integration_id)
+    account_of(session)
+    conn = session.scalars(
+        select(Connection).where(Connection.integration_id == integration_id)
+        .order_by((Connection.status == ConnectionStatus.DISCONNECTED).asc(),
+                  Connection.created_at.desc()).limit(1)).first()
+    if conn is None:
+        raise not_connected(integration_id)
     return conn
 
 
@@ -54,10 +90,9 @@ def _check_endpoint_policy(credentials: BaseModel, settings: Settings) -> None:
                            fields=[{"field": "endpoint_url", "message": "not allowed here"}])
 
 
-def connect(session: Session, *, account_id: str, integration_id: str,
-            credentials: Mapping[str, Any], frequency: Frequency,
-            settings: Settings | None = None) -> Connection:
-    """Store validated, sealed credentials and enqueue verification (then a first sync).
+def connect(session: Session, *, integration_id: str, credentials: Mapping[str, Any],
+            frequency: Frequency, settings: Settings | None = None) -> Connection:
+    """Validate credentials, store them sealed, and enqueue verification (then a first sync).
 
     Connecting an integration that is already connected replaces its credentials.
     """
@@ -65,11 +100,18 @@ def connect(session: Session, *, account_id: str, integration_id: str,
     cls = get_connector(integration_id)
     parsed = cls.parse_credentials(credentials)
     _check_endpoint_policy(parsed, settings)
+    return store_credentials(session, cls, parsed, frequency, settings)
+
+
+def store_credentials(session: Session, cls: type[Connector], credentials: BaseModel,
+                      frequency: Frequency, settings: Settings) -> Connection:
+    """Seal validated credentials onto the account's live connection and enqueue its verify."""
+    account_id = account_of(session)
     ensure_account(session, account_id)
-    sealed = vault(settings).seal(cls.dump_credentials(parsed))
-    conn = live_connection(session, account_id, integration_id, for_update=True)
+    sealed = vault(settings).seal(cls.dump_credentials(credentials))
+    conn = live_connection(session, cls.id, for_update=True)
     if conn is None:
-        conn = Connection(account_id=account_id, integration_id=integration_id)
+        conn = Connection(account_id=account_id, integration_id=cls.id)
         session.add(conn)
     conn.credentials_encrypted = sealed
     conn.sync_frequency = frequency
@@ -78,19 +120,98 @@ def connect(session: Session, *, account_id: str, integration_id: str,
     try:
         session.flush()
     except IntegrityError:
-        raise Conflict(f"{integration_id} is being connected by another request; retry",
+        raise Conflict(f"{cls.id} is being connected by another request; retry",
                        code="connect_in_progress") from None
     enqueue_after_commit(session, Job("connections.verify", (conn.id,), queue="sync"))
     return conn
 
 
+@dataclass(frozen=True)
+class Disconnected:
+    connection_id: str
+    cancelled_runs: int
+    running_runs: int
+    evidence_kept: int
+    credentials: dict[str, Any] | None
+    """The removed credentials, in memory only, so OAuth tokens can be revoked afterwards."""
+
+
+def disconnect(session: Session, integration_id: str, now: datetime,
+               settings: Settings | None = None) -> Disconnected:
+    """Remove the stored credentials and parameters, cancel queued runs, keep the evidence."""
+    get_connector(integration_id)
+    conn = live_connection(session, integration_id, for_update=True)
+    if conn is None:
+        raise not_connected(integration_id)
+    credentials = (vault(settings).open(conn.credentials_encrypted)
+                   if conn.credentials_encrypted is not None else None)
+    cancelled = rowcount(session.execute(
+        update(SyncRun).where(SyncRun.connection_id == conn.id,
+                              SyncRun.status == RunStatus.QUEUED)
+        .values(status=RunStatus.CANCELLED, finished_at=now)))
+    running = session.scalar(select(func.count()).select_from(SyncRun).where(
+        SyncRun.connection_id == conn.id, SyncRun.status == RunStatus.RUNNING)) or 0
+    session.execute(delete(ConfigParameter).where(ConfigParameter.connection_id == conn.id))
+    kept = session.scalar(select(func.count()).select_from(Evidence).where(
+        Evidence.connection_id == conn.id, Evidence.closed_at.is_(None))) or 0
+    conn.status, conn.status_message = ConnectionStatus.DISCONNECTED, "disconnected by the account"
+    conn.credentials_encrypted, conn.next_sync_at, conn.disconnected_at = None, None, now
+    return Disconnected(conn.id, cancelled, running, kept, credentials)
+
+
+def connection_parameters(session: Session, connection_id: str,
+                          sealer: Vault) -> dict[str, str]:
+    """A connection's configuration parameters by name, secrets decrypted (in memory only)."""
+    params = session.scalars(select(ConfigParameter).where(
+        ConfigParameter.connection_id == connection_id)).all()
+    return {p.name: (sealer.open(p.value_encrypted)["value"] if p.value_encrypted is not None
+                     else p.value or "") for p in params}
+
+
 def open_connector(conn: Connection, settings: Settings | None = None) -> Connector:
-    """The connector instance for a connection, with its credentials decrypted in memory."""
+    """The connector for a connection: credentials decrypted in memory, OAuth tokens refreshed
+    when they expire soon, configuration parameters applied.
+
+    Works on its own short transaction, so it behaves the same whatever the caller's session
+    does: a refreshed token is committed at once (a rotated refresh token is never lost).
+    """
     if conn.credentials_encrypted is None:
         raise NotFound(f"connection {conn.id} has no credentials", code="not_connected")
+    settings = settings or get_settings()
     cls = get_connector(conn.integration_id)
-    raw = vault(settings).open(conn.credentials_encrypted)
-    return cls(cls.parse_credentials(raw), conn.config)
+    sealer = vault(settings)
+    raw = sealer.open(conn.credentials_encrypted)
+    with session_factory(settings)() as own, own.begin():
+        if cls.oauth is not None:
+            raw = _fresh_oauth_credentials(own, conn, raw, settings)
+        config = {**conn.config, **connection_parameters(own, conn.id, sealer)}
+    return cls(cls.parse_credentials(raw), config)
+
+
+def _fresh_oauth_credentials(own: Session, conn: Connection, raw: dict[str, Any],
+                             settings: Settings) -> dict[str, Any]:
+    """Refresh the access token if it expires within the leeway, holding the connection row's
+    lock so two workers never spend the same refresh token."""
+    from engine.oauth import is_expiring, refresh_token  # oauth stores through connections
+
+    if not is_expiring(raw, settings):
+        return raw
+    sealer = vault(settings)
+    row = own.get(Connection, conn.id, with_for_update=True)
+    if row is None or row.credentials_encrypted is None:
+        return raw
+    current = sealer.open(row.credentials_encrypted)
+    if is_expiring(current, settings):  # else another worker refreshed it meanwhile
+        try:
+            current = refresh_token(conn.integration_id, current, settings)
+        except ConnectorError as exc:
+            log.warning("refreshing the OAuth token of connection %s failed: %s", conn.id,
+                        exc.message)
+            return current  # the provider will refuse it: the run fails with that reason
+        row.credentials_encrypted = sealer.seal(current)
+    if row is not conn:
+        set_committed_value(conn, "credentials_encrypted", row.credentials_encrypted)
+    return current
 
 
 def verify_connection(factory: sessionmaker[Session], connection_id: str,
@@ -98,7 +219,7 @@ def verify_connection(factory: sessionmaker[Session], connection_id: str,
     """Prove a pending connection's credentials; on success activate it and request a sync."""
     from engine.sync import request_sync  # sync builds on connections; import at use
 
-    with factory() as session:
+    with factory() as session, session.begin():
         conn = session.get(Connection, connection_id)
         if conn is None or conn.status != ConnectionStatus.PENDING:
             return conn.status if conn else ConnectionStatus.DISCONNECTED
@@ -108,6 +229,9 @@ def verify_connection(factory: sessionmaker[Session], connection_id: str,
         message = None
     except ConnectorError as exc:
         metadata, message = None, exc.message
+    except Exception as exc:  # noqa: BLE001 - a connector bug must not leave it pending forever
+        log.exception("verifying connection %s crashed", connection_id)
+        metadata, message = None, f"verification failed: {exc.__class__.__name__}"
     with factory() as session, session.begin():
         conn = session.get(Connection, connection_id, with_for_update=True)
         if conn is None or conn.status != ConnectionStatus.PENDING:

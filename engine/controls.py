@@ -16,6 +16,7 @@ from sqlalchemy.types import String
 
 from engine.frameworks import Catalog, Control, catalog
 from engine.models import ControlResult, ControlResultHistory, ControlStatus
+from engine.pushed import pushed_counts
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class ControlCount:
     passing: int
     failing: int
     errored: int
+    pushed: int = 0
+    """Verified pushed evidence linked to the control: shown beside results, never judged."""
 
     @property
     def total(self) -> int:
@@ -71,11 +74,13 @@ def count_controls(session: Session, account_id: str, *, connection_id: str | No
         "connection_id": connection_id,
     }).all()
     found = {(r.framework_id, r.control_id): r for r in rows}
+    pushed = pushed_counts(session, account_id)
     counts: dict[str, ControlCount] = {}
     for _, control in pairs:
         r = found.get((control.framework_id, control.id))
         p, f, e = (r.passing, r.failing, r.errored) if r else (0, 0, 0)
-        counts[control.key] = ControlCount(control, status_of(p, f, e), p, f, e)
+        counts[control.key] = ControlCount(control, status_of(p, f, e), p, f, e,
+                                           pushed.get((control.framework_id, control.id), 0))
     return sorted(counts.values(), key=lambda c: c.control.sort_key)
 
 

@@ -1,20 +1,26 @@
-"""What the integrations API reads: the catalog, evidence, control results and runs."""
+"""What the integrations API reads: the catalog, evidence, control results, status and runs.
+
+Every function takes a session scoped to the caller's account (engine.tenancy), so none of
+them filters by account itself.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
 
-from connectors.base import Connector
-from engine.connections import live_connection, require_connection
+from connectors.base import Category, Connector
+from engine.connections import latest_connection, live_connection, require_connection
 from engine.controls import ControlCount, count_controls
 from engine.errors import Conflict, NotFound
 from engine.frameworks import Control, catalog
 from engine.models import (
+    CheckState,
     Connection,
     ConnectionStatus,
     Evidence,
@@ -25,6 +31,9 @@ from engine.models import (
 )
 from engine.registry import connectors, get_connector
 from engine.sync import request_sync
+from engine.tenancy import account_of
+
+SessionOpener = Callable[[], Session]
 
 
 @dataclass(frozen=True)
@@ -34,16 +43,11 @@ class CatalogEntry:
     evidence_count: int
 
 
-def list_integrations(session: Session, account_id: str,
-                      category: str | None = None) -> list[CatalogEntry]:
+def list_integrations(session: Session, category: Category | None = None) -> list[CatalogEntry]:
     """Every registered integration with this account's connection state."""
     live = {c.integration_id: c for c in session.scalars(select(Connection).where(
-        Connection.account_id == account_id,
         Connection.status != ConnectionStatus.DISCONNECTED))}
-    counts = dict(session.execute(
-        select(Evidence.connection_id, func.count())
-        .where(Evidence.account_id == account_id, Evidence.closed_at.is_(None))
-        .group_by(Evidence.connection_id)).tuples().all())
+    counts = current_evidence_counts(session, [c.id for c in live.values()])
     entries = []
     for cls in connectors().values():
         if category is not None and cls.category != category:
@@ -53,24 +57,43 @@ def list_integrations(session: Session, account_id: str,
     return entries
 
 
+def current_evidence_counts(session: Session, connection_ids: list[str],
+                            check_id: str | None = None) -> dict[str, int]:
+    """Current evidence per connection, from the per-check result-set rows (O(checks)).
+
+    `check_state.resource_count` is the size of each check's current result set, which is
+    exactly its open evidence rows, so no evidence row is read.
+    """
+    if not connection_ids:
+        return {}
+    stmt = (select(CheckState.connection_id, func.sum(CheckState.resource_count))
+            .where(CheckState.connection_id.in_(connection_ids))
+            .group_by(CheckState.connection_id))
+    if check_id is not None:
+        stmt = stmt.where(CheckState.check_id == check_id)
+    return {conn: int(total or 0) for conn, total in session.execute(stmt).tuples()}
+
+
 @dataclass(frozen=True)
 class EvidencePage:
     items: list[tuple[Evidence, tuple[Control, ...]]]
     total: int
 
 
-def list_evidence(session: Session, account_id: str, integration_id: str, *, limit: int,
-                  offset: int, status: EvidenceStatus | None = None,
+def list_evidence(session: Session, integration_id: str, *, limit: int, offset: int,
+                  status: EvidenceStatus | None = None,
                   check_id: str | None = None) -> EvidencePage:
-    """The current evidence of one connection, newest change first."""
-    conn = require_connection(session, account_id, integration_id)
-    where = [Evidence.account_id == account_id, Evidence.connection_id == conn.id,
-             Evidence.closed_at.is_(None)]
+    """The current evidence of the integration's connection (a disconnected one's is history)."""
+    conn = latest_connection(session, integration_id)
+    where = [Evidence.connection_id == conn.id, Evidence.closed_at.is_(None)]
     if status is not None:
         where.append(Evidence.status == status)
     if check_id is not None:
         where.append(Evidence.check_id == check_id)
-    total = session.scalar(select(func.count()).select_from(Evidence).where(*where)) or 0
+    if status is None:
+        total = current_evidence_counts(session, [conn.id], check_id).get(conn.id, 0)
+    else:
+        total = session.scalar(select(func.count()).select_from(Evidence).where(*where)) or 0
     rows = session.scalars(select(Evidence).where(*where)
                            .order_by(Evidence.check_id, Evidence.resource_id)
                            .limit(limit).offset(offset)).all()
@@ -78,70 +101,96 @@ def list_evidence(session: Session, account_id: str, integration_id: str, *, lim
     return EvidencePage([(row, cat.controls_for(row.check_id)) for row in rows], total)
 
 
-def connection_controls(session: Session, account_id: str,
+def connection_controls(session: Session,
                         integration_id: str) -> tuple[bool, list[ControlCount]]:
     """The controls this integration's checks serve, with results from its current evidence."""
     cls = get_connector(integration_id)
-    conn = live_connection(session, account_id, integration_id)
+    conn = live_connection(session, integration_id)
     check_ids = {c.id for c in cls.checks}
-    counts = count_controls(session, account_id, connection_id=conn.id if conn else "",
-                            check_ids=check_ids)
+    counts = count_controls(session, account_of(session),
+                            connection_id=conn.id if conn else "", check_ids=check_ids)
     return conn is not None, counts
 
 
-def sync_integration(session: Session, account_id: str,
-                     integration_id: str) -> tuple[SyncRun, bool]:
+def sync_integration(session: Session, integration_id: str) -> tuple[SyncRun, bool]:
     """Request a manual sync; a run already queued or running is returned instead."""
-    conn = require_connection(session, account_id, integration_id)
+    conn = require_connection(session, integration_id)
     if conn.status == ConnectionStatus.PENDING:
         raise Conflict(f"{integration_id} is still being verified; sync once it is active",
                        code="connection_pending")
     return request_sync(session, conn, Trigger.MANUAL)
 
 
-def get_run(session: Session, account_id: str, run_id: str) -> SyncRun:
+def needs_fresh_sync(session: Session, conn: Connection) -> bool:
+    """A parameter changed after the last run that succeeded started (the seed's needsRestart)."""
+    if conn.config_changed_at is None:
+        return False
+    synced = session.scalar(select(exists().where(
+        SyncRun.connection_id == conn.id, SyncRun.started_at >= conn.config_changed_at,
+        SyncRun.status.in_((RunStatus.SUCCEEDED, RunStatus.PARTIAL)))))
+    return not synced
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    connection: Connection
+    needs_restart: bool
+    history: list[SyncRun]
+
+
+def connection_status(session: Session, integration_id: str,
+                      history_limit: int) -> ConnectionState:
+    """The integration's connection (live, else the last one) with its latest runs."""
+    conn = latest_connection(session, integration_id)
+    runs = session.scalars(select(SyncRun).where(SyncRun.connection_id == conn.id)
+                           .order_by(SyncRun.queued_at.desc(), SyncRun.id)
+                           .limit(history_limit)).all()
+    return ConnectionState(conn, needs_fresh_sync(session, conn), list(runs))
+
+
+def get_run(session: Session, run_id: str) -> SyncRun:
     run = session.get(SyncRun, run_id)
-    if run is None or run.account_id != account_id:
+    if run is None:
         raise NotFound(f"no sync run {run_id}", code="run_not_found")
     return run
 
 
-def wait_for_run(factory: sessionmaker[Session], account_id: str, run_id: str,
-                 timeout: float) -> SyncRun:
-    """Poll the run until it finishes or `timeout` seconds pass; return its latest state."""
+def _poll(timeout: float, settled: Callable[[], bool]) -> None:
     deadline = time.monotonic() + timeout
     delay = 0.05
-    while True:
-        with factory() as session:
-            run = get_run(session, account_id, run_id)
-        if run.status.is_finished or time.monotonic() >= deadline:
-            return run
+    while not settled() and time.monotonic() < deadline:
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 1.5, 0.5)
 
 
-def wait_for_connection(factory: sessionmaker[Session], account_id: str, connection_id: str,
+def wait_for_run(open_session: SessionOpener, run_id: str, timeout: float) -> SyncRun:
+    """Poll the run until it finishes or `timeout` seconds pass; return its latest state."""
+    latest: list[SyncRun] = []
+
+    def settled() -> bool:
+        with open_session() as session:
+            latest[:] = [get_run(session, run_id)]
+        return latest[0].status.is_finished
+
+    _poll(timeout, settled)
+    return latest[0]
+
+
+def wait_for_connection(open_session: SessionOpener, connection_id: str,
                         timeout: float) -> Connection:
     """Poll a connection until verification settles or `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        with factory() as session:
+    latest: list[Connection] = []
+
+    def settled() -> bool:
+        with open_session() as session:
             conn = session.get(Connection, connection_id)
-        if conn is None or conn.account_id != account_id:
+        if conn is None:
             raise NotFound(f"no connection {connection_id}", code="not_connected")
-        if conn.status != ConnectionStatus.PENDING or time.monotonic() >= deadline:
-            return conn
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, 0.5)
+        latest[:] = [conn]
+        return conn.status != ConnectionStatus.PENDING
 
-
-def latest_run(session: Session, connection_id: str,
-               trigger: Trigger | None = None) -> SyncRun | None:
-    stmt = select(SyncRun).where(SyncRun.connection_id == connection_id)
-    if trigger is not None:
-        stmt = stmt.where(SyncRun.trigger == trigger)
-    return session.scalars(stmt.order_by(SyncRun.queued_at.desc()).limit(1)).first()
+    _poll(timeout, settled)
+    return latest[0]
 
 
 def is_settled(run: SyncRun) -> bool:

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib import import_module
 
 from connectors.base import Connector, load_connectors
 from engine.errors import NotFound
+from engine.settings import get_settings
 
 
 @lru_cache(maxsize=1)
 def connectors() -> dict[str, type[Connector]]:
     """All registered connectors by id, loaded and validated once per process."""
-    return load_connectors()
+    found = load_connectors()
+    for cls in _extra_connectors(get_settings().extra_connectors):
+        if found.get(cls.id, cls) is not cls:
+            raise TypeError(f"two connectors claim the id {cls.id}")
+        found[cls.id] = cls
+    return found
+
+
+def _extra_connectors(spec: str) -> list[type[Connector]]:
+    """Connectors named as `module:Class,...` (EVIDENCE_EXTRA_CONNECTORS), e.g. for a test
+    connector a worker subprocess must load without an installed entry point."""
+    loaded = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        module, _, name = item.partition(":")
+        cls = getattr(import_module(module), name, None) if name else None
+        if not (isinstance(cls, type) and issubclass(cls, Connector)):
+            raise TypeError(f"EVIDENCE_EXTRA_CONNECTORS: {item!r} is not module:ConnectorClass")
+        loaded.append(cls)
+    return loaded
 
 
 def get_connector(integration_id: str) -> type[Connector]:

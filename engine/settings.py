@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OAuthClient(BaseModel):
+    """This deployment's OAuth app at one provider (EVIDENCE_OAUTH_CLIENTS)."""
+
+    client_id: str
+    client_secret: SecretStr
+    authorize_url: str | None = Field(
+        None, description="Override the connector's URL (an Okta org, GitHub Enterprise)")
+    token_url: str | None = None
+    revoke_url: str | None = None
 
 
 class Settings(BaseSettings):
@@ -27,6 +39,30 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field("evidence-engine", validation_alias="EVIDENCE_JWT_ISSUER")
     jwt_audience: str = Field("evidence-engine", validation_alias="EVIDENCE_JWT_AUDIENCE")
     jwt_ttl_seconds: int = Field(12 * 3600, validation_alias="EVIDENCE_JWT_TTL_SECONDS")
+    jwt_algorithm: Literal["HS256", "RS256"] = Field(
+        "HS256", validation_alias="EVIDENCE_JWT_ALGORITHM",
+        description="HS256 with EVIDENCE_JWT_SECRET, or RS256 with keys from EVIDENCE_JWT_JWKS_URL")
+    jwt_jwks_url: str | None = Field(None, validation_alias="EVIDENCE_JWT_JWKS_URL")
+    jwt_account_claim: str = Field("account", validation_alias="EVIDENCE_JWT_ACCOUNT_CLAIM",
+                                   description="The token claim that names the caller's account")
+    oauth_clients: dict[str, OAuthClient] = Field(
+        default_factory=dict, validation_alias="EVIDENCE_OAUTH_CLIENTS",
+        description='JSON: {"github": {"client_id": "...", "client_secret": "..."}}')
+    oauth_redirect_url: str | None = Field(
+        None, validation_alias="EVIDENCE_OAUTH_REDIRECT_URL",
+        description="The callback URL registered with providers (default: "
+        "EVIDENCE_PUBLIC_BASE_URL + /api/v1/integrations/callback)")
+    oauth_state_secret: SecretStr | None = Field(
+        None, validation_alias="EVIDENCE_OAUTH_STATE_SECRET",
+        description="Signs OAuth state (default: derived from the JWT secret)")
+    oauth_state_ttl_seconds: int = Field(600, ge=30, le=3600,
+                                         validation_alias="EVIDENCE_OAUTH_STATE_TTL_SECONDS")
+    oauth_refresh_leeway_seconds: int = Field(
+        300, ge=0, validation_alias="EVIDENCE_OAUTH_REFRESH_LEEWAY_SECONDS",
+        description="Refresh an OAuth access token this long before it expires")
+    dashboard_url: str | None = Field(
+        None, validation_alias="EVIDENCE_DASHBOARD_URL",
+        description="Where the OAuth callback sends the browser after connecting; unset: JSON")
 
     storage_endpoint_url: str | None = Field(None, validation_alias="EVIDENCE_STORAGE_ENDPOINT_URL")
     storage_bucket: str | None = Field(None, validation_alias="EVIDENCE_STORAGE_BUCKET")
@@ -36,6 +72,14 @@ class Settings(BaseSettings):
         None, validation_alias="EVIDENCE_STORAGE_SECRET_ACCESS_KEY"
     )
     storage_region: str = Field("us-east-1", validation_alias="EVIDENCE_STORAGE_REGION")
+    storage_public_endpoint_url: str | None = Field(
+        None, validation_alias="EVIDENCE_STORAGE_PUBLIC_ENDPOINT_URL",
+        description="The store's address as clients reach it, for presigned URLs "
+        "(default: EVIDENCE_STORAGE_ENDPOINT_URL).")
+    storage_max_object_bytes: int = Field(
+        100 * 1024 * 1024, gt=0, validation_alias="EVIDENCE_STORAGE_MAX_OBJECT_BYTES")
+    storage_presign_seconds: int = Field(
+        900, ge=1, le=7 * 24 * 3600, validation_alias="EVIDENCE_STORAGE_PRESIGN_SECONDS")
 
     allow_custom_endpoints: bool = Field(
         False, validation_alias="EVIDENCE_ALLOW_CUSTOM_ENDPOINTS",
@@ -48,8 +92,40 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(3600, validation_alias="EVIDENCE_VISIBILITY_TIMEOUT")
     heartbeat_seconds: float = Field(15.0, validation_alias="EVIDENCE_HEARTBEAT_SECONDS")
     lease_stale_seconds: float = Field(120.0, validation_alias="EVIDENCE_LEASE_STALE_SECONDS")
+    # Scheduling, reaping and worker pools (issue 5).
+    dispatch_seconds: float = Field(60.0, validation_alias="EVIDENCE_DISPATCH_SECONDS")
+    dispatch_batch: int = Field(1000, validation_alias="EVIDENCE_DISPATCH_BATCH")
+    reap_seconds: float = Field(60.0, validation_alias="EVIDENCE_REAP_SECONDS")
+    queued_stale_seconds: float = Field(900.0, validation_alias="EVIDENCE_QUEUED_STALE_SECONDS")
+    max_run_attempts: int = Field(3, validation_alias="EVIDENCE_MAX_RUN_ATTEMPTS")
+    history_retention_days: int = Field(400, validation_alias="EVIDENCE_HISTORY_RETENTION_DAYS")
+    provider_concurrency: int = Field(1, validation_alias="EVIDENCE_PROVIDER_CONCURRENCY")
+    slot_retry_seconds: float = Field(30.0, validation_alias="EVIDENCE_SLOT_RETRY_SECONDS")
+    backoff_max_seconds: float = Field(7 * 86400.0,
+                                       validation_alias="EVIDENCE_BACKOFF_MAX_SECONDS")
+    worker_events: bool = Field(False, validation_alias="EVIDENCE_WORKER_EVENTS")
+    worker_metrics_port: int = Field(0, validation_alias="EVIDENCE_WORKER_METRICS_PORT")
+    worker_metrics_host: str = Field("127.0.0.1", validation_alias="EVIDENCE_WORKER_METRICS_HOST")
+    extra_connectors: str = Field("", validation_alias="EVIDENCE_EXTRA_CONNECTORS")
     redis_key_prefix: str = Field("", validation_alias="EVIDENCE_REDIS_KEY_PREFIX")
     log_level: str = Field("INFO", validation_alias="EVIDENCE_LOG_LEVEL")
+
+    # Audits: mail for auditor invitations, magic links and auditor sessions.
+    smtp_host: str | None = Field(None, validation_alias="EVIDENCE_SMTP_HOST",
+                                  description="SMTP server for outgoing mail; unset: no mail")
+    smtp_port: int = Field(25, ge=1, le=65535, validation_alias="EVIDENCE_SMTP_PORT")
+    smtp_user: str | None = Field(None, validation_alias="EVIDENCE_SMTP_USER")
+    smtp_password: SecretStr | None = Field(None, validation_alias="EVIDENCE_SMTP_PASSWORD")
+    smtp_starttls: bool = Field(False, validation_alias="EVIDENCE_SMTP_STARTTLS")
+    smtp_from: str = Field("evidence-engine <no-reply@localhost>",
+                           validation_alias="EVIDENCE_SMTP_FROM")
+    magic_link_ttl_seconds: int = Field(7 * 24 * 3600, gt=0,
+                                        validation_alias="EVIDENCE_MAGIC_LINK_TTL_SECONDS")
+    auditor_session_ttl_seconds: int = Field(
+        12 * 3600, gt=0, validation_alias="EVIDENCE_AUDITOR_SESSION_TTL_SECONDS")
+    public_base_url: str = Field("http://127.0.0.1:8000",
+                                 validation_alias="EVIDENCE_PUBLIC_BASE_URL",
+                                 description="Where people reach this server (links in mail)")
 
     @property
     def sqlalchemy_url(self) -> str:

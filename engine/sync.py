@@ -3,6 +3,8 @@
 A run is claimed by the worker that executes it (`worker` + `heartbeat_at`). A second delivery
 of the same task finds the lease fresh and leaves; a delivery after a crash finds it stale and
 takes over. Every write of a run is fenced by the lease, so a worker that lost it writes nothing.
+An account runs at most `provider_concurrency` syncs of one provider at once; a delivery that
+finds those slots taken is put back (`SlotBusy`), not dropped.
 """
 
 from __future__ import annotations
@@ -11,24 +13,39 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import AuthFailed, CheckOutcome, Status
+from connectors.base import AuthFailed, CheckOutcome, Connector, Status
 from engine.connections import open_connector
 from engine.controls import recompute_controls
 from engine.db import Job, enqueue_after_commit, rowcount
+from engine.errors import EngineError
 from engine.evidence import Item, store_check_results
+from engine.metrics import (
+    CHECKS_ERRORED,
+    EVIDENCE_ROWS,
+    RUN_DURATION,
+    RUNS_DEFERRED,
+    RUNS_FINISHED,
+    RUNS_STARTED,
+)
 from engine.models import Connection, ConnectionStatus, RunStatus, SyncRun, Trigger, new_id
+from engine.schedule import record_run_outcome
 from engine.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 OPEN = (RunStatus.QUEUED, RunStatus.RUNNING)
+# The partial unique index's predicate, spelled literally: Postgres must match it to the index
+# also when psycopg runs the statement as a prepared (generic) plan, where bound values won't do.
+OPEN_INDEX_WHERE = text("status IN ('queued', 'running')")
 
 
 def sync_job(run_id: str) -> Job:
@@ -44,9 +61,9 @@ def request_sync(session: Session, conn: Connection, trigger: Trigger) -> tuple[
         run_id = session.execute(
             insert(SyncRun)
             .values(id=new_id("run"), account_id=conn.account_id, connection_id=conn.id,
-                    trigger=trigger, status=RunStatus.QUEUED, errors=[])
+                    trigger=trigger, status=RunStatus.QUEUED, errors=[], enqueued_at=func.now())
             .on_conflict_do_nothing(index_elements=[SyncRun.connection_id],
-                                    index_where=SyncRun.status.in_(OPEN))
+                                    index_where=OPEN_INDEX_WHERE)
             .returning(SyncRun.id)
         ).scalar_one_or_none()
         if run_id is not None:
@@ -106,16 +123,70 @@ class LeaseLost(Exception):
     """Another worker took the run over; this one must stop writing."""
 
 
-def claim_run(session: Session, run_id: str, worker: str, stale_after: float) -> bool:
-    """Take the run if it is queued, or running with a heartbeat older than `stale_after`."""
-    claimed = session.execute(text("""
-        UPDATE sync_run SET status = 'running', worker = :worker, heartbeat_at = now(),
-               started_at = coalesce(started_at, now()), attempts = attempts + 1
-        WHERE id = :run_id AND (status = 'queued' OR (status = 'running' AND
-              (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => :stale))))
-        RETURNING id
-    """), {"run_id": run_id, "worker": worker, "stale": stale_after}).first()
-    return claimed is not None
+class SlotBusy(Exception):
+    """The account already runs its allowed syncs of this provider; deliver the run later."""
+
+    def __init__(self, run_id: str, retry_after: float) -> None:
+        super().__init__(f"run {run_id} waits for a provider slot")
+        self.run_id = run_id
+        self.retry_after = retry_after
+
+
+class Claim(StrEnum):
+    CLAIMED = "claimed"
+    NOT_OURS = "not_ours"  # finished, owned by a live worker, or out of attempts
+    NO_SLOT = "no_slot"  # the account's slots for this provider are all taken
+
+
+def _claimable(settings: Settings) -> ColumnElement[bool]:
+    """Queued, or running with a stale heartbeat and attempts left."""
+    return or_(SyncRun.status == RunStatus.QUEUED,
+               and_(SyncRun.status == RunStatus.RUNNING,
+                    SyncRun.attempts < settings.max_run_attempts,
+                    or_(SyncRun.heartbeat_at.is_(None),
+                        SyncRun.heartbeat_at < _stale_before(settings))))
+
+
+def _stale_before(settings: Settings) -> ColumnElement[datetime]:
+    return func.now() - timedelta(seconds=settings.lease_stale_seconds)
+
+
+def claim_run(session: Session, run_id: str, worker: str, settings: Settings) -> Claim:
+    """Take the run if it is queued, or running with a stale heartbeat, and a slot is free.
+
+    Slots are counted from the runs themselves (running, fresh heartbeat) under a transaction
+    advisory lock on (account, integration), so a crashed worker's slot frees itself when its
+    heartbeat goes stale and nothing has to be released.
+    """
+    target = session.execute(
+        select(SyncRun.account_id, Connection.integration_id)
+        .join(Connection, Connection.id == SyncRun.connection_id)
+        .where(SyncRun.id == run_id, _claimable(settings))).first()
+    if target is None:
+        return Claim.NOT_OURS
+    account_id, integration_id = target
+    session.execute(select(func.pg_advisory_xact_lock(
+        func.hashtextextended(f"provider-slot:{account_id}:{integration_id}", 0))))
+    busy = session.scalar(
+        select(func.count()).select_from(SyncRun)
+        .join(Connection, Connection.id == SyncRun.connection_id)
+        .where(SyncRun.account_id == account_id, Connection.integration_id == integration_id,
+               SyncRun.id != run_id, SyncRun.status == RunStatus.RUNNING,
+               SyncRun.heartbeat_at >= _stale_before(settings))) or 0
+    if busy >= settings.provider_concurrency:
+        # Still waiting with a live message: the reaper must not think it was lost.
+        session.execute(update(SyncRun).where(SyncRun.id == run_id)
+                        .values(enqueued_at=func.now())
+                        .execution_options(synchronize_session=False))
+        return Claim.NO_SLOT
+    claimed = session.execute(
+        update(SyncRun).where(SyncRun.id == run_id, _claimable(settings))
+        .values(status=RunStatus.RUNNING, worker=worker, heartbeat_at=func.now(),
+                started_at=func.coalesce(SyncRun.started_at, func.now()),
+                attempts=SyncRun.attempts + 1)
+        .returning(SyncRun.id)
+        .execution_options(synchronize_session=False)).first()
+    return Claim.CLAIMED if claimed is not None else Claim.NOT_OURS
 
 
 @dataclass
@@ -127,6 +198,18 @@ class RunTally:
     crashed: int = 0
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What a claimed run needs to write: its ids, its provider (a metrics label), settings."""
+
+    factory: sessionmaker[Session]
+    run_id: str
+    account_id: str
+    connection_id: str
+    provider: str
+    settings: Settings
+
+
 def _items(outcome: CheckOutcome) -> list[Item]:
     chk = outcome.check
     return [Item.of(r.resource_id, chk.resource_type, Status(r.status).value, r.title, r.data)
@@ -135,60 +218,101 @@ def _items(outcome: CheckOutcome) -> list[Item]:
 
 def run_sync(factory: sessionmaker[Session], run_id: str, worker: str,
              settings: Settings | None = None) -> RunStatus | None:
-    """Execute a queued run end to end; returns its final status, or None if not ours to run."""
+    """Execute a queued run end to end; returns its final status, or None if not ours to run.
+
+    Raises SlotBusy when the account's provider slots are full (the caller retries later).
+    A database error propagates: the lease goes stale and the reaper queues the run again.
+    """
     settings = settings or get_settings()
+    cancelled = False
     with factory() as session, session.begin():
-        if not claim_run(session, run_id, worker, settings.lease_stale_seconds):
+        claim = claim_run(session, run_id, worker, settings)
+        if claim is Claim.NOT_OURS:
             return None
         run = session.get_one(SyncRun, run_id)
         conn = session.get_one(Connection, run.connection_id)
-        if conn.status == ConnectionStatus.DISCONNECTED or conn.credentials_encrypted is None:
+        ctx = _Run(factory, run_id, conn.account_id, conn.id, conn.integration_id, settings)
+        if claim is Claim.CLAIMED and (conn.status == ConnectionStatus.DISCONNECTED
+                                       or conn.credentials_encrypted is None):
             _finish(session, run, RunStatus.CANCELLED, RunTally(), started=time.monotonic())
-            return RunStatus.CANCELLED
-        account_id, connection_id = conn.account_id, conn.id
-        connector = open_connector(conn, settings)
-
+            cancelled = True
+    if claim is Claim.NO_SLOT:
+        RUNS_DEFERRED.labels(ctx.provider).inc()
+        raise SlotBusy(run_id, settings.slot_retry_seconds)
+    RUNS_STARTED.labels(ctx.provider).inc()
     started = time.monotonic()
+    status = RunStatus.CANCELLED if cancelled else _execute(ctx, worker, started)
+    if status is not None:
+        _observe(ctx, status, time.monotonic() - started)
+    return status
+
+
+def _execute(ctx: _Run, worker: str, started: float) -> RunStatus | None:
+    """Run the checks under the lease (heartbeat from the moment the run is ours)."""
     tally = RunTally()
-    with _Lease(factory, run_id, worker, settings.heartbeat_seconds) as lease:
+    with _Lease(ctx.factory, ctx.run_id, worker, ctx.settings.heartbeat_seconds) as lease:
         try:
+            connector = _open(ctx)
             for outcome in connector.run_checks():
-                _store_outcome(factory, lease, outcome, tally, account_id, connection_id, run_id)
-        except AuthFailed as exc:
-            return _fail(factory, lease, run_id, connection_id, exc.message, started)
+                _store_outcome(ctx, lease, outcome, tally)
         except LeaseLost:
-            log.info("run %s was taken over by another worker; stopping", run_id)
+            log.info("run %s was taken over by another worker; stopping", ctx.run_id)
             return None
-        with factory() as session, session.begin():
-            if not lease.renew(session):
-                return None
-            run = session.get_one(SyncRun, run_id)
-            recompute_controls(session, account_id, datetime.now(UTC))
-            status = _final_status(tally, len(connector.checks))
-            _finish(session, run, status, tally, started)
-            conn = session.get_one(Connection, connection_id)
-            conn.last_sync_at = run.finished_at
-            if conn.status == ConnectionStatus.ERROR and status != RunStatus.FAILED:
-                conn.status, conn.status_message = ConnectionStatus.ACTIVE, None
-            return status
+        except AuthFailed as exc:
+            return _fail(ctx, lease, exc.message, started, refused=True)
+        except EngineError as exc:  # provider unreachable, or its connector is not installed
+            return _fail(ctx, lease, exc.message, started)
+        except DBAPIError:
+            raise  # the database went away: leave the lease to go stale; the reaper retries
+        except Exception as exc:  # a connector bug outside its collectors and checks
+            log.exception("run %s crashed", ctx.run_id)
+            return _fail(ctx, lease, f"{exc.__class__.__name__}: {exc}", started)
+        return _complete(ctx, lease, tally, len(connector.checks), started)
 
 
-def _store_outcome(factory: sessionmaker[Session], lease: _Lease, outcome: CheckOutcome,
-                   tally: RunTally, account_id: str, connection_id: str, run_id: str) -> None:
+def _open(ctx: _Run) -> Connector:
+    """The connection's connector, credentials decrypted in memory."""
+    with ctx.factory() as session:
+        return open_connector(session.get_one(Connection, ctx.connection_id), ctx.settings)
+
+
+def _store_outcome(ctx: _Run, lease: _Lease, outcome: CheckOutcome, tally: RunTally) -> None:
     tally.errors.extend({"check": outcome.check.id, "message": m} for m in outcome.errors)
     if outcome.errors:
         tally.checks_errored += 1
+        CHECKS_ERRORED.labels(ctx.provider).inc()
     if outcome.crashed:
         tally.crashed += 1
         return  # nothing known: the check's previous evidence stands as it was
-    with factory() as session, session.begin():
+    with ctx.factory() as session, session.begin():
         if not lease.renew(session):
-            raise LeaseLost(run_id)
-        stats = store_check_results(session, account_id=account_id, connection_id=connection_id,
+            raise LeaseLost(ctx.run_id)
+        stats = store_check_results(session, account_id=ctx.account_id,
+                                    connection_id=ctx.connection_id,
                                     check_id=outcome.check.id, items=_items(outcome),
-                                    run_id=run_id, now=datetime.now(UTC))
+                                    run_id=ctx.run_id, now=datetime.now(UTC))
     tally.evidence += len(outcome.results)
     tally.changed += stats.written + stats.closed
+    EVIDENCE_ROWS.labels(ctx.provider).inc(stats.written + stats.closed)
+
+
+def _complete(ctx: _Run, lease: _Lease, tally: RunTally, checks: int,
+              started: float) -> RunStatus | None:
+    with ctx.factory() as session, session.begin():
+        if not lease.renew(session):
+            return None
+        run = session.get_one(SyncRun, ctx.run_id)
+        recompute_controls(session, ctx.account_id, datetime.now(UTC))
+        status = _final_status(tally, checks)
+        _finish(session, run, status, tally, started)
+        conn = session.get_one(Connection, ctx.connection_id)
+        conn.last_sync_at = run.finished_at
+        if conn.status == ConnectionStatus.ERROR and status != RunStatus.FAILED:
+            conn.status, conn.status_message = ConnectionStatus.ACTIVE, None
+        nothing_usable = checks > 0 and tally.checks_errored >= checks
+        record_run_outcome(conn, failed=status == RunStatus.FAILED or nothing_usable,
+                           now=datetime.now(UTC), backoff_cap=_backoff_cap(ctx.settings))
+        return status
 
 
 def _final_status(tally: RunTally, checks: int) -> RunStatus:
@@ -207,15 +331,28 @@ def _finish(session: Session, run: SyncRun, status: RunStatus, tally: RunTally,
     run.heartbeat_at = run.finished_at
 
 
-def _fail(factory: sessionmaker[Session], lease: _Lease, run_id: str, connection_id: str,
-          message: str, started: float) -> RunStatus | None:
-    """The provider refused the credentials: fail the run and flag the connection."""
-    with factory() as session, session.begin():
+def _fail(ctx: _Run, lease: _Lease, message: str, started: float,
+          refused: bool = False) -> RunStatus | None:
+    """Fail the run. Refused credentials flag the connection; anything else backs it off."""
+    with ctx.factory() as session, session.begin():
         if not lease.renew(session):
             return None
-        run = session.get_one(SyncRun, run_id)
+        run = session.get_one(SyncRun, ctx.run_id)
         tally = RunTally(errors=[{"check": None, "message": message}])
         _finish(session, run, RunStatus.FAILED, tally, started)
-        conn = session.get_one(Connection, connection_id)
-        conn.status, conn.status_message = ConnectionStatus.ERROR, message
+        conn = session.get_one(Connection, ctx.connection_id)
+        if refused:
+            conn.status, conn.status_message = ConnectionStatus.ERROR, message
+        else:
+            record_run_outcome(conn, failed=True, now=datetime.now(UTC),
+                               backoff_cap=_backoff_cap(ctx.settings))
     return RunStatus.FAILED
+
+
+def _backoff_cap(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.backoff_max_seconds)
+
+
+def _observe(ctx: _Run, status: RunStatus, seconds: float) -> None:
+    RUNS_FINISHED.labels(ctx.provider, status.value).inc()
+    RUN_DURATION.labels(ctx.provider).observe(seconds)

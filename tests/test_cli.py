@@ -69,7 +69,7 @@ def test_up_serves_the_api_and_stops_cleanly(settings: Settings, token: str, tmp
             except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.3)
         assert resp.status_code == 200
-        assert [i["id"] for i in resp.json()["integrations"]] == ["aws"]
+        assert "aws" in [i["id"] for i in resp.json()["integrations"]]
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0

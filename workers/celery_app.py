@@ -5,20 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 from kombu import Queue
 
-from beat_schedule import SCHEDULE
+from beat_schedule import schedule
 from engine.db import Job, set_job_sender
 from engine.settings import Settings, get_settings
+
+QUEUES = ("sync", "default")
 
 
 def make_celery(settings: Settings) -> Celery:
     app = Celery("evidence_engine", broker=settings.redis_url, include=["workers.tasks"])
-    transport: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout}
+    timeout = settings.visibility_timeout
+    transport: dict[str, Any] = {
+        "visibility_timeout": timeout,
+        # Look for unacknowledged messages past the timeout every few seconds (kombu's default
+        # sweep runs every ~100 s), so a short test timeout is honoured promptly.
+        "unacked_restore_interval": max(1, min(10, timeout // 4)),
+        "unacked_restore_throttle": 1,
+    }
     if settings.redis_key_prefix:
         transport["global_keyprefix"] = settings.redis_key_prefix
     app.conf.update(
-        task_queues=(Queue("sync"), Queue("default")),
+        task_queues=tuple(Queue(name) for name in QUEUES),
         task_default_queue="default",
         task_routes={"sync.*": {"queue": "sync"}, "connections.*": {"queue": "sync"}},
         task_acks_late=True,
@@ -26,14 +36,27 @@ def make_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
+        worker_send_task_events=settings.worker_events,  # Flower needs them
+        task_send_sent_event=settings.worker_events,
         broker_transport_options=transport,
         broker_connection_retry_on_startup=True,
         task_serializer="json",
         accept_content=["json"],
         timezone="UTC",
-        beat_schedule=SCHEDULE,
+        beat_schedule=schedule(settings),
     )
     return app
+
+
+def queue_depths(app: Celery) -> dict[str, int]:
+    """Messages waiting in each queue (not those a worker holds unacknowledged).
+
+    Declares the queues (as every worker does) rather than a passive check: kombu's Redis
+    transport checks existence with an EXISTS that ignores `global_keyprefix`.
+    """
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        return {name: channel.queue_declare(queue=name).message_count for name in QUEUES}
 
 
 celery_app = make_celery(get_settings())
@@ -42,6 +65,17 @@ celery_app = make_celery(get_settings())
 def send_job(job: Job) -> None:
     """Hand an engine job to the broker by task name (the caller needs no task imports)."""
     celery_app.send_task(job.name, args=list(job.args), queue=job.queue)
+
+
+@worker_init.connect
+def _prepare_worker(**_: Any) -> None:
+    """Import every connector now, not inside the first run's lease; serve this process's
+    metrics on EVIDENCE_WORKER_METRICS_PORT (0: off)."""
+    from engine.registry import connectors
+    from workers.metrics import serve_worker_metrics
+
+    connectors()
+    serve_worker_metrics(get_settings())
 
 
 set_job_sender(send_job)

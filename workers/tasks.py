@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from celery import Task
+
+from engine import maintenance
 from engine.connections import verify_connection
 from engine.db import session_factory, unit_of_work
-from engine.dispatch import dispatch_due as engine_dispatch_due
-from engine.sync import run_sync
+from engine.dispatch import dispatch_all_due
+from engine.settings import get_settings
+from engine.sync import SlotBusy, run_sync
 from workers.celery_app import celery_app
 
 
@@ -18,9 +22,12 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_native_id()}"
 
 
-@celery_app.task(name="sync.run")
-def sync_run(run_id: str) -> str | None:
-    status = run_sync(session_factory(), run_id, worker=_worker_id())
+@celery_app.task(name="sync.run", bind=True, max_retries=None)
+def sync_run(self: Task, run_id: str) -> str | None:
+    try:
+        status = run_sync(session_factory(), run_id, worker=_worker_id())
+    except SlotBusy as busy:  # the account's provider slots are full: come back later
+        raise self.retry(countdown=busy.retry_after) from None
     return status.value if status else None
 
 
@@ -31,5 +38,34 @@ def connections_verify(connection_id: str) -> str:
 
 @celery_app.task(name="schedule.dispatch_due")
 def dispatch_due() -> int:
+    return dispatch_all_due(session_factory(), datetime.now(UTC), get_settings().dispatch_batch)
+
+
+@celery_app.task(name="maintenance.reap_stale_runs")
+def reap_stale_runs() -> dict[str, int]:
     with unit_of_work() as session:
-        return engine_dispatch_due(session, datetime.now(UTC))
+        reaped = maintenance.reap_stale_runs(session, get_settings())
+    return {"requeued": len(reaped.requeued), "resent": len(reaped.resent),
+            "failed": len(reaped.failed)}
+
+
+@celery_app.task(name="maintenance.prune_history")
+def prune_history() -> dict[str, int]:
+    retention = timedelta(days=get_settings().history_retention_days)
+    pruned = maintenance.prune_history(session_factory(), datetime.now(UTC), retention)
+    return {"runs": pruned.runs, "control_history": pruned.control_history}
+
+
+@celery_app.task(name="mail.send", autoretry_for=(Exception,), retry_backoff=5,
+                 retry_backoff_max=300, max_retries=6)
+def mail_send(mail_id: str) -> str:
+    """Send one queued mail over SMTP (engine.mail); an attempt that failed is retried."""
+    from engine.mail import MailNotSent, send_mail
+    from engine.models.audit import MailStatus
+    from engine.settings import get_settings
+
+    with unit_of_work() as session:
+        status = send_mail(session, get_settings(), mail_id)
+    if status is MailStatus.QUEUED:
+        raise MailNotSent(f"mail {mail_id} was not sent yet")
+    return status.value

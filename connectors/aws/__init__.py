@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from connectors.aws import cloudtrail, ec2, iam, rds, s3
+from connectors.aws import (
+    cloudtrail,
+    config,
+    ec2,
+    elb,
+    guardduty,
+    iam,
+    kms,
+    lambda_,
+    rds,
+    s3,
+)
 from connectors.aws.session import AwsCredentials, AwsSession
 from connectors.base import AuthType, Category, Connector, PermissionMissing
 
@@ -19,9 +30,11 @@ class AwsConnector(Connector):
     category = Category.CLOUD
     auth_type = AuthType.API_KEY
     icon = "aws"
-    description = ("Audits an AWS account: S3 bucket encryption, public access and versioning, "
-                   "IAM MFA and password policy, CloudTrail, EBS encryption, security groups "
-                   "and RDS encryption, in every enabled region.")
+    description = ("Audits an AWS account in every enabled region: S3 bucket encryption, "
+                   "public access, versioning and TLS; IAM MFA, password policy, access keys "
+                   "and admin policies; CloudTrail, GuardDuty, AWS Config and KMS rotation; "
+                   "EBS encryption, security groups, VPC flow logs and IMDSv2; RDS encryption, "
+                   "exposure and backups; load balancer TLS and Lambda function URLs.")
     credentials_model = AwsCredentials
     checks = (
         s3.bucket_default_encryption,
@@ -34,11 +47,29 @@ class AwsConnector(Connector):
         ec2.ebs_encryption_by_default,
         ec2.security_group_admin_ports,
         rds.storage_encrypted,
+        s3.bucket_tls_only,
+        iam.access_key_rotation,
+        iam.unused_credentials,
+        iam.single_active_access_key,
+        iam.no_full_admin_policies,
+        cloudtrail.log_file_validation,
+        cloudtrail.kms_encryption,
+        guardduty.guardduty_enabled,
+        config.recorder_enabled,
+        kms.key_rotation,
+        ec2.vpc_flow_logs,
+        ec2.instance_imdsv2,
+        rds.not_publicly_accessible,
+        rds.automated_backups,
+        rds.auto_minor_version_upgrade,
+        elb.https_listeners,
+        lambda_.function_url_auth,
     )
     max_parallel = 8
 
     def session(self) -> AwsSession:
-        return AwsSession(cast(AwsCredentials, self.credentials))
+        """Clients for the account; per-resource reads fan out up to max_parallel at once."""
+        return AwsSession(cast(AwsCredentials, self.credentials), parallelism=self.max_parallel)
 
     def verify(self) -> dict[str, Any]:
         """Prove the key with STS GetCallerIdentity; name the account and its regions."""

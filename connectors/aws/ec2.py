@@ -1,4 +1,5 @@
-"""Amazon EC2: EBS encryption by default, and security groups open to the internet."""
+"""Amazon EC2: EBS encryption by default, security groups open to the internet, VPC flow logs
+and instances that require IMDSv2."""
 
 from __future__ import annotations
 
@@ -119,3 +120,134 @@ def security_group_admin_ports(groups: list[SecurityGroup]) -> Iterator[Result]:
                         data={"group_id": g.group_id, "name": g.name, "region": g.region,
                               "vpc_id": g.vpc_id, "ingress": g.ingress,
                               "open_admin_ports": ports})
+
+
+# --- VPC flow logs ---------------------------------------------------------------------------
+
+# CIS asks for flow logs that capture at least rejected traffic.
+_FLOW_TRAFFIC_LOGGING_REJECTS = frozenset({"ALL", "REJECT"})
+
+
+@dataclass(frozen=True)
+class Vpc:
+    """One VPC and the flow logs attached to it."""
+
+    vpc_id: str
+    arn: str
+    region: str
+    is_default: bool
+    cidr_block: str | None
+    flow_logs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@collector(scoped=True)
+def collect_vpcs(session: AwsSession, region: str) -> list[Vpc]:
+    """Every VPC in the region with its flow logs."""
+    partition = session.identity().partition
+    with session.service("ec2", region) as ec2:
+        vpcs = [v for page in ec2.get_paginator("describe_vpcs").paginate() for v in page["Vpcs"]]
+        flow_logs: dict[str, list[dict[str, Any]]] = {}
+        for page in ec2.get_paginator("describe_flow_logs").paginate():
+            for log in page["FlowLogs"]:
+                flow_logs.setdefault(log.get("ResourceId", ""), []).append({
+                    key: log.get(key) for key in (
+                        "FlowLogId", "FlowLogStatus", "TrafficType", "LogDestinationType",
+                        "LogDestination", "LogGroupName", "DeliverLogsStatus")})
+    return sorted((Vpc(
+        vpc_id=v["VpcId"],
+        arn=f"arn:{partition}:ec2:{region}:{v['OwnerId']}:vpc/{v['VpcId']}",
+        region=region, is_default=bool(v.get("IsDefault", False)),
+        cidr_block=v.get("CidrBlock"),
+        flow_logs=sorted(flow_logs.get(v["VpcId"], []), key=lambda f: str(f["FlowLogId"])),
+    ) for v in vpcs), key=lambda v: v.arn)
+
+
+@check(id="aws.ec2.vpc_flow_logs", severity=Severity.MEDIUM,
+       resource_type="aws.ec2.vpc", needs=collect_vpcs,
+       remediation="Create an active flow log on the VPC capturing at least rejected traffic, "
+                   "e.g. `aws ec2 create-flow-logs --resource-type VPC --resource-ids VPC_ID "
+                   "--traffic-type ALL --log-destination-type s3 --log-destination "
+                   "arn:aws:s3:::BUCKET`.")
+def vpc_flow_logs(vpcs: list[Vpc]) -> Iterator[Result]:
+    """VPCs have an active flow log that records rejected traffic."""
+    for v in vpcs:
+        label = f"VPC {v.vpc_id}{' (default)' if v.is_default else ''} in {v.region}"
+        active = [f for f in v.flow_logs if f.get("FlowLogStatus") == "ACTIVE"]
+        logging = [f for f in active if f.get("TrafficType") in _FLOW_TRAFFIC_LOGGING_REJECTS]
+        if logging:
+            title = f"{label} has flow log {logging[0]['FlowLogId']} recording " + (
+                "all traffic" if logging[0].get("TrafficType") == "ALL" else "rejected traffic")
+        elif active:
+            title = f"{label} has flow logs of accepted traffic only"
+        else:
+            title = f"{label} has no active flow log"
+        yield Result.of(v.arn, passing=bool(logging), title=title,
+                        data={"vpc_id": v.vpc_id, "region": v.region, "is_default": v.is_default,
+                              "cidr_block": v.cidr_block, "flow_logs": v.flow_logs})
+
+
+# --- instance metadata service ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Instance:
+    """One EC2 instance and its instance metadata service options."""
+
+    instance_id: str
+    arn: str
+    region: str
+    state: str
+    name: str | None
+    metadata_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def requires_imdsv2(self) -> bool:
+        """Session tokens are required, or the metadata endpoint is off altogether."""
+        return (self.metadata_options.get("HttpTokens") == "required"
+                or self.metadata_options.get("HttpEndpoint") == "disabled")
+
+
+@collector(scoped=True)
+def collect_instances(session: AwsSession, region: str) -> list[Instance]:
+    """Every EC2 instance in the region that is not terminated."""
+    partition = session.identity().partition
+    instances = []
+    with session.service("ec2", region) as ec2:
+        for page in ec2.get_paginator("describe_instances").paginate():
+            for reservation in page["Reservations"]:
+                for i in reservation["Instances"]:
+                    state = i.get("State", {}).get("Name", "")
+                    if state in ("terminated", "shutting-down"):
+                        continue
+                    tags = {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+                    instances.append(Instance(
+                        instance_id=i["InstanceId"],
+                        arn=(f"arn:{partition}:ec2:{region}:{reservation['OwnerId']}"
+                             f":instance/{i['InstanceId']}"),
+                        region=region, state=state, name=tags.get("Name"),
+                        metadata_options={k: v for k, v in i.get("MetadataOptions", {}).items()
+                                          if k in ("HttpTokens", "HttpEndpoint",
+                                                   "HttpPutResponseHopLimit")},
+                    ))
+    return sorted(instances, key=lambda i: i.arn)
+
+
+@check(id="aws.ec2.instance_imdsv2", severity=Severity.HIGH,
+       resource_type="aws.ec2.instance", needs=collect_instances,
+       remediation="Require IMDSv2 session tokens on the instance: `aws ec2 "
+                   "modify-instance-metadata-options --instance-id ID --http-tokens required "
+                   "--http-endpoint enabled`; set it in launch templates and as the account "
+                   "default (`aws ec2 modify-instance-metadata-defaults --http-tokens required`).")
+def instance_imdsv2(instances: list[Instance]) -> Iterator[Result]:
+    """EC2 instances require IMDSv2, so SSRF cannot read instance role credentials via IMDSv1."""
+    for i in instances:
+        label = f"Instance {i.instance_id}{f' ({i.name})' if i.name else ''} in {i.region}"
+        if i.metadata_options.get("HttpEndpoint") == "disabled":
+            title = f"{label} has the instance metadata service turned off"
+        elif i.requires_imdsv2:
+            title = f"{label} requires IMDSv2 session tokens"
+        else:
+            title = f"{label} accepts IMDSv1 requests without a session token"
+        yield Result.of(i.arn, passing=i.requires_imdsv2, title=title,
+                        data={"instance_id": i.instance_id, "region": i.region,
+                              "state": i.state, "name": i.name,
+                              "MetadataOptions": i.metadata_options})

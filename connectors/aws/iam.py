@@ -1,20 +1,30 @@
-"""AWS IAM: root user MFA, MFA for console users, and the account password policy."""
+"""AWS IAM: root user MFA, console users' MFA, the password policy, access key age and use,
+and customer-managed policies granting full administrative access."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import io
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from connectors.aws.policy import as_list, parse_document, statements
 from connectors.aws.session import AwsSession, error_code
-from connectors.base import Result, Severity, check, collector
+from connectors.base import ProviderUnavailable, Result, Severity, check, collector
 
 MIN_PASSWORD_LENGTH = 14
 MAX_PASSWORD_AGE_DAYS = 90
 MIN_PASSWORD_REUSE_PREVENTION = 24
+MAX_ACCESS_KEY_AGE_DAYS = 90
+UNUSED_CREDENTIAL_DAYS = 90
+_REPORT_ROOT_ROW = "<root_account>"
+# Waits between GenerateCredentialReport calls until the report is COMPLETE (~30 s in all).
+_REPORT_POLL_SECONDS = (0.25, 0.5, 1.0, 2.0, 2.0, 4.0, 4.0, 8.0, 8.0)
 
 
 @dataclass(frozen=True)
@@ -68,23 +78,23 @@ def collect_account_summary(session: AwsSession) -> AccountSummary:
 @collector()
 def collect_users(session: AwsSession) -> list[User]:
     """Every IAM user with its console password (login profile) and MFA devices."""
-    users = []
     with session.service("iam") as iam:
-        for page in iam.get_paginator("list_users").paginate():
-            for user in page["Users"]:
-                name = user["UserName"]
-                profile = _login_profile(iam, name)
-                devices = [device["SerialNumber"]
-                           for mfa_page in iam.get_paginator("list_mfa_devices").paginate(
-                               UserName=name)
-                           for device in mfa_page["MFADevices"]]
-                users.append(User(
-                    name=name, arn=user["Arn"], created=_iso(user.get("CreateDate")),
-                    console_password=profile is not None,
-                    password_last_used=_iso(user.get("PasswordLastUsed")),
-                    mfa_devices=devices,
-                ))
-    return users
+        listed = [user for page in iam.get_paginator("list_users").paginate()
+                  for user in page["Users"]]
+    return session.fan_out(lambda user: _read_user(session, user), listed)
+
+
+def _read_user(session: AwsSession, user: dict[str, Any]) -> User:
+    """One user's login profile and MFA devices (two reads, fanned out across users)."""
+    name = user["UserName"]
+    with session.service("iam") as iam:
+        profile = _login_profile(iam, name)
+        devices = [device["SerialNumber"]
+                   for mfa_page in iam.get_paginator("list_mfa_devices").paginate(UserName=name)
+                   for device in mfa_page["MFADevices"]]
+    return User(name=name, arn=user["Arn"], created=_iso(user.get("CreateDate")),
+                console_password=profile is not None,
+                password_last_used=_iso(user.get("PasswordLastUsed")), mfa_devices=devices)
 
 
 def _login_profile(iam: Any, name: str) -> dict[str, Any] | None:
@@ -192,3 +202,258 @@ def password_policy_strength(policy: PasswordPolicy) -> Iterator[Result]:
     yield Result.of(policy.root_arn, passing=not gaps, title=title,
                     data={"account_id": policy.account_id, "password_policy": policy.policy,
                           "missing": gaps})
+
+
+# --- the credential report: access key age, unused credentials, active keys per user ----------
+
+@dataclass(frozen=True)
+class AccessKeySlot:
+    """One of a user's two access key slots in the credential report (ISO 8601 timestamps)."""
+
+    slot: int
+    active: bool
+    last_rotated: str | None
+    last_used: str | None
+
+
+@dataclass(frozen=True)
+class CredentialUser:
+    """One user's row of the IAM credential report (ISO 8601 timestamps, None when absent)."""
+
+    name: str
+    arn: str
+    created: str | None
+    password_enabled: bool
+    password_last_used: str | None
+    password_last_changed: str | None
+    mfa_active: bool
+    access_keys: list[AccessKeySlot] = field(default_factory=list)
+
+    @property
+    def active_keys(self) -> list[AccessKeySlot]:
+        return [k for k in self.access_keys if k.active]
+
+
+@dataclass(frozen=True)
+class CredentialReport:
+    """The IAM credential report and the moment it was read, which every age is judged from."""
+
+    account_id: str
+    collected_at: datetime
+    users: list[CredentialUser] = field(default_factory=list)
+
+
+def _report_time(value: str | None) -> str | None:
+    """A report timestamp as ISO 8601; None for N/A, no_information and not_supported."""
+    try:
+        moment = datetime.fromisoformat(value or "")
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def _credential_user(row: Mapping[str, str]) -> CredentialUser:
+    return CredentialUser(
+        name=row["user"], arn=row["arn"], created=_report_time(row.get("user_creation_time")),
+        password_enabled=row.get("password_enabled") == "true",
+        password_last_used=_report_time(row.get("password_last_used")),
+        password_last_changed=_report_time(row.get("password_last_changed")),
+        mfa_active=row.get("mfa_active") == "true",
+        access_keys=[AccessKeySlot(
+            slot=slot, active=row.get(f"access_key_{slot}_active") == "true",
+            last_rotated=_report_time(row.get(f"access_key_{slot}_last_rotated")),
+            last_used=_report_time(row.get(f"access_key_{slot}_last_used_date")),
+        ) for slot in (1, 2)],
+    )
+
+
+@collector()
+def collect_credential_report(session: AwsSession) -> CredentialReport:
+    """Every user's credentials from the IAM credential report (generated when stale)."""
+    account_id = session.identity().account_id
+    with session.service("iam") as iam:
+        for wait in (*_REPORT_POLL_SECONDS, None):
+            if iam.generate_credential_report().get("State") == "COMPLETE":
+                break
+            if wait is None:
+                raise ProviderUnavailable("IAM did not finish the credential report in time; "
+                                          "the next sync reads it", service="iam")
+            time.sleep(wait)
+        content = iam.get_credential_report()["Content"]
+    collected_at = datetime.now(UTC)
+    text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
+    users = [_credential_user(row) for row in csv.DictReader(io.StringIO(text))
+             if row.get("user") != _REPORT_ROOT_ROW]
+    return CredentialReport(account_id=account_id, collected_at=collected_at,
+                            users=sorted(users, key=lambda u: u.arn))
+
+
+def days_since(timestamp: str, now: datetime) -> int:
+    """Whole days from an ISO 8601 timestamp to now."""
+    return (now - datetime.fromisoformat(timestamp)).days
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _key_age(key: AccessKeySlot, now: datetime) -> dict[str, Any]:
+    age = days_since(key.last_rotated, now) if key.last_rotated else None
+    return {"key": key.slot, "last_rotated": key.last_rotated, "age_days": age}
+
+
+@check(id="aws.iam.access_key_rotation", severity=Severity.MEDIUM,
+       resource_type="aws.iam.user", needs=collect_credential_report,
+       remediation="Rotate access keys older than 90 days: create a second key, move every "
+                   "client to it, deactivate and then delete the old one (`aws iam "
+                   "create-access-key`, `aws iam update-access-key --status Inactive`, `aws iam "
+                   "delete-access-key`); better, replace long-lived keys with roles.")
+def access_key_rotation(report: CredentialReport) -> Iterator[Result]:
+    """IAM users' active access keys were created or rotated within the last 90 days."""
+    now = report.collected_at
+    for u in report.users:
+        keys = [_key_age(k, now) for k in u.active_keys]
+        data = {"user": u.name, "active_access_keys": keys,
+                "max_age_days": MAX_ACCESS_KEY_AGE_DAYS}
+        if not keys:
+            yield Result.not_applicable(u.arn, f"User {u.name} has no active access key", data)
+            continue
+        stale = [k for k in keys if k["age_days"] is not None
+                 and k["age_days"] > MAX_ACCESS_KEY_AGE_DAYS]
+        if stale:
+            title = (f"User {u.name} has access keys older than {MAX_ACCESS_KEY_AGE_DAYS} days: "
+                     + ", ".join(f"key {k['key']} is {_plural(k['age_days'], 'day')} old"
+                                 for k in stale))
+        else:
+            oldest = max((k["age_days"] for k in keys if k["age_days"] is not None), default=0)
+            title = (f"User {u.name}'s active access keys are at most "
+                     f"{_plural(oldest, 'day')} old")
+        yield Result.of(u.arn, passing=not stale, title=title, data=data)
+
+
+def _idle_credentials(u: CredentialUser, now: datetime) -> list[dict[str, Any]]:
+    """The user's enabled credentials with the days since each was last used (or set up)."""
+    found: list[dict[str, Any]] = []
+    if u.password_enabled:
+        since = u.password_last_changed or u.created
+        found.append({"credential": "console password", "last_used": u.password_last_used,
+                      "enabled_since": since})
+    for k in u.active_keys:
+        found.append({"credential": f"access key {k.slot}", "last_used": k.last_used,
+                      "enabled_since": k.last_rotated})
+    for item in found:
+        reference = item["last_used"] or item["enabled_since"]
+        item["idle_days"] = days_since(reference, now) if reference else None
+    return found
+
+
+def _describe_idle(item: Mapping[str, Any]) -> str:
+    days = _plural(item["idle_days"], "day")
+    return (f"{item['credential']} (last used {days} ago)" if item["last_used"]
+            else f"{item['credential']} (never used, enabled {days} ago)")
+
+
+@check(id="aws.iam.unused_credentials", severity=Severity.MEDIUM,
+       resource_type="aws.iam.user", needs=collect_credential_report,
+       remediation="Disable credentials nobody used for 90 days: remove the console password "
+                   "(`aws iam delete-login-profile`) and deactivate idle access keys (`aws iam "
+                   "update-access-key --status Inactive`); remove users who left.")
+def unused_credentials(report: CredentialReport) -> Iterator[Result]:
+    """IAM users' console passwords and access keys have been used within 90 days."""
+    for u in report.users:
+        credentials = _idle_credentials(u, report.collected_at)
+        data = {"user": u.name, "created": u.created, "credentials": credentials,
+                "max_idle_days": UNUSED_CREDENTIAL_DAYS}
+        if not credentials:
+            yield Result.not_applicable(
+                u.arn, f"User {u.name} has no console password or active access key", data)
+            continue
+        idle = [c for c in credentials
+                if c["idle_days"] is not None and c["idle_days"] >= UNUSED_CREDENTIAL_DAYS]
+        title = (f"User {u.name} has credentials unused for {UNUSED_CREDENTIAL_DAYS}+ days: "
+                 + ", ".join(_describe_idle(c) for c in idle) if idle
+                 else f"User {u.name} used every credential within {UNUSED_CREDENTIAL_DAYS} days")
+        yield Result.of(u.arn, passing=not idle, title=title, data=data)
+
+
+@check(id="aws.iam.single_active_access_key", severity=Severity.LOW,
+       resource_type="aws.iam.user", needs=collect_credential_report,
+       remediation="Keep one active access key per user: after a rotation, deactivate and "
+                   "delete the old key (`aws iam update-access-key --status Inactive` then "
+                   "`aws iam delete-access-key`).")
+def single_active_access_key(report: CredentialReport) -> Iterator[Result]:
+    """IAM users have at most one active access key."""
+    for u in report.users:
+        active = [k.slot for k in u.active_keys]
+        data = {"user": u.name, "active_access_keys": active}
+        if not active:
+            yield Result.not_applicable(u.arn, f"User {u.name} has no active access key", data)
+            continue
+        title = (f"User {u.name} has {len(active)} active access keys" if len(active) > 1
+                 else f"User {u.name} has one active access key")
+        yield Result.of(u.arn, passing=len(active) == 1, title=title, data=data)
+
+
+# --- customer-managed policies ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ManagedPolicy:
+    """One customer-managed policy with the document of its default version."""
+
+    name: str
+    arn: str
+    default_version: str
+    attachment_count: int
+    document: dict[str, Any]
+
+
+@collector()
+def collect_customer_policies(session: AwsSession) -> list[ManagedPolicy]:
+    """Every customer-managed policy with its default version's document (one paged call)."""
+    policies = []
+    with session.service("iam") as iam:
+        pages = iam.get_paginator("get_account_authorization_details").paginate(
+            Filter=["LocalManagedPolicy"])
+        for page in pages:
+            for policy in page.get("Policies", []):
+                default = next((v for v in policy.get("PolicyVersionList", [])
+                                if v.get("IsDefaultVersion")), None)
+                policies.append(ManagedPolicy(
+                    # the name is the ARN's last path segment (some emulators omit PolicyName)
+                    name=policy.get("PolicyName") or policy["Arn"].rsplit("/", 1)[-1],
+                    arn=policy["Arn"],
+                    default_version=policy.get("DefaultVersionId", ""),
+                    attachment_count=int(policy.get("AttachmentCount", 0)),
+                    document=parse_document(default["Document"]) if default else {},
+                ))
+    return sorted(policies, key=lambda p: p.arn)
+
+
+def full_admin_statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The statements allowing every action (`*` or `*:*`) on every resource (`*`)."""
+    return [s for s in statements(document)
+            if s.get("Effect") == "Allow"
+            and {str(a) for a in as_list(s.get("Action"))} & {"*", "*:*"}
+            and "*" in as_list(s.get("Resource"))]
+
+
+@check(id="aws.iam.no_full_admin_policies", severity=Severity.HIGH,
+       resource_type="aws.iam.policy", needs=collect_customer_policies,
+       remediation="Replace `\"Action\": \"*\", \"Resource\": \"*\"` in customer-managed "
+                   "policies with the actions and resources each job needs; keep full "
+                   "administration to a break-glass role, and detach the policy from users, "
+                   "groups and roles meanwhile.")
+def no_full_admin_policies(policies: list[ManagedPolicy]) -> Iterator[Result]:
+    """Customer-managed IAM policies do not allow every action on every resource ("*:*")."""
+    for p in policies:
+        granting = full_admin_statements(p.document)
+        attached = (f"attached {_plural(p.attachment_count, 'time')}" if p.attachment_count
+                    else "not attached")
+        title = (f"Policy {p.name} allows every action on every resource (*:*), {attached}"
+                 if granting else f"Policy {p.name} does not grant full administrative access")
+        yield Result.of(p.arn, passing=not granting, title=title,
+                        data={"policy": p.name, "default_version": p.default_version,
+                              "attachment_count": p.attachment_count, "document": p.document,
+                              "full_admin_statements": granting})

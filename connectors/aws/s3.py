@@ -1,13 +1,15 @@
-"""Amazon S3: bucket default encryption, public access block and versioning."""
+"""Amazon S3: bucket default encryption, public access block, versioning and TLS-only policy."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from connectors.aws.policy import as_list, is_everyone, parse_document, statements
 from connectors.aws.session import AwsSession, error_code
 from connectors.base import PermissionMissing, Result, Severity, check, collector
 
@@ -28,6 +30,7 @@ class Bucket:
     encryption_rules: list[dict[str, Any]] = field(default_factory=list)
     versioning: dict[str, str] = field(default_factory=dict)
     public_access_block: dict[str, bool] | None = None
+    policy: dict[str, Any] | None = None
     read_errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -38,12 +41,8 @@ def collect_buckets(session: AwsSession) -> list[Bucket]:
     with session.service("s3") as s3:
         listed = [entry for page in s3.get_paginator("list_buckets").paginate()
                   for entry in page["Buckets"]]
-    buckets = []
-    for entry in listed:
-        bucket = _read_bucket(session, entry, partition)
-        if bucket is not None:
-            buckets.append(bucket)
-    return buckets
+    read = session.fan_out(lambda entry: _read_bucket(session, entry, partition), listed)
+    return [bucket for bucket in read if bucket is not None]
 
 
 def _read_bucket(session: AwsSession, entry: dict[str, Any], partition: str) -> Bucket | None:
@@ -65,6 +64,7 @@ def _read_bucket(session: AwsSession, entry: dict[str, Any], partition: str) -> 
         public_access_block=_read_setting(
             session, region, "public_access_block", errors,
             lambda s3: _public_access_block(s3, name)),
+        policy=_read_setting(session, region, "policy", errors, lambda s3: _policy(s3, name)),
         read_errors=errors,
     )
 
@@ -115,6 +115,16 @@ def _public_access_block(s3: Any, name: str) -> dict[str, bool] | None:
             return None
         raise
     return {flag: bool(config.get(flag, False)) for flag in PUBLIC_ACCESS_FLAGS}
+
+
+def _policy(s3: Any, name: str) -> dict[str, Any] | None:
+    try:
+        text = s3.get_bucket_policy(Bucket=name)["Policy"]
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchBucketPolicy":
+            return None
+        raise
+    return parse_document(text)
 
 
 def _unreadable(bucket: Bucket, setting: str, what: str) -> Result:
@@ -190,3 +200,56 @@ def bucket_versioning(buckets: list[Bucket]) -> Iterator[Result]:
             title = f"Bucket {b.name} has never had versioning enabled"
         yield Result.of(b.arn, passing=status == "Enabled", title=title,
                         data={"bucket": b.name, "region": b.region, "versioning": b.versioning})
+
+
+def _denies_plain_http(condition: Mapping[str, Any]) -> bool:
+    """Whether a condition block matches requests sent without TLS (SecureTransport false)."""
+    for operator in ("Bool", "BoolIfExists"):
+        for key, value in (condition.get(operator) or {}).items():
+            if key.lower() == "aws:securetransport" and any(
+                    str(v).lower() == "false" for v in as_list(value)):
+                return True
+    return False
+
+
+def tls_only_statements(policy: Mapping[str, Any] | None, bucket_arn: str) -> list[dict[str, Any]]:
+    """The statements that deny every S3 action on the bucket's objects to anyone without TLS."""
+    if not policy:
+        return []
+    found = []
+    for statement in statements(policy):
+        if statement.get("Effect") != "Deny":
+            continue
+        actions = {str(a).lower() for a in as_list(statement.get("Action"))}
+        resources = [str(r) for r in as_list(statement.get("Resource"))]
+        if (is_everyone(statement.get("Principal"))
+                and actions & {"s3:*", "*"}
+                and any(fnmatchcase(f"{bucket_arn}/any-object", r) for r in resources)
+                and _denies_plain_http(statement.get("Condition") or {})):
+            found.append(statement)
+    return found
+
+
+@check(id="aws.s3.bucket_tls_only", severity=Severity.MEDIUM,
+       resource_type="aws.s3.bucket", needs=collect_buckets,
+       remediation="Add a bucket policy statement denying every request sent without TLS: "
+                   "{\"Sid\": \"DenyInsecureTransport\", \"Effect\": \"Deny\", "
+                   "\"Principal\": \"*\", \"Action\": \"s3:*\", \"Resource\": "
+                   "[\"arn:aws:s3:::NAME\", \"arn:aws:s3:::NAME/*\"], \"Condition\": "
+                   "{\"Bool\": {\"aws:SecureTransport\": \"false\"}}}.")
+def bucket_tls_only(buckets: list[Bucket]) -> Iterator[Result]:
+    """S3 bucket policies deny requests that do not use TLS (aws:SecureTransport false)."""
+    for b in buckets:
+        if "policy" in b.read_errors:
+            yield _unreadable(b, "policy", "bucket policy")
+            continue
+        denying = tls_only_statements(b.policy, b.arn)
+        if denying:
+            title = f"Bucket {b.name} denies requests without TLS"
+        elif b.policy is None:
+            title = f"Bucket {b.name} has no bucket policy, so it accepts plain HTTP requests"
+        else:
+            title = f"Bucket {b.name}'s policy does not deny requests without TLS"
+        yield Result.of(b.arn, passing=bool(denying), title=title,
+                        data={"bucket": b.name, "region": b.region, "policy": b.policy,
+                              "tls_statements": denying})

@@ -7,10 +7,11 @@ mode) and is the one place where botocore errors become the engine's typed conne
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 import boto3
@@ -28,6 +29,9 @@ from connectors.base import (
 )
 
 DEFAULT_REGION = "us-east-1"
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 RegionName = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")]
 
@@ -58,6 +62,8 @@ _IAM_ACTIONS = {
     ("s3", "GetBucketEncryption"): "GetEncryptionConfiguration",
     ("s3", "GetPublicAccessBlock"): "GetBucketPublicAccessBlock",
 }
+# Where a boto3 service name is not the IAM service prefix of its actions.
+_IAM_PREFIXES = {"elbv2": "elasticloadbalancing"}
 
 
 class AwsCredentials(BaseModel):
@@ -121,10 +127,15 @@ class Identity:
 
 
 class AwsSession:
-    """What every AWS collector receives: thread-safe, cached boto3 clients on one session."""
+    """What every AWS collector receives: thread-safe, cached boto3 clients on one session.
 
-    def __init__(self, credentials: AwsCredentials) -> None:
+    `parallelism` bounds how many per-resource reads (one bucket's settings, one user's MFA
+    devices) a collector runs at once through `fan_out`.
+    """
+
+    def __init__(self, credentials: AwsCredentials, parallelism: int = 1) -> None:
         self.credentials = credentials
+        self.parallelism = max(1, parallelism)
         self.endpoint_url = credentials.endpoint_url
         self.home_region = credentials.regions[0] if credentials.regions else DEFAULT_REGION
         token = credentials.session_token
@@ -137,6 +148,7 @@ class AwsSession:
         self._config = Config(
             retries={"mode": "adaptive", "max_attempts": 8},
             connect_timeout=5, read_timeout=30, user_agent_extra="evidence-engine",
+            max_pool_connections=max(10, self.parallelism),
         )
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -155,6 +167,22 @@ class AwsSession:
                     service, region_name=key[1], endpoint_url=self.endpoint_url,
                     config=self._config)
             return self._clients[key]
+
+    @property
+    def events(self) -> Any:
+        """botocore's event system of this session (clients made later inherit handlers)."""
+        return self._boto.events
+
+    def fan_out(self, read: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`read` applied to every item, up to `parallelism` at once; results in item order.
+
+        The first exception (in item order) leaves the call, as a plain loop's would.
+        """
+        if self.parallelism == 1 or len(items) < 2:
+            return [read(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(items)),
+                                thread_name_prefix="aws-read") as pool:
+            return list(pool.map(read, items))
 
     @contextmanager
     def service(self, service: str, region: str | None = None) -> Iterator[Any]:
@@ -197,7 +225,8 @@ def translate_client_error(exc: ClientError, service: str) -> ConnectorError:
     """
     code = error_code(exc)
     operation = exc.operation_name or "unknown"
-    action = f"{service}:{_IAM_ACTIONS.get((service, operation), operation)}"
+    prefix = _IAM_PREFIXES.get(service, service)
+    action = f"{prefix}:{_IAM_ACTIONS.get((service, operation), operation)}"
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     details: dict[str, Any] = {"service": service, "action": action, "aws_code": code}
     if code in _EXPIRED:

@@ -6,6 +6,7 @@ Each area module is imported below.
 
 from __future__ import annotations
 
+from engine.models.audit import Audit, AuditActivity, AuditorInvitation  # noqa: F401
 from engine.models.core import (
     Account,
     Base,
@@ -25,6 +26,13 @@ from engine.models.core import (
     Trigger,
     new_id,
 )
+from engine.models.integrations import (  # noqa: F401
+    ConfigParameter,
+    CustomIntegration,
+    IntegrationType,
+    OAuthState,
+)
+from engine.models.push import ApiKey, EvidenceLineage, EvidenceObject  # noqa: F401
 
 __all__ = [
     "Account", "Base", "ChangeKind", "CheckState", "Connection", "ConnectionStatus",

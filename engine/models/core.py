@@ -131,8 +131,11 @@ class Connection(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     next_sync_at: Mapped[datetime | None] = mapped_column(TS)
     last_sync_at: Mapped[datetime | None] = mapped_column(TS)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     disconnected_at: Mapped[datetime | None] = mapped_column(TS)
+    config_changed_at: Mapped[datetime | None] = mapped_column(TS)
+    """When a configuration parameter last changed (a fresh sync is due after it)."""
 
 
 class SyncRun(Base):
@@ -143,6 +146,7 @@ class SyncRun(Base):
         Index("uq_sync_run_open", "connection_id", unique=True,
               postgresql_where=text("status IN ('queued', 'running')")),
         Index("ix_sync_run_connection_queued", "connection_id", "queued_at"),
+        Index("ix_sync_run_finished_at", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("run"))
@@ -159,6 +163,7 @@ class SyncRun(Base):
     worker: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(TS)
     queued_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    enqueued_at: Mapped[datetime | None] = mapped_column(TS)
     started_at: Mapped[datetime | None] = mapped_column(TS)
     finished_at: Mapped[datetime | None] = mapped_column(TS)
     duration_ms: Mapped[int | None] = mapped_column(Integer)

@@ -3,15 +3,41 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
-from connectors.aws import AwsConnector, cloudtrail, ec2, iam, rds, s3
+from connectors.aws import (
+    AwsConnector,
+    cloudtrail,
+    config,
+    ec2,
+    elb,
+    guardduty,
+    iam,
+    kms,
+    lambda_,
+    rds,
+    s3,
+)
 from connectors.aws.cloudtrail import Trail, TrailInventory
-from connectors.aws.ec2 import EbsDefaultEncryption, SecurityGroup
-from connectors.aws.iam import AccountSummary, PasswordPolicy, User
+from connectors.aws.config import Recorder, RegionRecorders
+from connectors.aws.ec2 import EbsDefaultEncryption, Instance, SecurityGroup, Vpc
+from connectors.aws.elb import Listener
+from connectors.aws.guardduty import Detector, RegionDetectors
+from connectors.aws.iam import (
+    AccessKeySlot,
+    AccountSummary,
+    CredentialReport,
+    CredentialUser,
+    ManagedPolicy,
+    PasswordPolicy,
+    User,
+)
+from connectors.aws.kms import KmsKey
+from connectors.aws.lambda_ import Function
 from connectors.aws.rds import DbInstance
 from connectors.aws.s3 import Bucket
 from connectors.base import Status
@@ -37,13 +63,20 @@ def sse(algorithm):
     return [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algorithm}}]
 
 
-def test_connector_lists_exactly_the_ten_checks():
+def test_connector_lists_exactly_the_twenty_seven_checks():
     assert [c.id for c in AwsConnector.checks] == [
         "aws.s3.bucket_default_encryption", "aws.s3.bucket_public_access_block",
         "aws.s3.bucket_versioning", "aws.iam.root_account_mfa", "aws.iam.console_users_mfa",
         "aws.iam.password_policy_strength", "aws.cloudtrail.multi_region_trail",
         "aws.ec2.ebs_encryption_by_default", "aws.ec2.security_group_admin_ports",
-        "aws.rds.storage_encrypted",
+        "aws.rds.storage_encrypted", "aws.s3.bucket_tls_only", "aws.iam.access_key_rotation",
+        "aws.iam.unused_credentials", "aws.iam.single_active_access_key",
+        "aws.iam.no_full_admin_policies", "aws.cloudtrail.log_file_validation",
+        "aws.cloudtrail.kms_encryption", "aws.guardduty.enabled",
+        "aws.config.recorder_enabled", "aws.kms.key_rotation", "aws.ec2.vpc_flow_logs",
+        "aws.ec2.instance_imdsv2", "aws.rds.not_publicly_accessible",
+        "aws.rds.automated_backups", "aws.rds.auto_minor_version_upgrade",
+        "aws.elbv2.https_listeners", "aws.lambda.function_url_auth",
     ]
     for chk in AwsConnector.checks:
         assert chk.title and chk.remediation and chk.resource_type.startswith("aws.")
@@ -296,6 +329,406 @@ def test_rds_storage_encryption_is_judged_per_instance():
                                  arn + "analytics": Status.FAILING}
     assert "unencrypted" in titles(results)[arn + "analytics"]
     assert results[1].data["StorageEncrypted"] is False
+
+
+# --- S3 TLS-only bucket policy ---------------------------------------------------------------
+
+def deny_http(resource, *, principal="*", action="s3:*", operator="Bool", value="false"):
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": principal, "Action": action, "Resource": resource,
+        "Condition": {operator: {"aws:SecureTransport": value}}}]}
+
+
+@pytest.mark.parametrize("policy", [
+    deny_http(["arn:aws:s3:::acme", "arn:aws:s3:::acme/*"]),
+    deny_http("arn:aws:s3:::acme/*", principal={"AWS": "*"}, action=["s3:*"]),
+    deny_http("*", action="*", operator="BoolIfExists", value=False),
+])
+def test_bucket_policy_denying_plain_http_passes(policy):
+    [result] = s3.bucket_tls_only.judge([bucket("acme", policy=policy)])
+    assert result.status is Status.PASSING
+    assert "denies requests without TLS" in result.title
+    assert result.data["tls_statements"] == policy["Statement"]
+
+
+@pytest.mark.parametrize(("policy", "words"), [
+    (None, "has no bucket policy"),
+    (deny_http("arn:aws:s3:::acme"), "does not deny"),  # objects are left out
+    (deny_http("arn:aws:s3:::acme/*", action="s3:GetObject"), "does not deny"),
+    (deny_http("arn:aws:s3:::acme/*", principal={"AWS": "arn:aws:iam::1:root"}), "does not deny"),
+    (deny_http("arn:aws:s3:::acme/*", value="true"), "does not deny"),
+    (deny_http("arn:aws:s3:::other-bucket/*"), "does not deny"),
+    ({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*",
+                     "Resource": "arn:aws:s3:::acme/*",
+                     "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]}, "does not deny"),
+])
+def test_bucket_accepting_plain_http_fails(policy, words):
+    [result] = s3.bucket_tls_only.judge([bucket("acme", policy=policy)])
+    assert result.status is Status.FAILING
+    assert words in result.title
+
+
+def test_bucket_policy_that_cannot_be_read_is_an_error():
+    denied = bucket("acme", read_errors={"policy": "missing permission s3:GetBucketPolicy"})
+    [result] = s3.bucket_tls_only.judge([denied])
+    assert result.status is Status.ERROR and "s3:GetBucketPolicy" in result.title
+
+
+# --- IAM credential report ------------------------------------------------------------------
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def ago(days):
+    return (NOW - timedelta(days=days)).isoformat() if days is not None else None
+
+
+def key(slot, *, active=True, age=None, used=None):
+    return AccessKeySlot(slot=slot, active=active, last_rotated=ago(age), last_used=ago(used))
+
+
+def report_user(name, *, password=False, created=400, password_used=None, keys=()):
+    return CredentialUser(name=name, arn=f"arn:aws:iam::{ACCOUNT}:user/{name}",
+                          created=ago(created), password_enabled=password,
+                          password_last_used=ago(password_used),
+                          password_last_changed=ago(created) if password else None,
+                          mfa_active=False, access_keys=list(keys))
+
+
+def judge_report(chk, *users):
+    return chk.judge(CredentialReport(account_id=ACCOUNT, collected_at=NOW, users=list(users)))
+
+
+def by_user(results):
+    return {r.resource_id.rsplit("/", 1)[-1]: r for r in results}
+
+
+def test_access_keys_older_than_90_days_fail_and_younger_ones_pass():
+    results = by_user(judge_report(
+        iam.access_key_rotation,
+        report_user("fresh", keys=[key(1, age=10), key(2, active=False, age=400)]),
+        report_user("edge", keys=[key(1, age=90)]),
+        report_user("stale", keys=[key(1, age=30), key(2, age=91)]),
+        report_user("person", password=True),
+    ))
+    assert {u: r.status for u, r in results.items()} == {
+        "fresh": Status.PASSING, "edge": Status.PASSING, "stale": Status.FAILING,
+        "person": Status.NOT_APPLICABLE}
+    assert "key 2 is 91 days old" in results["stale"].title
+    assert "key 1" not in results["stale"].title
+    assert results["fresh"].data["active_access_keys"] == [
+        {"key": 1, "last_rotated": ago(10), "age_days": 10}]
+    assert "no active access key" in results["person"].title
+
+
+def test_credentials_unused_for_90_days_fail():
+    results = by_user(judge_report(
+        iam.unused_credentials,
+        report_user("active", password=True, password_used=3, keys=[key(1, age=200, used=1)]),
+        report_user("new-hire", password=True, created=20),
+        report_user("idle-password", password=True, password_used=90),
+        report_user("never-logged-in", password=True, created=120),
+        report_user("idle-key", keys=[key(1, age=300, used=100)]),
+        report_user("unused-key", keys=[key(1, age=95)]),
+        report_user("inactive-only", keys=[key(1, active=False, age=500)]),
+    ))
+    assert {u: r.status for u, r in results.items()} == {
+        "active": Status.PASSING, "new-hire": Status.PASSING,
+        "idle-password": Status.FAILING, "never-logged-in": Status.FAILING,
+        "idle-key": Status.FAILING, "unused-key": Status.FAILING,
+        "inactive-only": Status.NOT_APPLICABLE}
+    assert "console password (last used 90 days ago)" in results["idle-password"].title
+    assert "console password (never used, enabled 120 days ago)" in \
+        results["never-logged-in"].title
+    assert "access key 1 (last used 100 days ago)" in results["idle-key"].title
+    assert "access key 1 (never used, enabled 95 days ago)" in results["unused-key"].title
+    assert "within 90 days" in results["active"].title
+
+
+def test_a_second_active_access_key_fails():
+    results = by_user(judge_report(
+        iam.single_active_access_key,
+        report_user("one", keys=[key(1, age=1), key(2, active=False, age=100)]),
+        report_user("two", keys=[key(1, age=1), key(2, age=2)]),
+        report_user("none", password=True),
+    ))
+    assert {u: r.status for u, r in results.items()} == {
+        "one": Status.PASSING, "two": Status.FAILING, "none": Status.NOT_APPLICABLE}
+    assert "2 active access keys" in results["two"].title
+
+
+def test_credential_report_rows_parse_dates_and_placeholders():
+    row = {"user": "bob", "arn": f"arn:aws:iam::{ACCOUNT}:user/bob",
+           "user_creation_time": "2025-01-02T03:04:05+00:00", "password_enabled": "true",
+           "password_last_used": "no_information", "password_last_changed": "N/A",
+           "mfa_active": "false", "access_key_1_active": "true",
+           "access_key_1_last_rotated": "2025-02-01T00:00:00+00:00",
+           "access_key_1_last_used_date": "N/A", "access_key_2_active": "false",
+           "access_key_2_last_rotated": "N/A", "access_key_2_last_used_date": "N/A"}
+    user = iam._credential_user(row)
+    assert user.created == "2025-01-02T03:04:05+00:00"
+    assert user.password_enabled and user.password_last_used is None
+    assert user.password_last_changed is None
+    assert user.active_keys == [AccessKeySlot(1, True, "2025-02-01T00:00:00+00:00", None)]
+
+
+def managed(name, *statements, attached=0):
+    return ManagedPolicy(name=name, arn=f"arn:aws:iam::{ACCOUNT}:policy/{name}",
+                         default_version="v1", attachment_count=attached,
+                         document={"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def test_policies_allowing_every_action_on_every_resource_fail():
+    admin = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+    results = by_user(iam.no_full_admin_policies.judge([
+        managed("admin", admin, attached=2),
+        managed("colon", {"Effect": "Allow", "Action": ["*:*"], "Resource": ["*"]}),
+        managed("single", {**admin}),
+        managed("ec2", {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}),
+        managed("scoped", {"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::x/*"}),
+        managed("deny", {"Effect": "Deny", "Action": "*", "Resource": "*"}),
+    ]))
+    assert {name: r.status for name, r in results.items()} == {
+        "admin": Status.FAILING, "colon": Status.FAILING, "single": Status.FAILING,
+        "ec2": Status.PASSING, "scoped": Status.PASSING, "deny": Status.PASSING}
+    assert "(*:*), attached 2 times" in results["admin"].title
+    assert "not attached" in results["colon"].title
+    assert results["admin"].data["full_admin_statements"] == [admin]
+
+
+def test_a_lone_statement_object_is_read_like_a_list():
+    policy = ManagedPolicy(name="lone", arn=f"arn:aws:iam::{ACCOUNT}:policy/lone",
+                           default_version="v3", attachment_count=0,
+                           document={"Statement": {"Effect": "Allow", "Action": "*",
+                                                   "Resource": "*"}})
+    [result] = iam.no_full_admin_policies.judge([policy])
+    assert result.status is Status.FAILING
+
+
+# --- CloudTrail trails, one by one ----------------------------------------------------------
+
+def configured_trail(name, *, validation, kms_key):
+    return Trail(name=name, arn=f"arn:aws:cloudtrail:eu-west-1:{ACCOUNT}:trail/{name}",
+                 home_region="eu-west-1", is_multi_region=False, is_logging=True,
+                 s3_bucket="acme-trail-logs", is_organization_trail=False,
+                 log_file_validation=validation, kms_key_id=kms_key)
+
+
+def test_trail_log_file_validation_is_judged_per_trail():
+    results = cloudtrail.log_file_validation.judge([
+        configured_trail("validated", validation=True, kms_key=None),
+        configured_trail("plain", validation=False, kms_key=None)])
+    assert [r.status for r in results] == [Status.PASSING, Status.FAILING]
+    assert "validation off" in results[1].title
+    assert results[1].data["LogFileValidationEnabled"] is False
+
+
+def test_trail_kms_encryption_is_judged_per_trail():
+    key_arn = f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/1234"
+    results = cloudtrail.kms_encryption.judge([
+        configured_trail("sealed", validation=True, kms_key=key_arn),
+        configured_trail("sse-s3", validation=True, kms_key=None)])
+    assert [r.status for r in results] == [Status.PASSING, Status.FAILING]
+    assert key_arn in results[0].title
+    assert "does not encrypt" in results[1].title
+
+
+# --- GuardDuty and AWS Config, per region ---------------------------------------------------
+
+def region_id(region):
+    return f"aws:account:{ACCOUNT}:region:{region}"
+
+
+def test_guardduty_must_have_an_enabled_detector_in_each_region():
+    results = guardduty.guardduty_enabled.judge([
+        RegionDetectors(ACCOUNT, "us-east-1", [Detector("d1", "ENABLED", "SIX_HOURS")]),
+        RegionDetectors(ACCOUNT, "eu-west-1", [Detector("d2", "DISABLED", None)]),
+        RegionDetectors(ACCOUNT, "ap-south-1", []),
+    ])
+    assert statuses(results) == {region_id("us-east-1"): Status.PASSING,
+                                 region_id("eu-west-1"): Status.FAILING,
+                                 region_id("ap-south-1"): Status.FAILING}
+    t = titles(results)
+    assert "suspended" in t[region_id("eu-west-1")]
+    assert "not enabled in ap-south-1" in t[region_id("ap-south-1")]
+
+
+def recorder(name="default", *, recording=True, all_supported=True):
+    return Recorder(name=name, recording=recording, all_supported=all_supported,
+                    include_global_resource_types=all_supported, last_status="SUCCESS")
+
+
+def test_config_recorder_must_record_all_resource_types_in_each_region():
+    results = config.recorder_enabled.judge([
+        RegionRecorders(ACCOUNT, "us-east-1", [recorder()]),
+        RegionRecorders(ACCOUNT, "eu-west-1", [recorder(recording=False)]),
+        RegionRecorders(ACCOUNT, "eu-central-1", [recorder(all_supported=False)]),
+        RegionRecorders(ACCOUNT, "ap-south-1", []),
+    ])
+    assert statuses(results) == {
+        region_id("us-east-1"): Status.PASSING, region_id("eu-west-1"): Status.FAILING,
+        region_id("eu-central-1"): Status.FAILING, region_id("ap-south-1"): Status.FAILING}
+    t = titles(results)
+    assert "is not recording" in t[region_id("eu-west-1")]
+    assert "only some resource types" in t[region_id("eu-central-1")]
+    assert "no configuration recorder" in t[region_id("ap-south-1")]
+
+
+# --- KMS ------------------------------------------------------------------------------------
+
+def kms_key(key_id, *, rotation, spec="SYMMETRIC_DEFAULT", state="Enabled", origin="AWS_KMS"):
+    return KmsKey(key_id=key_id, arn=f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{key_id}",
+                  region="us-east-1", description="", key_state=state, key_spec=spec,
+                  origin=origin, rotation_enabled=rotation)
+
+
+def test_customer_keys_must_rotate_where_rotation_applies():
+    results = kms.key_rotation.judge([
+        kms_key("rotating", rotation=True), kms_key("static", rotation=False),
+        kms_key("signing", rotation=None, spec="RSA_2048"),
+        kms_key("retired", rotation=None, state="Disabled"),
+        kms_key("imported", rotation=None, origin="EXTERNAL"),
+    ])
+    got = {r.resource_id.rsplit("/", 1)[-1]: r for r in results}
+    assert {k: r.status for k, r in got.items()} == {
+        "rotating": Status.PASSING, "static": Status.FAILING,
+        "signing": Status.NOT_APPLICABLE, "retired": Status.NOT_APPLICABLE,
+        "imported": Status.NOT_APPLICABLE}
+    assert "does not rotate" in got["static"].title
+    assert "RSA_2048" in got["signing"].title and "disabled" in got["retired"].title
+
+
+# --- VPC flow logs and IMDSv2 ---------------------------------------------------------------
+
+def vpc(vpc_id, *logs):
+    return Vpc(vpc_id=vpc_id, arn=f"arn:aws:ec2:us-east-1:{ACCOUNT}:vpc/{vpc_id}",
+               region="us-east-1", is_default=False, cidr_block="10.0.0.0/16",
+               flow_logs=list(logs))
+
+
+def flow_log(traffic, status="ACTIVE"):
+    return {"FlowLogId": f"fl-{traffic.lower()}", "FlowLogStatus": status,
+            "TrafficType": traffic}
+
+
+def test_vpcs_need_an_active_flow_log_of_rejected_traffic():
+    results = ec2.vpc_flow_logs.judge([
+        vpc("vpc-all", flow_log("ALL")), vpc("vpc-reject", flow_log("REJECT")),
+        vpc("vpc-accept", flow_log("ACCEPT")), vpc("vpc-broken", flow_log("ALL", "FAILED")),
+        vpc("vpc-none"),
+    ])
+    got = {r.resource_id.rsplit("/", 1)[-1]: r for r in results}
+    assert {v: r.status for v, r in got.items()} == {
+        "vpc-all": Status.PASSING, "vpc-reject": Status.PASSING, "vpc-accept": Status.FAILING,
+        "vpc-broken": Status.FAILING, "vpc-none": Status.FAILING}
+    assert "accepted traffic only" in got["vpc-accept"].title
+    assert "no active flow log" in got["vpc-none"].title
+
+
+def instance(instance_id, **options):
+    return Instance(instance_id=instance_id, region="us-east-1", state="running", name=None,
+                    arn=f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{instance_id}",
+                    metadata_options=options)
+
+
+def test_instances_must_require_imdsv2_or_turn_metadata_off():
+    results = ec2.instance_imdsv2.judge([
+        instance("i-v2", HttpTokens="required", HttpEndpoint="enabled"),
+        instance("i-off", HttpTokens="optional", HttpEndpoint="disabled"),
+        instance("i-v1", HttpTokens="optional", HttpEndpoint="enabled"),
+    ])
+    got = {r.resource_id.rsplit("/", 1)[-1]: r for r in results}
+    assert {i: r.status for i, r in got.items()} == {
+        "i-v2": Status.PASSING, "i-off": Status.PASSING, "i-v1": Status.FAILING}
+    assert "accepts IMDSv1" in got["i-v1"].title
+    assert got["i-v1"].data["MetadataOptions"]["HttpTokens"] == "optional"
+
+
+# --- RDS exposure, backups and patching -----------------------------------------------------
+
+def database(name, **settings):
+    return DbInstance(identifier=name, arn=f"arn:aws:rds:us-east-1:{ACCOUNT}:db:{name}",
+                      region="us-east-1", engine="postgres", storage_encrypted=True,
+                      kms_key_id=None, cluster=None, **settings)
+
+
+def test_publicly_accessible_databases_fail():
+    results = rds.not_publicly_accessible.judge([
+        database("private", publicly_accessible=False),
+        database("public", publicly_accessible=True)])
+    assert [r.status for r in results] == [Status.PASSING, Status.FAILING]
+    assert "publicly accessible" in results[1].title
+
+
+@pytest.mark.parametrize(("days", "status", "words"), [
+    (0, Status.FAILING, "turned off"), (1, Status.FAILING, "only 1 day"),
+    (6, Status.FAILING, "only 6 days"), (7, Status.PASSING, "for 7 days"),
+    (35, Status.PASSING, "for 35 days"),
+])
+def test_databases_keep_automated_backups_for_a_week(days, status, words):
+    [result] = rds.automated_backups.judge([database("db", backup_retention_period=days)])
+    assert result.status is status and words in result.title
+    assert result.data["BackupRetentionPeriod"] == days
+
+
+def test_databases_without_automatic_minor_upgrades_fail():
+    results = rds.auto_minor_version_upgrade.judge([
+        database("patched", auto_minor_version_upgrade=True),
+        database("frozen", auto_minor_version_upgrade=False)])
+    assert [r.status for r in results] == [Status.PASSING, Status.FAILING]
+
+
+# --- load balancer listeners ----------------------------------------------------------------
+
+def listener(protocol, port, *actions, kind="application"):
+    return Listener(arn=f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener/{port}",
+                    region="us-east-1", load_balancer="web", load_balancer_type=kind,
+                    scheme="internet-facing", protocol=protocol, port=port,
+                    ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06"
+                    if protocol in ("HTTPS", "TLS") else None,
+                    default_actions=list(actions) or [{"Type": "forward"}])
+
+
+def redirect(protocol):
+    return {"Type": "redirect", "RedirectConfig": {"Protocol": protocol, "Port": "443"}}
+
+
+def test_listeners_must_use_tls_or_redirect_http_to_https():
+    results = elb.https_listeners.judge([
+        listener("HTTPS", 443), listener("HTTP", 80, redirect("HTTPS")),
+        listener("TLS", 8883, kind="network"), listener("HTTP", 8080),
+        listener("HTTP", 81, redirect("HTTP")), listener("TCP", 1883, kind="network"),
+    ])
+    got = {int(r.resource_id.rsplit("/", 1)[-1]): r for r in results}
+    assert {port: r.status for port, r in got.items()} == {
+        443: Status.PASSING, 80: Status.PASSING, 8883: Status.PASSING, 8080: Status.FAILING,
+        81: Status.FAILING, 1883: Status.NOT_APPLICABLE}
+    assert "serves plain HTTP" in got[8080].title
+    assert "redirects every request to HTTPS" in got[80].title
+    assert got[443].data["ssl_policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+# --- Lambda function URLs -------------------------------------------------------------------
+
+def function(name, *auth_types):
+    return Function(name=name, arn=f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}",
+                    region="us-east-1", runtime="python3.12",
+                    urls=[{"FunctionUrl": f"https://{name}-{i}.lambda-url.on.aws",
+                           "AuthType": auth, "qualifier": None}
+                          for i, auth in enumerate(auth_types)])
+
+
+def test_public_function_urls_fail():
+    results = lambda_.function_url_auth.judge([
+        function("open", "NONE"), function("signed", "AWS_IAM"), function("plain"),
+        function("mixed", "AWS_IAM", "NONE"),
+    ])
+    got = {r.resource_id.rsplit(":", 1)[-1]: r for r in results}
+    assert {f: r.status for f, r in got.items()} == {
+        "open": Status.FAILING, "signed": Status.PASSING, "plain": Status.PASSING,
+        "mixed": Status.FAILING}
+    assert "public function URL" in got["open"].title
+    assert "no function URL" in got["plain"].title
 
 
 def test_control_mappings_cover_every_check_with_well_formed_control_ids():

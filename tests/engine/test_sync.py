@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import registry
@@ -20,14 +21,17 @@ from engine.models import (
     ControlResult,
     Evidence,
     EvidenceVersion,
+    Frequency,
     RunStatus,
     SyncRun,
     Trigger,
 )
+from engine.schedule import next_due
 from engine.settings import Settings
-from engine.sync import request_sync, run_sync
+from engine.sync import SlotBusy, request_sync, run_sync
 from engine.vault import vault
 from tests.engine import fake
+from tests.faults import slow
 
 
 @pytest.fixture
@@ -159,7 +163,6 @@ def test_a_second_delivery_of_a_running_run_does_nothing(factory, connection_id)
         run_id = run.id
         s.get_one(SyncRun, run_id).status = RunStatus.RUNNING
         s.get_one(SyncRun, run_id).worker = "other"
-        from sqlalchemy import text
         s.execute(text("UPDATE sync_run SET heartbeat_at = now() WHERE id = :id"),
                   {"id": run_id})
     assert run_sync(factory, run_id, worker="me") is None
@@ -171,3 +174,112 @@ def test_item_hash_ignores_key_order_and_sees_value_changes():
     b = Item.of("r", "t", "passing", "x", {"a": [1, 2], "b": 1})
     c = Item.of("r", "t", "passing", "x", {"a": [2, 1], "b": 1})
     assert a.content_hash == b.content_hash != c.content_hash
+
+
+# --- leases, provider slots and backoff ---------------------------------------------------
+
+
+@pytest.fixture
+def slow_connection(factory, settings, tmp_path) -> Iterator[str]:
+    """A connection to the file-driven `slow` connector (see tests/faults/slow.py)."""
+    registry.register(slow.SlowConnector)
+    slow.control(tmp_path, resources=3)
+    with factory() as s, s.begin():
+        s.add(Account(id="acme"))
+        s.flush()
+        conn = Connection(account_id="acme", integration_id="slow",
+                          status=ConnectionStatus.ACTIVE, sync_frequency=Frequency.HOURLY,
+                          config={"control": str(tmp_path)},
+                          credentials_encrypted=vault(settings).seal({"token": "t"}))
+        s.add(conn)
+        s.flush()
+        conn_id = conn.id
+    yield conn_id
+    registry.unregister("slow")
+
+
+def queue(factory: sessionmaker[Session], connection_id: str) -> str:
+    with factory() as s, s.begin():
+        run, _ = request_sync(s, s.get_one(Connection, connection_id), Trigger.MANUAL)
+        return run.id
+
+
+def set_run(factory: sessionmaker[Session], run_id: str, **values: object) -> None:
+    assignments = ", ".join(f"{k} = {v}" for k, v in values.items())
+    with factory() as s, s.begin():
+        s.execute(text(f"UPDATE sync_run SET {assignments} WHERE id = :id"), {"id": run_id})
+
+
+def running_elsewhere(factory, settings, heartbeat: str) -> str:
+    """An older connection of acme to `slow`, disconnected while its run still runs."""
+    with factory() as s, s.begin():
+        old = Connection(account_id="acme", integration_id="slow",
+                         status=ConnectionStatus.DISCONNECTED,
+                         credentials_encrypted=vault(settings).seal({"token": "t"}))
+        s.add(old)
+        s.flush()
+        old_id = old.id
+    run_id = queue(factory, old_id)
+    set_run(factory, run_id, status="'running'", worker="'elsewhere'", attempts=1,
+            heartbeat_at=heartbeat)
+    return run_id
+
+
+def test_a_run_past_the_accounts_provider_slots_waits_then_runs(factory, settings,
+                                                                  slow_connection):
+    other = running_elsewhere(factory, settings, heartbeat="now()")
+    run_id = queue(factory, slow_connection)
+    set_run(factory, run_id, enqueued_at="now() - interval '1 hour'")
+    with pytest.raises(SlotBusy):
+        run_sync(factory, run_id, worker="me", settings=settings)
+    with factory() as s:
+        waiting = s.get_one(SyncRun, run_id)
+        assert (waiting.status, waiting.attempts) == (RunStatus.QUEUED, 0)
+        assert waiting.enqueued_at > datetime.now(UTC) - timedelta(minutes=1)  # not "lost"
+    set_run(factory, other, status="'succeeded'")
+    assert run_sync(factory, run_id, worker="me", settings=settings) == RunStatus.SUCCEEDED
+
+
+def test_a_crashed_runs_slot_frees_itself_when_its_heartbeat_goes_stale(factory, settings,
+                                                                         slow_connection):
+    running_elsewhere(factory, settings, heartbeat="now() - interval '1 hour'")
+    run_id = queue(factory, slow_connection)
+    assert run_sync(factory, run_id, worker="me", settings=settings) == RunStatus.SUCCEEDED
+
+
+def test_a_stale_lease_is_taken_over_until_attempts_run_out(factory, settings,
+                                                            slow_connection):
+    run_id = queue(factory, slow_connection)
+    set_run(factory, run_id, status="'running'", worker="'dead'", attempts=1,
+            heartbeat_at="now() - interval '1 hour'")
+    assert run_sync(factory, run_id, worker="me", settings=settings) == RunStatus.SUCCEEDED
+    with factory() as s:
+        assert s.get_one(SyncRun, run_id).attempts == 2
+    again = queue(factory, slow_connection)
+    set_run(factory, again, status="'running'", worker="'dead'",
+            attempts=settings.max_run_attempts, heartbeat_at="now() - interval '1 hour'")
+    assert run_sync(factory, again, worker="me", settings=settings) is None
+
+
+def test_a_provider_that_answers_nothing_pushes_the_next_sync_out_until_it_recovers(
+        factory, settings, slow_connection, tmp_path):
+    slow.control(tmp_path, fail=True)
+    delays = []
+    for failures in (1, 2, 3):
+        run_id = queue(factory, slow_connection)
+        assert run_sync(factory, run_id, worker="me", settings=settings) == RunStatus.PARTIAL
+        with factory() as s:
+            conn = s.get_one(Connection, slow_connection)
+            run = s.get_one(SyncRun, run_id)
+            assert conn.consecutive_failures == failures
+            delays.append(conn.next_sync_at - run.finished_at)
+    hour = timedelta(hours=1)
+    assert [d // hour for d in delays] == [1, 3, 7]  # skips 1, 3, 7 slots (+ its offset)
+    slow.control(tmp_path, fail=False)
+    run_id = queue(factory, slow_connection)
+    assert run_sync(factory, run_id, worker="me", settings=settings) == RunStatus.SUCCEEDED
+    with factory() as s:
+        conn = s.get_one(Connection, slow_connection)
+        finished = s.get_one(SyncRun, run_id).finished_at
+    assert conn.consecutive_failures == 0
+    assert conn.next_sync_at == next_due(conn.id, Frequency.HOURLY, finished)

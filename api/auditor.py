@@ -1,0 +1,460 @@
+"""The auditor portal (seed 001): an external auditor, holding the JWT its magic link was
+exchanged for, reviews the one audit that token names. Customer tokens are refused here, and
+auditor tokens are refused on every customer endpoint.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import g, request
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from api.audits import (
+    ID_PATTERN,
+    AuditDetailReply,
+    ControlRef,
+    EvidenceRequestListReply,
+    EvidenceRequestOut,
+    EvidenceRequestReply,
+    FindingListReply,
+    FindingReply,
+    Id,
+    RequiredText,
+    Text,
+    Title,
+    detail_out,
+    dump,
+    finding_out,
+    request_out,
+)
+from api.auth import settings
+from api.errors import ErrorBody
+from api.schemas import Reply
+from engine import audits
+from engine.auditor_tokens import AuditorPrincipal, verify_auditor_token
+from engine.audits import KEEP, Actor, FindingChanges
+from engine.db import session_factory, unit_of_work
+from engine.errors import Unauthorized
+from engine.frameworks import Control
+from engine.models import ControlStatus, EvidenceStatus
+from engine.models.audit import (
+    Audit,
+    AuditControl,
+    AuditStatus,
+    FindingSeverity,
+    FindingStatus,
+    Priority,
+    ReviewStatus,
+)
+
+PUBLIC_ENDPOINTS = frozenset({"auditor.accept_invitation"})
+AUDITOR_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+# --- authentication ------------------------------------------------------------------------
+
+def authenticate_auditor() -> None:
+    """Before every auditor request but accept-invitation: an auditor JWT, or 401."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send `Authorization: Bearer <auditor token>` (the token "
+                           "accept-invitation answered)", code="missing_token")
+    with session_factory(settings())() as session:
+        g.auditor = verify_auditor_token(settings(), session, token.strip())
+
+
+def auditor() -> AuditorPrincipal:
+    value: AuditorPrincipal = g.auditor
+    return value
+
+
+def _actor() -> Actor:
+    return Actor.auditor(auditor())
+
+
+def _audit(session: Session, *, for_update: bool = False) -> Audit:
+    p = auditor()
+    return audits.get_audit(session, p.account_id, p.audit_id, for_update=for_update)
+
+
+# --- requests ------------------------------------------------------------------------------
+
+class AcceptRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200, pattern=ID_PATTERN,
+                       description="the token from the invitation mail")
+
+
+class ControlPath(BaseModel):
+    control_id: ControlRef
+
+
+class FindingPath(BaseModel):
+    finding_id: Id
+
+
+class ReviewRequest(BaseModel):
+    """A control's verdict; notes and evidence_sufficient left out keep their value, null
+    clears them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: ReviewStatus
+    auditor_notes: Text | None = None
+    evidence_sufficient: bool | None = None
+
+
+class EvidenceRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    control_id: ControlRef
+    description: RequiredText
+    priority: Priority = Priority.MEDIUM
+
+
+class FindingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    control_id: ControlRef
+    severity: FindingSeverity
+    title: Title
+    description: RequiredText
+    remediation: Text | None = None
+
+
+class FindingUpdate(BaseModel):
+    """Only the fields sent change; `remediation` null clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: FindingStatus | None = None
+    severity: FindingSeverity | None = None
+    title: Title | None = None
+    description: RequiredText | None = None
+    remediation: Text | None = None
+    control_id: ControlRef | None = None
+
+
+# --- responses -----------------------------------------------------------------------------
+
+class AcceptedAudit(BaseModel):
+    id: str
+    title: str
+    framework_id: str
+    status: AuditStatus
+
+
+class AcceptOut(BaseModel):
+    token: str = Field(description="the auditor JWT: `Authorization: Bearer <token>` on "
+                       "/api/v1/auditor/*")
+    expires_at: datetime
+    audit: AcceptedAudit
+
+
+class AcceptReply(BaseModel):
+    data: AcceptOut
+
+
+class ControlRefOut(BaseModel):
+    id: str
+    key: str
+    framework_id: str
+    title: str
+    group: str
+
+
+class ControlReviewOut(BaseModel):
+    control_id: str
+    status: ReviewStatus
+    auditor_notes: str | None
+    evidence_sufficient: bool | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+
+
+class ControlReviewReply(BaseModel):
+    data: ControlReviewOut
+
+
+class ResultOut(BaseModel):
+    """The control's automated result, from the evidence in the audit's (frozen) view."""
+
+    status: ControlStatus
+    passing: int
+    failing: int
+    errors: int
+    total: int
+
+
+class ControlOut(ControlRefOut):
+    review: ControlReviewOut
+    latest_result: ResultOut
+    evidence_count: int = Field(description="collected items in the audit's view")
+    pushed_evidence_count: int
+    newer_evidence_count: int = Field(description="items collected, changed or pushed after "
+                                      "the evidence was frozen (not part of the review)")
+    open_requests: int
+    findings: int
+
+
+class ControlListOut(BaseModel):
+    evidence_frozen_at: datetime | None
+    controls: list[ControlOut]
+
+
+class ControlListReply(BaseModel):
+    data: ControlListOut
+
+
+class NewerOut(BaseModel):
+    status: EvidenceStatus | None
+    sha256: str
+    recorded_at: datetime
+    removed: bool
+
+
+class CollectedOut(BaseModel):
+    id: str
+    version_id: str | None = Field(description="the evidence_version shown (the one valid "
+                                   "when the evidence was frozen)")
+    check_id: str
+    resource_id: str
+    resource_type: str
+    integration_id: str
+    status: EvidenceStatus
+    title: str
+    sha256: str
+    recorded_at: datetime
+    data: dict[str, Any] | None
+    changed_since_freeze: bool
+    newer: NewerOut | None = Field(description="what the item became after the freeze")
+
+
+class PushedOut(BaseModel):
+    id: str
+    filename: str
+    content_type: str
+    sha256: str
+    size: int | None
+    verified_at: datetime | None
+    linked_at: datetime
+
+
+class ControlEvidenceOut(BaseModel):
+    control: ControlRefOut
+    review: ControlReviewOut
+    latest_result: ResultOut
+    evidence_frozen_at: datetime | None
+    collected: list[CollectedOut]
+    pushed: list[PushedOut]
+    newer: list[CollectedOut] = Field(description="collected after the freeze: shown, not "
+                                      "reviewed")
+    newer_pushed: list[PushedOut]
+    requests: list[EvidenceRequestOut]
+
+
+class ControlEvidenceReply(BaseModel):
+    data: ControlEvidenceOut
+
+
+# --- engine → response ---------------------------------------------------------------------
+
+def ref_out(c: Control) -> ControlRefOut:
+    return ControlRefOut(id=c.id, key=c.key, framework_id=c.framework_id, title=c.title,
+                         group=c.group)
+
+
+def review_out(control_id: str, r: AuditControl | None) -> ControlReviewOut:
+    if r is None:
+        return ControlReviewOut(control_id=control_id, status=ReviewStatus.PENDING,
+                                auditor_notes=None, evidence_sufficient=None, reviewed_by=None,
+                                reviewed_at=None)
+    return ControlReviewOut(control_id=control_id, status=r.status, auditor_notes=r.notes,
+                            evidence_sufficient=r.evidence_sufficient,
+                            reviewed_by=r.reviewed_by, reviewed_at=r.reviewed_at)
+
+
+def result_out(r: audits.ControlResultAt) -> ResultOut:
+    return ResultOut(status=r.status, passing=r.passing, failing=r.failing, errors=r.errored,
+                     total=r.total)
+
+
+def collected_out(i: audits.EvidenceItem) -> CollectedOut:
+    newer = None
+    if i.newer is not None:
+        newer = NewerOut(status=i.newer.status, sha256=i.newer.sha256,
+                         recorded_at=i.newer.recorded_at, removed=i.newer.closed)
+    return CollectedOut(id=f"ev-{i.evidence_id}",
+                        version_id=f"evv-{i.version_id}" if i.version_id else None,
+                        check_id=i.check_id, resource_id=i.resource_id,
+                        resource_type=i.resource_type, integration_id=i.integration_id,
+                        status=i.status, title=i.title, sha256=i.sha256,
+                        recorded_at=i.recorded_at, data=i.data,
+                        changed_since_freeze=i.newer is not None, newer=newer)
+
+
+def pushed_out(p: audits.PushedItem) -> PushedOut:
+    return PushedOut(id=p.id, filename=p.filename, content_type=p.content_type, sha256=p.sha256,
+                     size=p.size, verified_at=p.verified_at, linked_at=p.linked_at)
+
+
+def control_out(o: audits.ControlOverview) -> ControlOut:
+    return ControlOut(**ref_out(o.control).model_dump(),
+                      review=review_out(o.control.id, o.review),
+                      latest_result=result_out(o.result), evidence_count=o.evidence_count,
+                      pushed_evidence_count=o.pushed_count,
+                      newer_evidence_count=o.newer_count, open_requests=o.open_requests,
+                      findings=o.findings)
+
+
+# --- routes --------------------------------------------------------------------------------
+
+bp = APIBlueprint("auditor", __name__, url_prefix="/api/v1/auditor",
+                  abp_tags=[Tag(name="auditor", description="the external auditor's portal "
+                                "(auditor JWT from accept-invitation)")],
+                  abp_responses={401: ErrorBody, 404: ErrorBody})
+bp.before_request(authenticate_auditor)
+
+
+@bp.post("/accept-invitation", responses={200: AcceptReply, 422: ErrorBody})
+def accept_invitation(body: AcceptRequest) -> Reply:
+    """Exchange the magic-link token (single use, expiring) for an auditor JWT."""
+    with unit_of_work(settings()) as session:
+        accepted = audits.accept_invitation(session, settings(), body.token)
+        audit = accepted.audit
+        return dump(AcceptReply(data=AcceptOut(
+            token=accepted.session.token, expires_at=accepted.session.expires_at,
+            audit=AcceptedAudit(id=audit.id, title=audit.title, framework_id=audit.framework_id,
+                                status=audit.status))))
+
+
+@bp.get("/audit", responses={200: AuditDetailReply}, security=AUDITOR_SECURITY)
+def get_audit() -> Reply:
+    """The audit this token reaches, with progress and recent activity."""
+    with unit_of_work(settings()) as session:
+        return dump(AuditDetailReply(data=detail_out(audits.audit_detail(session,
+                                                                         _audit(session)))))
+
+
+@bp.get("/controls", responses={200: ControlListReply}, security=AUDITOR_SECURITY)
+def list_controls() -> Reply:
+    """The framework's controls with the review, evidence counts and automated result."""
+    with unit_of_work(settings()) as session:
+        audit = _audit(session)
+        overview = audits.controls_overview(session, audit)
+        return dump(ControlListReply(data=ControlListOut(
+            evidence_frozen_at=audit.evidence_review_at,
+            controls=[control_out(o) for o in overview])))
+
+
+@bp.get("/controls/<control_id>/evidence", responses={200: ControlEvidenceReply},
+        security=AUDITOR_SECURITY)
+def control_evidence(path: ControlPath) -> Reply:
+    """One control's evidence: collected (as frozen), pushed, and answers to requests;
+    anything newer than the freeze is listed apart."""
+    with unit_of_work(settings()) as session:
+        audit = _audit(session)
+        ev = audits.control_evidence(session, audit, path.control_id)
+        return dump(ControlEvidenceReply(data=ControlEvidenceOut(
+            control=ref_out(ev.control), review=review_out(ev.control.id, ev.review),
+            latest_result=result_out(ev.result), evidence_frozen_at=ev.view.frozen_at,
+            collected=[collected_out(i) for i in ev.view.items],
+            pushed=[pushed_out(p) for p in ev.pushed if not p.newer],
+            newer=[collected_out(i) for i in ev.view.collected_after],
+            newer_pushed=[pushed_out(p) for p in ev.pushed if p.newer],
+            requests=[request_out(r) for r in ev.requests])))
+
+
+@bp.put("/controls/<control_id>/status",
+        responses={200: ControlReviewReply, 409: ErrorBody, 422: ErrorBody},
+        security=AUDITOR_SECURITY)
+def set_control_status(path: ControlPath, body: ReviewRequest) -> Reply:
+    """Mark a control pending, passed, failed or needs_evidence, with notes."""
+    sent = body.model_fields_set
+    with unit_of_work(settings()) as session:
+        audit = _audit(session, for_update=True)
+        row = audits.review_control(
+            session, audit, _actor(), path.control_id, status=body.status,
+            notes=body.auditor_notes if "auditor_notes" in sent else KEEP,
+            evidence_sufficient=body.evidence_sufficient if "evidence_sufficient" in sent
+            else KEEP)
+        return dump(ControlReviewReply(data=review_out(row.control_id, row)))
+
+
+@bp.post("/evidence-requests", responses={201: EvidenceRequestReply, 409: ErrorBody,
+                                          422: ErrorBody}, security=AUDITOR_SECURITY)
+def request_evidence(body: EvidenceRequestCreate) -> Reply:
+    """Ask the customer for more evidence on a control."""
+    with unit_of_work(settings()) as session:
+        audit = _audit(session, for_update=True)
+        req = audits.request_evidence(session, audit, _actor(), control_ref=body.control_id,
+                                      description=body.description, priority=body.priority)
+        return dump(EvidenceRequestReply(data=request_out(req))), 201
+
+
+@bp.get("/evidence-requests", responses={200: EvidenceRequestListReply},
+        security=AUDITOR_SECURITY)
+def list_evidence_requests() -> Reply:
+    """The requests made in this audit, with the customer's answers."""
+    with unit_of_work(settings()) as session:
+        audit = _audit(session)
+        return dump(EvidenceRequestListReply(
+            data=[request_out(r) for r in audits.evidence_requests(session, audit)]))
+
+
+@bp.post("/findings", responses={201: FindingReply, 409: ErrorBody, 422: ErrorBody},
+         security=AUDITOR_SECURITY)
+def create_finding(body: FindingCreate) -> Reply:
+    """Record a finding on a control."""
+    with unit_of_work(settings()) as session:
+        audit = _audit(session, for_update=True)
+        finding = audits.create_finding(session, audit, _actor(), control_ref=body.control_id,
+                                        severity=body.severity, title=body.title,
+                                        description=body.description,
+                                        remediation=body.remediation)
+        return dump(FindingReply(data=finding_out(finding))), 201
+
+
+@bp.get("/findings", responses={200: FindingListReply}, security=AUDITOR_SECURITY)
+def list_findings() -> Reply:
+    """This audit's findings."""
+    with unit_of_work(settings()) as session:
+        audit = _audit(session)
+        return dump(FindingListReply(data=[finding_out(f)
+                                           for f in audits.findings(session, audit)]))
+
+
+@bp.put("/findings/<finding_id>", responses={200: FindingReply, 409: ErrorBody,
+                                             422: ErrorBody}, security=AUDITOR_SECURITY)
+def update_finding(path: FindingPath, body: FindingUpdate) -> Reply:
+    """Change a finding's status (open, in_progress, resolved, accepted) or details."""
+    sent = body.model_fields_set
+    changes = FindingChanges(
+        status=body.status if body.status is not None else KEEP,
+        severity=body.severity if body.severity is not None else KEEP,
+        title=body.title if body.title is not None else KEEP,
+        description=body.description if body.description is not None else KEEP,
+        remediation=body.remediation if "remediation" in sent else KEEP,
+        control_ref=body.control_id if body.control_id is not None else KEEP)
+    with unit_of_work(settings()) as session:
+        audit = _audit(session, for_update=True)
+        finding = audits.update_finding(session, audit, _actor(), path.finding_id, changes)
+        return dump(FindingReply(data=finding_out(finding)))
+
+
+@bp.post("/complete", responses={200: AuditDetailReply, 409: ErrorBody},
+         security=AUDITOR_SECURITY)
+def complete_audit() -> Reply:
+    """Mark the audit complete (from `findings`); it is read-only afterwards."""
+    with unit_of_work(settings()) as session:
+        audit = _audit(session, for_update=True)
+        audits.complete_audit(session, audit, _actor())
+        session.flush()
+        return dump(AuditDetailReply(data=detail_out(audits.audit_detail(session, audit))))

@@ -1,0 +1,62 @@
+"""GET /metrics: the system's state for Prometheus, read from Redis and Postgres when scraped.
+
+Not a JSON API route, so it stays out of the OpenAPI document. Run counters and histograms are
+exported by each worker on its own port (workers/metrics.py); any API process answers the
+same figures here because they are read, not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from flask import Flask, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from engine.db import session_factory
+from engine.metrics import due_not_dispatched, open_runs
+from engine.settings import Settings
+
+
+class SystemState(Collector):
+    """Queue depth per queue, due-but-not-dispatched connections, and open runs by status."""
+
+    def __init__(self, settings: Settings) -> None:
+        from workers.celery_app import make_celery  # as create_app does: no import-time app
+
+        self.settings = settings
+        self.celery = make_celery(settings)
+
+    def collect(self) -> Iterator[Metric]:
+        from workers.celery_app import queue_depths
+
+        depth = GaugeMetricFamily("evidence_queue_depth", "Messages waiting in a Celery queue.",
+                                  labels=["queue"])
+        for queue, count in queue_depths(self.celery).items():
+            depth.add_metric([queue], count)
+        yield depth
+        with session_factory(self.settings)() as session:
+            due = due_not_dispatched(session, datetime.now(UTC))
+            runs = open_runs(session)
+        yield GaugeMetricFamily("evidence_connections_due_not_dispatched",
+                                "Active connections whose slot has come but that no dispatch "
+                                "tick has claimed yet.", value=due)
+        open_family = GaugeMetricFamily("evidence_sync_runs_open", "Runs queued or running.",
+                                        labels=["status"])
+        for status, count in runs.items():
+            open_family.add_metric([status.value], count)
+        yield open_family
+
+
+def register_metrics(app: Flask, settings: Settings) -> None:
+    registry = CollectorRegistry()
+    registry.register(SystemState(settings))
+    ProcessCollector(registry=registry)
+
+    def metrics() -> Response:
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+    app.add_url_rule("/metrics", "metrics", metrics)

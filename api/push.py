@@ -1,0 +1,319 @@
+"""Evidence push (seed 002): presigned upload, SHA-256 verify, idempotent link to a control.
+
+Callers are an API key (`write:evidence` for POST, `read:evidence` for GET; `write:*` /
+`read:*` cover them) or the account's JWT; `org_id` must be the caller's account.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import request
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.auth import settings
+from api.errors import ErrorBody
+from api.keys_auth import authenticate_caller, caller
+from api.schemas import Reply
+from engine import pushed
+from engine.apikeys import require_scope
+from engine.db import unit_of_work
+from engine.errors import InvalidInput
+from engine.integrations import iso
+from engine.models.push import EvidenceLineage, EvidenceObject, ObjectStatus, Scope
+from engine.storage import open_store
+
+SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
+MIME_PART = "[A-Za-z0-9!#$&^_.+-]+"
+CONTENT_TYPE = (rf"^{MIME_PART}/{MIME_PART}"
+                rf"(\s*;\s*{MIME_PART}=(\"[^\"\r\n]*\"|{MIME_PART}))*$")
+OBJECT_KEY_PATTERN = r"^[A-Za-z0-9._/-]+$"
+
+bp = APIBlueprint("push", __name__, url_prefix="/api/v1/orgs/<org_id>/evidence",
+                  abp_tags=[Tag(name="evidence push")], abp_security=[{"bearer": []}],
+                  abp_responses={401: ErrorBody, 403: ErrorBody, 404: ErrorBody,
+                                 503: ErrorBody})
+
+
+@bp.before_request
+def _authorize() -> None:
+    """401 without a valid key or token, 403 for another org or a key without the scope."""
+    needed = Scope.READ_EVIDENCE if request.method in ("GET", "HEAD") else Scope.WRITE_EVIDENCE
+    require_scope(authenticate_caller(), needed)
+
+
+class OrgPath(BaseModel):
+    org_id: str = Field(max_length=64)
+
+
+class EvidencePath(OrgPath):
+    evidence_id: str = Field(max_length=100,
+                             description="the object's id (evo-…) or its SHA-256 (hex)")
+
+
+class UploadRequest(BaseModel):
+    filename: str = Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")
+    content_type: str = Field("application/octet-stream", max_length=255,
+                              pattern=CONTENT_TYPE,
+                              description="send the same Content-Type header with the PUT")
+    control_id: str | None = Field(None, max_length=64,
+                                   description="the control this file is meant for (checked)")
+    framework_id: str | None = Field(None, max_length=32)
+    size: int | None = Field(None, ge=0, description="bytes, if known: refused early if over "
+                             "max_size")
+
+
+class UploadUrlOut(BaseModel):
+    success: bool = True
+    upload_url: str
+    object_key: str
+    expires_in: int
+    max_size: int
+    evidence_id: str
+    method: str = "PUT"
+    headers: dict[str, str]
+
+
+class VerifyQuery(BaseModel):
+    object_key: str | None = Field(None, max_length=1024, pattern=OBJECT_KEY_PATTERN)
+    expected_hash: str | None = Field(None, pattern=SHA256_PATTERN,
+                                      description="SHA-256 of the file, hex")
+
+
+class VerifyBody(VerifyQuery):
+    """The same fields as JSON; the body is optional (query parameters are enough)."""
+
+    model_config = ConfigDict(openapi_extra={  # type: ignore[typeddict-unknown-key]
+        "required": False,
+        "description": "optional: object_key and expected_hash may be query parameters"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_body_is_empty(cls, data: Any) -> Any:
+        return {} if data is None else data
+
+
+class VerifyOut(BaseModel):
+    success: bool = True
+    verified: bool = True
+    evidence_id: str = Field(description="the verified evidence holding these bytes")
+    object_key: str
+    sha256: str
+    size: int
+    status: str = Field(description="verified, or duplicate when the organization already "
+                        "holds the same bytes (then evidence_id is that evidence)")
+    verified_at: str | None
+
+
+class LinkRequest(BaseModel):
+    control_id: str = Field(min_length=1, max_length=64, description="e.g. CC6.1 or soc2-cc6.1")
+    framework_id: str | None = Field(None, max_length=32, description="e.g. SOC2, ISO27001")
+    assessment_id: str | None = Field(None, min_length=1, max_length=64,
+                                      pattern=r"^[A-Za-z0-9._:-]+$")
+    object_key: str | None = Field(None, max_length=1024, pattern=OBJECT_KEY_PATTERN)
+
+
+class LinkOut(BaseModel):
+    success: bool = True
+    lineage_id: str
+    evidence_id: str
+    control_id: str
+    framework_id: str
+    assessment_id: str | None
+    created: bool = Field(description="false when the link already existed (safe to retry)")
+    control_key: str
+    sha256: str | None
+    object_key: str | None
+    linked_at: str | None
+
+
+class ControlLinkOut(BaseModel):
+    lineage_id: str
+    control_id: str
+    framework_id: str
+    control_key: str
+    assessment_id: str | None
+    linked_at: str | None
+
+
+class PushedOut(BaseModel):
+    id: str
+    source: str = "pushed"
+    object_key: str
+    filename: str
+    content_type: str
+    status: str
+    sha256: str | None
+    size: int | None
+    duplicate_of: str | None
+    uploaded_by: str
+    uploaded_at: str | None
+    verified_at: str | None
+    controls: list[ControlLinkOut]
+
+
+class PushedQuery(BaseModel):
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)
+    status: ObjectStatus = ObjectStatus.VERIFIED
+    control_id: str | None = Field(None, max_length=64)
+    framework_id: str | None = Field(None, max_length=32)
+
+
+class PushedList(BaseModel):
+    success: bool = True
+    evidence: list[PushedOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class PushedItem(BaseModel):
+    success: bool = True
+    evidence: PushedOut
+
+
+class DownloadOut(BaseModel):
+    success: bool = True
+    download_url: str
+    expires_in: int
+    evidence_id: str
+    filename: str
+    sha256: str | None
+    size: int | None
+
+
+def link_out(lin: EvidenceLineage) -> ControlLinkOut:
+    return ControlLinkOut(lineage_id=lin.id, control_id=lin.control_id,
+                          framework_id=lin.framework_id,
+                          control_key=f"{lin.framework_id}-{lin.control_id.lower()}",
+                          assessment_id=lin.assessment_id, linked_at=iso(lin.created_at))
+
+
+def pushed_out(item: pushed.PushedEvidence) -> PushedOut:
+    row = item.evidence
+    return PushedOut(id=row.id, object_key=row.upload_key, filename=row.filename,
+                     content_type=row.content_type, status=row.status.value, sha256=row.sha256,
+                     size=row.size, duplicate_of=row.duplicate_of,
+                     uploaded_by=row.uploaded_by_key_id or row.uploaded_by,
+                     uploaded_at=iso(row.created_at), verified_at=iso(row.verified_at),
+                     controls=[link_out(lin) for lin in item.links])
+
+
+def verify_out(upload: EvidenceObject, evidence: EvidenceObject) -> VerifyOut:
+    return VerifyOut(evidence_id=evidence.id, object_key=upload.upload_key,
+                     sha256=evidence.sha256 or "", size=evidence.size or 0,
+                     status=upload.status.value, verified_at=iso(evidence.verified_at))
+
+
+@bp.post("/upload-url", responses={201: UploadUrlOut, 422: ErrorBody})
+def create_upload_url(path: OrgPath, body: UploadRequest) -> Reply:
+    """Mint a presigned PUT URL and the object_key to carry through the later steps."""
+    cfg = settings()
+    store = open_store(cfg)
+    with unit_of_work(cfg) as session:
+        ticket = pushed.request_upload(
+            session, store, caller(), filename=body.filename, content_type=body.content_type,
+            control_ref=body.control_id, framework_ref=body.framework_id, size=body.size,
+            max_size=cfg.storage_max_object_bytes, expires_in=cfg.storage_presign_seconds,
+            now=datetime.now(UTC))
+        row = ticket.evidence
+        out = UploadUrlOut(upload_url=ticket.upload_url, object_key=row.upload_key,
+                           expires_in=ticket.expires_in, max_size=cfg.storage_max_object_bytes,
+                           evidence_id=row.id, headers={"Content-Type": row.content_type})
+    return out.model_dump(), 201
+
+
+@bp.post("/verify", responses={200: VerifyOut, 409: ErrorBody, 422: ErrorBody})
+def verify_upload(path: OrgPath, query: VerifyQuery, body: VerifyBody) -> Reply:
+    """Recompute the stored object's SHA-256 and size and check them against yours.
+
+    `object_key` and `expected_hash` as query parameters or JSON. A mismatch (a truncated or
+    altered upload) is 409 `hash_mismatch` with both hashes; an object over max_size is 422
+    `object_too_large` and is deleted; in both cases PUT again and verify again.
+    """
+    object_key = query.object_key or body.object_key
+    expected = query.expected_hash or body.expected_hash
+    missing = [name for name, value in (("object_key", object_key),
+                                        ("expected_hash", expected)) if not value]
+    if missing or object_key is None or expected is None:
+        raise InvalidInput(f"send {' and '.join(missing)} as query parameters or JSON",
+                           code="invalid_request",
+                           fields=[{"field": m, "message": "Field required"} for m in missing])
+    cfg = settings()
+    store = open_store(cfg)
+    with unit_of_work(cfg) as session:
+        outcome = pushed.verify_object(session, store, caller().account_id, object_key,
+                                       expected=expected.lower(),
+                                       max_size=cfg.storage_max_object_bytes,
+                                       now=datetime.now(UTC))
+        out = verify_out(outcome.upload, outcome.evidence) if outcome.evidence else None
+    if outcome.error is not None:
+        raise outcome.error
+    assert out is not None
+    return out.model_dump()
+
+
+@bp.post("/<evidence_id>/link-to-control",
+         responses={200: LinkOut, 201: LinkOut, 409: ErrorBody, 422: ErrorBody})
+def link_to_control(path: EvidencePath, body: LinkRequest) -> Reply:
+    """Link the evidence to a control (and optionally an assessment); idempotent.
+
+    `evidence_id` is the id from verify (evo-…) or the file's SHA-256; pass `object_key` too
+    when the upload was not verified yet: it is verified here against that SHA-256.
+    """
+    cfg = settings()
+    store = open_store(cfg)
+    with unit_of_work(cfg) as session:
+        link = pushed.link_to_control(
+            session, store, caller(), path.evidence_id, control_ref=body.control_id,
+            framework_ref=body.framework_id, assessment_id=body.assessment_id,
+            object_key=body.object_key, max_size=cfg.storage_max_object_bytes,
+            now=datetime.now(UTC))
+        lin, evidence = link.lineage, link.outcome.evidence
+        out = LinkOut(
+            lineage_id=lin.id, evidence_id=lin.evidence_object_id, control_id=lin.control_id,
+            framework_id=lin.framework_id, assessment_id=lin.assessment_id,
+            created=link.created, control_key=f"{lin.framework_id}-{lin.control_id.lower()}",
+            sha256=evidence.sha256 if evidence else None,
+            object_key=link.outcome.upload.upload_key, linked_at=iso(lin.created_at),
+        ) if lin is not None else None
+    if link.outcome.error is not None:
+        raise link.outcome.error
+    assert out is not None
+    return out.model_dump(), (201 if link.created else 200)
+
+
+@bp.get("", responses={200: PushedList})
+def list_pushed_evidence(path: OrgPath, query: PushedQuery) -> Reply:
+    """Pushed evidence, newest first; `control_id` (+ `framework_id`) for one control's."""
+    with unit_of_work(settings()) as session:
+        page = pushed.list_pushed(session, caller().account_id, limit=query.limit,
+                                  offset=query.offset, status=query.status,
+                                  control_ref=query.control_id,
+                                  framework_ref=query.framework_id)
+        return PushedList(evidence=[pushed_out(i) for i in page.items], total=page.total,
+                          limit=query.limit, offset=query.offset).model_dump()
+
+
+@bp.get("/<evidence_id>", responses={200: PushedItem})
+def get_pushed_evidence(path: EvidencePath) -> Reply:
+    """One pushed object's metadata and the controls it is linked to."""
+    with unit_of_work(settings()) as session:
+        item = pushed.get_pushed(session, caller().account_id, path.evidence_id)
+        return PushedItem(evidence=pushed_out(item)).model_dump()
+
+
+@bp.get("/<evidence_id>/download-url", responses={200: DownloadOut, 409: ErrorBody})
+def create_download_url(path: EvidencePath) -> Reply:
+    """A short-lived presigned GET for the verified bytes."""
+    cfg = settings()
+    store = open_store(cfg)
+    with unit_of_work(cfg) as session:
+        row, url = pushed.download_url(session, store, caller().account_id, path.evidence_id,
+                                       expires_in=cfg.storage_presign_seconds)
+        return DownloadOut(download_url=url, expires_in=cfg.storage_presign_seconds,
+                           evidence_id=row.id, filename=row.filename, sha256=row.sha256,
+                           size=row.size).model_dump()

@@ -1,0 +1,59 @@
+"""GitHub: the GitHub connector (github.com or GitHub Enterprise Server) and its checks."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from connectors.base import AuthType, Category, ConfigParam, Connector
+from connectors.github import actions, branches, codeowners, collaborators, dependabot, org, repos
+from connectors.github.session import GithubCredentials, GithubSession, RetryPolicy
+
+__all__ = ["GithubConnector", "GithubCredentials", "GithubSession", "RetryPolicy"]
+
+
+class GithubConnector(Connector):
+    """One GitHub organization, read through an owner's token (read-only scopes suffice)."""
+
+    id = "github"
+    name = "GitHub"
+    category = Category.DEVOPS
+    auth_type = AuthType.OAUTH2
+    icon = "github"
+    description = ("Audits a GitHub organization: two-factor requirement, the Actions policy, "
+                   "and for every repository default-branch protection, secret scanning, "
+                   "Dependabot, outside admins, public visibility and CODEOWNERS.")
+    credentials_model = GithubCredentials
+    config_params = (
+        ConfigParam(repos.ALLOWED_PUBLIC_REPOS,
+                    "Repositories meant to be public (names or owner/name, a list or a "
+                    "comma-separated string); other public repositories fail "
+                    "github.repo.public_visibility_allowed.", default=[]),
+    )
+    checks = (
+        org.two_factor_required,
+        actions.actions_allowed_restricted,
+        repos.public_visibility_allowed,
+        repos.secret_scanning_enabled,
+        branches.reviews_required,
+        branches.force_pushes_blocked,
+        branches.admins_enforced,
+        dependabot.dependabot_alerts_enabled,
+        dependabot.dependabot_security_updates_enabled,
+        collaborators.outside_collaborator_admins,
+        codeowners.codeowners_present,
+    )
+    # GitHub asks integrators not to make many requests at once (secondary rate limits).
+    max_parallel = 3
+    retry_policy: RetryPolicy = RetryPolicy()
+
+    def session(self) -> GithubSession:
+        return GithubSession(cast(GithubCredentials, self.credentials), self.retry_policy,
+                             self.config)
+
+    def verify(self) -> dict[str, Any]:
+        """Prove the token with GET /orgs/{org}; name the organization, its plan and size."""
+        found = org.organization(self.session())
+        metadata: dict[str, Any] = {"organization": found.login, "plan": found.plan}
+        if found.public_repos is not None and found.private_repos is not None:
+            metadata["repositories"] = found.public_repos + found.private_repos
+        return metadata

@@ -1,0 +1,68 @@
+"""GitHub Actions: which actions the organization's workflows may run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.base import Result, Severity, check, collector
+from connectors.github.org import organization
+from connectors.github.session import ORG_ADMIN, GithubSession
+
+_ALLOWED = {"local_only": "only actions defined in the organization's own repositories",
+            "selected": "only GitHub's, verified creators' or listed actions"}
+
+
+@dataclass(frozen=True)
+class ActionsPermissions:
+    """GET /orgs/{org}/actions/permissions: which repositories may run which actions."""
+
+    organization: str
+    enabled_repositories: str  # all, none, selected
+    allowed_actions: str | None  # all, local_only, selected; absent when Actions is off
+
+    @property
+    def resource_id(self) -> str:
+        return f"github:{self.organization}"
+
+
+@collector()
+def collect_actions_permissions(session: GithubSession) -> ActionsPermissions:
+    """The organization's GitHub Actions policy."""
+    login = organization(session).login
+
+    def read() -> dict[str, Any]:
+        # PyGithub has no wrapper for this endpoint; its requester still does auth and paging.
+        _, data = session.client().requester.requestJsonAndCheck(
+            "GET", f"/orgs/{login}/actions/permissions")
+        return dict(data or {})
+
+    data = session.call(read, what=f"the GitHub Actions policy of {login}", needs=ORG_ADMIN)
+    return ActionsPermissions(organization=login,
+                              enabled_repositories=str(data.get("enabled_repositories", "all")),
+                              allowed_actions=data.get("allowed_actions"))
+
+
+@check(id="github.org.actions_allowed_restricted", severity=Severity.MEDIUM,
+       resource_type="github.organization", needs=collect_actions_permissions,
+       remediation="Restrict which actions workflows may use (Organization settings > Actions > "
+                   "General > Policies: 'Allow <org> actions and reusable workflows' or 'Allow "
+                   "<org>, and select non-<org>, actions', listing the third-party actions you "
+                   "trust, pinned to a commit SHA).")
+def actions_allowed_restricted(policy: ActionsPermissions) -> Iterator[Result]:
+    """GitHub Actions workflows may run only allowed actions, not any action at all."""
+    data = {"organization": policy.organization,
+            "enabled_repositories": policy.enabled_repositories,
+            "allowed_actions": policy.allowed_actions}
+    if policy.enabled_repositories == "none":
+        yield Result.of(policy.resource_id, passing=True, data=data,
+                        title=f"GitHub Actions is disabled in {policy.organization}")
+        return
+    allowed = policy.allowed_actions or "all"
+    if allowed == "all":
+        title = f"Workflows in {policy.organization} may run any action from any repository"
+    else:
+        title = (f"Workflows in {policy.organization} may run "
+                 f"{_ALLOWED.get(allowed, allowed)}")
+    yield Result.of(policy.resource_id, passing=allowed != "all", title=title, data=data)

@@ -1,0 +1,180 @@
+"""A realistic emulated GitHub organization for the tests (and demos), with expected verdicts.
+
+`seed_estate` describes the organization of a small company ("acme-corp"): fourteen repositories
+with mixed settings, an archived one, an empty one, outside collaborators across pages. A local
+server answering GitHub's REST shapes serves it (tests/connectors/github/server.py). The
+verdicts every check must reach are derived here from the specification, not from the
+connector, so a test compares two independent readings of the same estate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.base import Status
+
+ORGANIZATION = "acme-corp"
+TOKEN = "ghp_EmulatedAcmeCorpAuditToken0000000001"  # noqa: S105 - the emulator's throwaway token
+PASSING, FAILING, NOT_APPLICABLE = (Status.PASSING.value, Status.FAILING.value,
+                                    Status.NOT_APPLICABLE.value)
+CODEOWNERS_LOCATIONS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+
+
+@dataclass(frozen=True)
+class Protection:
+    """A classic branch protection rule."""
+
+    approvals: int  # 0: pull request reviews are not required at all
+    dismiss_stale: bool
+    force_pushes: bool
+    enforce_admins: bool
+
+
+@dataclass(frozen=True)
+class Repo:
+    """One repository of the estate and every setting the checks judge."""
+
+    name: str
+    visibility: str = "private"  # public, private, internal
+    archived: bool = False
+    default_branch: str = "main"
+    empty: bool = False  # no commits yet, so the default branch does not exist
+    protection: Protection | None = None
+    ruleset_only: bool = False  # GitHub says "protected" (a ruleset), but no classic rule (404)
+    secret_scanning: bool = False
+    push_protection: bool = False
+    dependabot_alerts: bool = False
+    security_updates: str = "off"  # on, paused, off
+    outside_collaborators: tuple[tuple[str, str], ...] = ()  # (login, role)
+    codeowners: str | None = None  # path of the CODEOWNERS file
+
+
+@dataclass(frozen=True)
+class Org:
+    login: str
+    name: str
+    plan: str
+    two_factor_required: bool
+    enabled_repositories: str  # all, none, selected
+    allowed_actions: str  # all, local_only, selected
+
+
+STRICT = Protection(approvals=2, dismiss_stale=True, force_pushes=False, enforce_admins=True)
+
+
+def _secured(name: str, **settings: Any) -> Repo:
+    """A repository with secret scanning, Dependabot alerts and security updates on."""
+    return Repo(name, secret_scanning=True, dependabot_alerts=True, security_updates="on",
+                **settings)
+
+
+ORG = Org(login=ORGANIZATION, name="Acme Corp", plan="enterprise", two_factor_required=True,
+          enabled_repositories="all", allowed_actions="all")
+
+REPOS = (
+    _secured("api-gateway", protection=STRICT, push_protection=True,
+             codeowners=".github/CODEOWNERS"),
+    Repo("payments-service", protection=Protection(1, True, False, False),
+         secret_scanning=True, dependabot_alerts=True, security_updates="paused",
+         outside_collaborators=(("contractor-dana", "write"),), codeowners="CODEOWNERS"),
+    Repo("web-frontend", protection=Protection(1, False, True, False),
+         dependabot_alerts=True, outside_collaborators=(("agency-lee", "admin"),),
+         codeowners="docs/CODEOWNERS"),
+    Repo("mobile-app", secret_scanning=True, codeowners="src/CODEOWNERS"),
+    # Seven outside collaborators: the admin is on the second page of five.
+    _secured("infra-terraform", protection=STRICT, codeowners=".github/CODEOWNERS",
+             outside_collaborators=tuple((f"sre-vendor-{i}", "read") for i in range(1, 7))
+             + (("sre-vendor-7", "admin"),)),
+    _secured("data-pipeline", visibility="internal",
+             protection=Protection(0, False, False, True)),
+    _secured("docs-site", visibility="public", protection=Protection(1, True, False, True),
+             codeowners="CODEOWNERS"),
+    _secured("sdk-python", visibility="public", protection=Protection(1, True, False, False),
+             push_protection=True, outside_collaborators=(("oss-maintainer", "maintain"),),
+             codeowners=".github/CODEOWNERS"),
+    Repo("legacy-monolith", archived=True, default_branch="master",
+         outside_collaborators=(("old-contractor", "admin"),)),
+    Repo("ml-experiments", ruleset_only=True, outside_collaborators=(("phd-intern", "triage"),)),
+    Repo("internal-tools", visibility="internal", protection=Protection(1, True, False, True),
+         dependabot_alerts=True, security_updates="on",
+         outside_collaborators=(("freelancer-kim", "admin"), ("auditor-ext", "read"))),
+    _secured("design-system", default_branch="develop",
+             protection=Protection(1, True, True, True), codeowners=".github/CODEOWNERS"),
+    Repo("empty-sandbox", empty=True),
+    _secured("security-policies", codeowners="CODEOWNERS"),
+)
+
+# docs-site is open source on purpose; sdk-python was made public by mistake.
+ALLOWED_PUBLIC_REPOS = ("docs-site",)
+
+
+@dataclass(frozen=True)
+class Estate:
+    """What the local server serves, and the verdict each check must reach on each resource."""
+
+    base_url: str
+    organization: Org
+    repos: tuple[Repo, ...]
+    token: str
+    allowed_public_repos: tuple[str, ...]
+    expected: dict[str, dict[str, str]]
+
+    def credentials(self) -> dict[str, Any]:
+        """Raw connection credentials reaching this estate (as a client would send them)."""
+        return {"token": self.token, "organization": self.organization.login,
+                "base_url": self.base_url}
+
+    def config(self) -> dict[str, Any]:
+        """The connection's configuration parameters the expected verdicts assume."""
+        return {"allowed_public_repos": list(self.allowed_public_repos)}
+
+    @property
+    def resources(self) -> int:
+        return 1 + len(self.repos)
+
+
+def seed_estate(base_url: str, *, allowed_public_repos: Iterable[str] = ALLOWED_PUBLIC_REPOS,
+                org: Org = ORG, repos: tuple[Repo, ...] = REPOS) -> Estate:
+    """The acme-corp estate for a server at base_url, with the verdicts every check must reach."""
+    allowed = tuple(allowed_public_repos)
+    return Estate(base_url=base_url.rstrip("/"), organization=org, repos=repos, token=TOKEN,
+                  allowed_public_repos=allowed, expected=expected_verdicts(org, repos, allowed))
+
+
+def expected_verdicts(org: Org, repos: Iterable[Repo],
+                      allowed_public: Iterable[str]) -> dict[str, dict[str, str]]:
+    """check id -> {resource id: status}, read straight from the specification."""
+    org_id = f"github:{org.login}"
+    restricted = org.enabled_repositories == "none" or org.allowed_actions != "all"
+    expected: dict[str, dict[str, str]] = {
+        "github.org.two_factor_required": {org_id: _verdict(org.two_factor_required)},
+        "github.org.actions_allowed_restricted": {org_id: _verdict(restricted)},
+    }
+    allowed = set(allowed_public)
+    for repo in repos:
+        rid = f"github:{org.login}/{repo.name}"
+        rule = None if repo.empty or repo.ruleset_only else repo.protection
+        verdicts = {
+            "github.repo.public_visibility_allowed":
+                repo.visibility != "public" or repo.name in allowed,
+            "github.repo.secret_scanning_enabled": repo.secret_scanning,
+            "github.branch.reviews_required":
+                rule is not None and rule.approvals >= 1 and rule.dismiss_stale,
+            "github.branch.force_pushes_blocked": rule is not None and not rule.force_pushes,
+            "github.branch.admins_enforced": rule is not None and rule.enforce_admins,
+            "github.repo.dependabot_alerts_enabled": repo.dependabot_alerts,
+            "github.repo.dependabot_security_updates_enabled": repo.security_updates == "on",
+            "github.repo.outside_collaborator_admins":
+                all(role != "admin" for _, role in repo.outside_collaborators),
+            "github.repo.codeowners_present": repo.codeowners in CODEOWNERS_LOCATIONS,
+        }
+        for check_id, passing in verdicts.items():
+            expected.setdefault(check_id, {})[rid] = (
+                NOT_APPLICABLE if repo.archived else _verdict(passing))
+    return expected
+
+
+def _verdict(passing: bool) -> str:
+    return PASSING if passing else FAILING

@@ -1,0 +1,299 @@
+"""GitHub credentials, and the session every GitHub collector receives.
+
+The session is the one place where GitHub's limits and failures are handled: it builds PyGithub
+clients with PyGithub's own retrying switched off, runs every call under one tenacity policy that
+honours `Retry-After` and `x-ratelimit-reset` (capped, so a sync never sleeps for an hour), and
+turns PyGithub's exceptions into the engine's typed connector errors.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from github import Auth, Github, GithubException
+from github.GithubObject import GithubObject
+from github.PaginatedList import PaginatedList
+from github.Requester import Requester
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from connectors.base import (
+    AuthFailed,
+    ConnectorError,
+    PermissionMissing,
+    ProviderUnavailable,
+    RateLimited,
+)
+
+T = TypeVar("T")
+U = TypeVar("U")
+G = TypeVar("G", bound=GithubObject)
+
+USER_AGENT = "evidence-engine"
+PER_PAGE = 100  # GitHub's largest page; the server may send fewer and link to the next page
+TIMEOUT_SECONDS = 15
+SECONDARY_LIMIT_WAIT = 60.0  # GitHub: without a header, wait at least a minute
+NOT_FOUND = "provider_not_found"  # the code of a ConnectorError for a 404
+
+
+@dataclass(frozen=True)
+class Permission:
+    """What a token needs for one read: a classic scope and the fine-grained permission."""
+
+    classic: str
+    fine_grained: str
+
+    def __str__(self) -> str:
+        return f"{self.classic} (classic token) or {self.fine_grained} (fine-grained token)"
+
+
+ORG_READ = Permission("read:org", "organization Members: read")
+ORG_ADMIN = Permission("admin:org, as an organization owner",
+                       "organization Administration: read")
+REPO_METADATA = Permission("repo", "repository Metadata: read")
+REPO_ADMIN = Permission("repo, as a repository admin", "repository Administration: read")
+REPO_CONTENTS = Permission("repo", "repository Contents: read")
+
+
+class GithubCredentials(BaseModel):
+    """A token that reads one organization: classic or fine-grained PAT, or an OAuth app token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr = Field(
+        min_length=20, description="Personal access token (classic or fine-grained) or an OAuth "
+        "app user token of an organization owner; read-only scopes: read:org, admin:org (read), "
+        "repo.")
+    organization: str = Field(
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$",
+        description="The organization's login, as in https://github.com/<organization>.")
+    base_url: str | None = Field(
+        None, description="GitHub Enterprise Server API URL, e.g. https://ghe.example.com/api/v3 "
+        "(api.github.com when omitted).")
+
+    @field_validator("token")
+    @classmethod
+    def _no_whitespace(cls, value: SecretStr) -> SecretStr:
+        if any(ch.isspace() for ch in value.get_secret_value()):
+            raise ValueError("a GitHub token has no spaces or line breaks")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long the session keeps trying one call before it gives the failure to the engine."""
+
+    attempts: int = 5
+    first_wait: float = 0.5  # a 5xx or dropped connection waits 0.5, 1, 2, 4 … seconds
+    max_wait: float = 30.0  # no single wait is longer; a longer rate-limit reset is not awaited
+
+
+class GithubSession:
+    """What every GitHub collector receives: per-thread PyGithub clients and one retry policy.
+
+    PyGithub's Requester shares one connection object whose request and response are separate
+    calls, so a client must not be used by two threads at once: each thread gets its own.
+    """
+
+    def __init__(self, credentials: GithubCredentials, policy: RetryPolicy | None = None,
+                 config: Mapping[str, Any] | None = None) -> None:
+        self.credentials = credentials
+        self.policy = policy or RetryPolicy()
+        self.config = dict(config or {})
+        self._local = threading.local()
+        self._memo: dict[str, tuple[Any, BaseException | None]] = {}
+        self._memo_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def client(self) -> Github:
+        """This thread's lazy PyGithub client: objects fetch only when read (see `call`)."""
+        gh: Github | None = getattr(self._local, "client", None)
+        if gh is None:
+            options: dict[str, Any] = {}
+            if self.credentials.base_url:
+                options["base_url"] = self.credentials.base_url
+            gh = Github(auth=Auth.Token(self.credentials.token.get_secret_value()),
+                        retry=None,  # retries live in `call`, so they never multiply
+                        per_page=PER_PAGE, timeout=TIMEOUT_SECONDS, user_agent=USER_AGENT,
+                        seconds_between_requests=None, seconds_between_writes=None,
+                        lazy=True, **options)
+            self._local.client = gh
+        return gh
+
+    def call(self, read: Callable[[], T], *, what: str, needs: Permission) -> T:
+        """Run one read under the retry policy; failures leave as typed connector errors.
+
+        `what` names the thing read ("branch protection of acme/api") and `needs` the permission
+        a 403 means is missing, so every error says what to fix.
+        """
+        retrying = Retrying(stop=stop_after_attempt(self.policy.attempts),
+                            wait=self._wait, retry=retry_if_exception(self._is_retryable),
+                            reraise=True)
+        try:
+            return retrying(read)
+        except GithubException as exc:
+            raise translate(exc, what, needs, self.policy) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ProviderUnavailable(
+                f"could not reach GitHub at {self.api_url} reading {what}: "
+                f"{exc.__class__.__name__}", what=what) from None
+
+    def each(self, listing: Callable[[], PaginatedList[G]], convert: Callable[[G], U], *,
+             what: str, needs: Permission) -> list[U]:
+        """Every item of a paginated listing (following `Link` headers), retrying page by page.
+
+        A failed page leaves PyGithub's next-page link where it was, so indexing the list again
+        fetches the same page rather than starting over. `convert` turns each PyGithub object
+        into a snapshot inside the retried call, so a field PyGithub has to fetch lazily is
+        fetched under the same policy.
+        """
+        pages = listing()
+        items: list[U] = []
+        while True:
+            try:
+                items.append(self.call(lambda: convert(pages[len(items)]), what=what,
+                                       needs=needs))
+            except IndexError:
+                return items
+
+    def once(self, key: str, read: Callable[[], T]) -> T:
+        """Read something several collectors need (the repository list) once per session.
+
+        A failure is remembered too, so collectors that share a read share its error instead of
+        retrying it one after another.
+        """
+        with self._lock:
+            lock = self._memo_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memo:
+                try:
+                    self._memo[key] = (read(), None)
+                except Exception as exc:  # noqa: BLE001 - re-raised to every caller below
+                    self._memo[key] = (None, exc)
+            value, error = self._memo[key]
+        if error is not None:
+            raise error
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def api_url(self) -> str:
+        return self.credentials.base_url or "https://api.github.com"
+
+    # --- the retry policy --------------------------------------------------------------------
+
+    def _is_retryable(self, exc: BaseException) -> bool:
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+            return True
+        if not isinstance(exc, GithubException):
+            return False
+        asked = requested_wait(exc)
+        if asked is not None:
+            return asked <= self.policy.max_wait
+        return exc.status >= 500
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        asked = requested_wait(exc) if isinstance(exc, GithubException) else None
+        if asked is not None:
+            return asked
+        backoff: float = self.policy.first_wait * 2 ** (state.attempt_number - 1)
+        return min(self.policy.max_wait, backoff)
+
+
+def _headers(exc: GithubException) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    return str(data.get("message") or "").strip()
+
+
+def is_rate_limited(exc: GithubException) -> bool:
+    """429, or a 403 that is GitHub's primary or secondary rate limit rather than a denial."""
+    if exc.status == 429:
+        return True
+    if exc.status != 403:
+        return False
+    headers = _headers(exc)
+    return (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers
+            or Requester.isRateLimitError(_message(exc).lower()))
+
+
+def requested_wait(exc: GithubException) -> float | None:
+    """Seconds GitHub asks us to wait before trying again; None when it did not ask.
+
+    `Retry-After` (seconds or an HTTP date) wins; then `x-ratelimit-reset` when the primary
+    limit is spent; a secondary limit without either header means at least a minute.
+    """
+    headers = _headers(exc)
+    retry_after = headers.get("retry-after")
+    if retry_after is not None and (exc.status in (403, 429) or exc.status >= 500):
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
+    if not is_rate_limited(exc):
+        return None
+    reset = headers.get("x-ratelimit-reset")
+    if headers.get("x-ratelimit-remaining") == "0" and reset and reset.isdigit():
+        return max(1.0, int(reset) - time.time() + 1.0)
+    return SECONDARY_LIMIT_WAIT
+
+
+def translate(exc: GithubException, what: str, needs: Permission,
+              policy: RetryPolicy | None = None) -> ConnectorError:
+    """Map a GitHub error answer to AuthFailed, PermissionMissing, RateLimited or unavailability.
+
+    Messages say what to fix; GitHub's answers never carry the token, and neither do these.
+    """
+    status, message = exc.status, _message(exc)
+    details: dict[str, Any] = {"what": what, "github_status": status}
+    if status == 401:
+        return AuthFailed(f"GitHub rejected the token: {message or 'unauthorized'}; it may be "
+                          "mistyped, expired or revoked: create a new token and reconnect",
+                          **details)
+    if is_rate_limited(exc):
+        wait = requested_wait(exc)
+        cap = policy.max_wait if policy else RetryPolicy().max_wait
+        when = (f"it resets in {round(wait)} s, longer than the {round(cap)} s a sync waits"
+                if wait is not None and wait > cap else "it stayed limited after retries")
+        return RateLimited(f"GitHub rate limit reached reading {what}: {when}",
+                           retry_after=wait, **details)
+    if status == 403 and "saml" in message.lower():
+        return PermissionMissing(
+            f"GitHub requires SAML single sign-on for {what}: authorize the token for the "
+            "organization (token settings > Configure SSO)", permission="saml_sso", **details)
+    if status == 403:
+        return PermissionMissing(f"missing permission to read {what}: the token needs {needs}"
+                                 + (f" (GitHub said: {message})" if message else ""),
+                                 permission=needs.classic, **details)
+    if status == 404:
+        return ConnectorError(f"GitHub found no {what}, or the token cannot see it (it needs "
+                              f"{needs})", code=NOT_FOUND, **details)
+    if status >= 500:
+        return ProviderUnavailable(f"GitHub is unavailable reading {what} ({status}"
+                                   + (f": {message}" if message else "") + ") after retries",
+                                   **details)
+    return ConnectorError(f"GitHub refused reading {what}: {status}"
+                          + (f" {message}" if message else ""), **details)

@@ -1,0 +1,75 @@
+"""Okta: the Okta connector and the checks it runs."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from pydantic import ValidationError
+
+from connectors.base import AuthType, Category, ConfigParam, Connector, ConnectorError
+from connectors.okta import admins, policies, users
+from connectors.okta.session import (
+    OktaApi,
+    OktaCredentials,
+    OktaSession,
+    OktaSettings,
+    Scope,
+)
+
+__all__ = ["OktaConnector", "OktaCredentials", "OktaSession", "OktaSettings"]
+
+
+def _param(name: str, description: str) -> ConfigParam:
+    return ConfigParam(name, description, default=OktaSettings.model_fields[name].default)
+
+
+class OktaConnector(Connector):
+    """One Okta org, read with an API token or an OAuth 2.0 service app (read-only scopes)."""
+
+    id = "okta"
+    name = "Okta"
+    category = Category.IDENTITY
+    auth_type = AuthType.API_KEY  # or, as the alternative credential form, an OAuth service app
+    icon = "okta"
+    description = ("Audits an Okta org: authentication policies requiring MFA, authenticator "
+                   "enrollment, password policy strength, global session lifetime, inactive "
+                   "and stuck users, and the number of super administrators.")
+    credentials_model = OktaCredentials
+    config_params = (
+        _param("max_super_admins", "Most users that may hold Super Administrator."),
+        _param("inactive_days", "Days without sign-in after which an active user fails."),
+        _param("stuck_after_days",
+               "Days a user may stay staged, pending, locked out or suspended."),
+        _param("max_session_lifetime_minutes", "Longest allowed global session, in minutes."),
+        _param("max_session_idle_minutes", "Longest allowed idle global session, in minutes."),
+    )
+    checks = (
+        policies.mfa_required,
+        policies.mfa_enrollment,
+        policies.password_strength,
+        policies.session_lifetime,
+        users.inactive_users,
+        users.stuck_users,
+        admins.super_admin_count,
+    )
+    max_parallel = 4  # Okta's concurrent-request limit is per org and shared with its admins
+
+    def session(self) -> OktaSession:
+        try:
+            settings = OktaSettings.model_validate(self.config)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            raise ConnectorError(f"okta connection config is invalid: {fields}",
+                                 code="invalid_config") from None
+        return OktaSession(cast(OktaCredentials, self.credentials), settings)
+
+    def verify(self) -> dict[str, Any]:
+        """Prove the credentials by listing one user; name the org and the auth mode."""
+        session = self.session()
+
+        async def one_user(api: OktaApi) -> None:
+            await api.call("list users", Scope.USERS_READ,
+                           lambda: api.client.list_users(limit=1))
+
+        session.read(one_user)
+        return {"orgUrl": session.org_url, "authMode": session.credentials.auth_mode.value}

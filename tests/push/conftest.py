@@ -1,0 +1,92 @@
+"""Evidence push fixtures: the engine served over real HTTP, its store on moto's S3 server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from pydantic import SecretStr
+from werkzeug.serving import make_server
+
+from engine.settings import Settings
+from engine.tokens import mint
+
+BUCKET = "evidence-push-tests"
+MAX_SIZE = 64 * 1024
+ORG = "acme"
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """The app on a free loopback port (werkzeug, threaded); yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def store_settings(settings: Settings, moto_endpoint: str) -> Settings:
+    return settings.model_copy(update={
+        "storage_endpoint_url": moto_endpoint, "storage_bucket": BUCKET,
+        "storage_access_key_id": "testing",
+        "storage_secret_access_key": SecretStr("testing-secret"),
+        "storage_region": "us-east-1", "storage_max_object_bytes": MAX_SIZE,
+        "storage_presign_seconds": 300})
+
+
+@pytest.fixture(scope="session")
+def push_server(store_settings: Settings) -> Iterator[str]:
+    from api import create_app
+
+    with serve(create_app(store_settings)) as url:
+        yield url
+
+
+@pytest.fixture
+def s3(store_settings: Settings) -> Any:
+    """A plain boto3 client on the same store, and the evidence bucket there, empty."""
+    client = boto3.client("s3", endpoint_url=store_settings.storage_endpoint_url,
+                          region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing-secret")
+    try:  # other tests may reset moto: make the bucket again
+        client.create_bucket(Bucket=BUCKET)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    return client
+
+
+@pytest.fixture
+def base(push_server: str, db: None, s3: Any) -> str:
+    """The engine's URL, with an empty database and the evidence bucket in place."""
+    return push_server
+
+
+@pytest.fixture
+def jwt_for(settings: Settings) -> Callable[[str], dict[str, str]]:
+    return lambda org: {"Authorization": f"Bearer {mint(settings, org)}"}
+
+
+@pytest.fixture
+def make_key(base: str, jwt_for: Callable[[str], dict[str, str]]) -> Callable[..., str]:
+    """Create an API key through the API; returns the secret."""
+
+    def make(*scopes: str, org: str = ORG) -> str:
+        resp = requests.post(f"{base}/api/v1/orgs/{org}/api-keys", headers=jwt_for(org),
+                             json={"name": "ci", "scopes": list(scopes)}, timeout=10)
+        assert resp.status_code == 201, resp.text
+        key: str = resp.json()["key"]
+        return key
+
+    return make
