@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, SecretStr, ValidationError
 
 from engine.errors import (
     AuthFailed,
@@ -39,6 +40,7 @@ __all__ = [
     "Collector",
     "ConfigParam",
     "Connector",
+    "HttpUrl",
     "OAuthSpec",
     "OAuthToken",
     "ConnectorError",
@@ -56,6 +58,17 @@ __all__ = [
 ENTRY_POINT_GROUP = "evidence_engine.connectors"
 _CONNECTOR_ID = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 _CHECK_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){2,}$")
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+"""An http(s) URL without a trailing slash: endpoint and base URLs in credentials models."""
 
 
 class Status(StrEnum):

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 from connectors.base import (
     AuthFailed,
     ConnectorError,
+    HttpUrl,
     PermissionMissing,
     ProviderUnavailable,
     RateLimited,
@@ -81,7 +81,7 @@ class AwsCredentials(BaseModel):
     regions: list[RegionName] | None = Field(
         None, min_length=1,
         description="Regions to audit; every region enabled for the account when omitted.")
-    endpoint_url: str | None = Field(
+    endpoint_url: HttpUrl | None = Field(
         None, description="Send every call to this endpoint (emulators and tests).")
 
     @field_validator("session_token")
@@ -97,16 +97,6 @@ class AwsCredentials(BaseModel):
     @classmethod
     def _distinct_regions(cls, value: list[str] | None) -> list[str] | None:
         return list(dict.fromkeys(value)) if value is not None else None
-
-    @field_validator("endpoint_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
 
 
 @dataclass(frozen=True)

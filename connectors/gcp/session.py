@@ -35,6 +35,7 @@ from tenacity.stop import stop_base
 from connectors.base import (
     AuthFailed,
     ConnectorError,
+    HttpUrl,
     PermissionMissing,
     ProviderUnavailable,
     RateLimited,
@@ -61,7 +62,7 @@ class GcpCredentials(BaseModel):
 
     project_id: str = Field(pattern=_PROJECT_ID,
                             description="The Google Cloud project whose buckets are audited.")
-    endpoint_url: str | None = Field(
+    endpoint_url: HttpUrl | None = Field(
         None, description="Send every Cloud Storage call to this endpoint (emulators, private "
                           "endpoints). Without service_account_json the calls are anonymous.")
     service_account_json: SecretStr | None = Field(
@@ -70,16 +71,6 @@ class GcpCredentials(BaseModel):
                     "roles/iam.securityReviewer on the project, or a custom role with "
                     "storage.buckets.list and storage.buckets.getIamPolicy. Required unless "
                     "endpoint_url points at an emulator.")
-
-    @field_validator("endpoint_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
 
     @field_validator("service_account_json")
     @classmethod

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import requests
 from github import Auth, Github, GithubException
@@ -27,6 +26,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from connectors.base import (
     AuthFailed,
     ConnectorError,
+    HttpUrl,
     PermissionMissing,
     ProviderUnavailable,
     RateLimited,
@@ -74,7 +74,7 @@ class GithubCredentials(BaseModel):
     organization: str = Field(
         pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$",
         description="The organization's login, as in https://github.com/<organization>.")
-    base_url: str | None = Field(
+    base_url: HttpUrl | None = Field(
         None, description="GitHub Enterprise Server API URL, e.g. https://ghe.example.com/api/v3 "
         "(api.github.com when omitted).")
 
@@ -84,16 +84,6 @@ class GithubCredentials(BaseModel):
         if any(ch.isspace() for ch in value.get_secret_value()):
             raise ValueError("a GitHub token has no spaces or line breaks")
         return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
 
 
 @dataclass(frozen=True)
