@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -107,30 +108,39 @@ def db(settings: Settings) -> Iterator[None]:
     yield
 
 
+@contextmanager
+def running_worker(env: dict[str, str], log: Path, queues: str = "sync,default",
+                   concurrency: int = 4) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process with `env` added to this one's; stopped on exit."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+             "--queues", queues, "--pool", "threads", "--concurrency", str(concurrency),
+             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--hostname",
+             f"test-{uuid.uuid4().hex[:6]}@%h"],
+            cwd=ROOT, env={**os.environ, **TEST_ONLY_ENV, **env}, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 90
+        while b"ready." not in log.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("worker did not start:\n" + log.read_text())
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(scope="session")
 def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real Celery worker process on the test broker and database; yields its log file."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-             "--queues", "sync,default", "--pool", "threads", "--concurrency", "4",
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--hostname",
-             f"test-{uuid.uuid4().hex[:6]}@%h"],
-            cwd=ROOT, env={**os.environ, **settings_env(settings), **TEST_ONLY_ENV},
-            stdout=out, stderr=out)
-    deadline = time.monotonic() + 60
-    while b"ready." not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("worker did not start:\n" + log.read_text())
-        time.sleep(0.2)
-    yield log
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_worker(settings_env(settings), log):
+        yield log
 
 
 @pytest.fixture

@@ -12,10 +12,7 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -36,7 +33,7 @@ from engine.evidence import Item, store_check_results
 from engine.models import Connection, ConnectionStatus
 from engine.models.push import EvidenceLineage, EvidenceObject, ObjectStatus
 from engine.settings import Settings
-from tests.conftest import ROOT, settings_env
+from tests.conftest import running_worker, settings_env
 from tests.emulators import free_port
 
 ACCOUNT = "acme"
@@ -109,26 +106,8 @@ def mail_worker(audit_settings: Settings,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real Celery worker (default queue) whose mail goes to the local SMTP server."""
     log = tmp_path_factory.mktemp("mail-worker") / "worker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-             "--queues", "default", "--pool", "threads", "--concurrency", "2",
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--hostname", f"audits-{uuid.uuid4().hex[:6]}@%h"],
-            cwd=ROOT, env={**os.environ, **_env(audit_settings)}, stdout=out, stderr=out)
-    deadline = time.monotonic() + 60
-    while b"ready." not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("mail worker did not start:\n" + log.read_text())
-        time.sleep(0.2)
-    yield log
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    with running_worker(_env(audit_settings), log, queues="default", concurrency=2):
+        yield log
 
 
 @pytest.fixture
