@@ -219,11 +219,12 @@ def verify_connection(factory: sessionmaker[Session], connection_id: str,
     """Prove a pending connection's credentials; on success activate it and request a sync."""
     from engine.sync import request_sync  # sync builds on connections; import at use
 
-    with factory() as session, session.begin():
+    with factory() as session:
         conn = session.get(Connection, connection_id)
         if conn is None or conn.status != ConnectionStatus.PENDING:
             return conn.status if conn else ConnectionStatus.DISCONNECTED
-        connector = open_connector(conn, settings)
+    # Read transaction over: open_connector works on its own, and must not wait behind ours.
+    connector = open_connector(conn, settings)
     try:
         metadata: dict[str, Any] | None = connector.verify()
         message = None

@@ -271,9 +271,15 @@ def _execute(ctx: _Run, worker: str, started: float) -> RunStatus | None:
 
 
 def _open(ctx: _Run) -> Connector:
-    """The connection's connector, credentials decrypted in memory."""
+    """The connection's connector, credentials decrypted in memory.
+
+    The row is read and its transaction ended first: open_connector works on a session of its
+    own, and waiting on that while holding a transaction open can deadlock behind DDL (a
+    TRUNCATE or a migration queued for a lock this transaction holds).
+    """
     with ctx.factory() as session:
-        return open_connector(session.get_one(Connection, ctx.connection_id), ctx.settings)
+        conn = session.get_one(Connection, ctx.connection_id)
+    return open_connector(conn, ctx.settings)
 
 
 def _store_outcome(ctx: _Run, lease: _Lease, outcome: CheckOutcome, tally: RunTally) -> None:

@@ -9,12 +9,13 @@ import pytest
 
 from engine.settings import Settings
 from tests.emulators import free_port
-from tests.faults.stack import Stack
+from tests.faults.stack import Stack, empty_database
 
 
 @pytest.fixture(scope="package")
 def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(settings, tmp_path_factory.mktemp("stack"))
+    empty_database(stack.settings)
     try:
         stack.worker("worker-default", "default", concurrency=4, wait=False)
         stack.worker("worker-sync", "sync", concurrency=2, wait=False,

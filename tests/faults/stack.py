@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.cli import beat_command, worker_command
-from engine.db import session_factory, set_job_sender, unit_of_work
+from engine.db import Job, session_factory, set_job_sender, unit_of_work
 from engine.models import (
     Account,
     CheckState,
@@ -100,16 +100,20 @@ class Stack:
                                     if k.startswith("EVIDENCE_") or k.endswith("_URL")})
         self.procs: dict[str, Process] = {}
         self._env_of: dict[str, dict[str, str]] = {}
+        self.task_ids: dict[str, list[str]] = {}
         from workers.celery_app import make_celery
 
         self.celery = make_celery(self.settings)
         self.use_as_job_sender()
 
     def use_as_job_sender(self) -> None:
-        """Jobs enqueued by this test process go to this stack's broker."""
-        celery = self.celery
-        set_job_sender(lambda job: celery.send_task(job.name, args=list(job.args),
-                                                    queue=job.queue))
+        """Jobs enqueued by this test process go to this stack's broker; the Celery task id
+        of each is kept (`task_ids[run_id]`) so a test can find its task in a worker's log."""
+        def send(job: Job) -> None:
+            sent = self.celery.send_task(job.name, args=list(job.args), queue=job.queue)
+            self.task_ids.setdefault(job.args[0], []).append(sent.id)
+
+        set_job_sender(send)
 
     @property
     def factory(self) -> sessionmaker[Session]:
@@ -286,6 +290,16 @@ class OwnPostgres:
 
 
 # --- reading and writing the database the stack works on ----------------------------------
+
+def empty_database(settings: Settings) -> None:
+    """Truncate every table (as the `db` fixture does), so a new stack's beat finds nothing
+    that earlier test modules left due."""
+    with session_factory(settings)() as s, s.begin():
+        tables = s.scalars(text(
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'")).all()
+        s.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
 
 def add_connection(stack: Stack, control: Path, *, account: str = "acme",
                    frequency: Frequency = Frequency.HOURLY,

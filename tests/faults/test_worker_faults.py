@@ -34,20 +34,21 @@ def test_a_sync_longer_than_the_visibility_timeout_is_executed_once(live: Stack,
     slow.control(control, resources=3, gate="trap", gate_before=0)
     conn = add_connection(live, control)
     worker = live.procs["worker-sync"]
-    mark = len(worker.text())
     run_id = request_run(live, conn)
+    [task] = live.task_ids[run_id]
     live.wait_for(lambda: slow.collections(control) == 1, 60, "the sync to start")
     # The broker hands the unacknowledged message out again after 4 s; that copy must find
     # the lease fresh and leave (its task returns None).
-    live.wait_for(lambda: log_count(worker, ": None", mark) >= 1, 90,
+    live.wait_for(lambda: log_count(worker, f"sync.run[{task}] succeeded") >= 1, 90,
                   "the broker to redeliver the task and the copy to leave")
     (control / "open-trap").touch()
     run = live.wait_for(lambda: finished(live, run_id), 60, "the run to finish")
-    received = log_count(worker, "] received", mark)
-    print(f"\nvisibility trap: deliveries received={received}, copies that left at once="
-          f"{log_count(worker, ': None', mark)}, provider reads={slow.collections(control)}, "
-          f"run={run.status} attempts={run.attempts}")
-    assert received >= 2
+    received = log_count(worker, f"sync.run[{task}] received")
+    left = log_count(worker, f"sync.run[{task}] succeeded") - 1
+    print(f"\nvisibility trap: deliveries of the task={received}, copies that left at once="
+          f"{left}, provider reads={slow.collections(control)}, run={run.status} "
+          f"attempts={run.attempts}")
+    assert received >= 2 and left >= 1
     assert (run.status, run.attempts) == (RunStatus.SUCCEEDED, 1)
     assert slow.collections(control) == 1  # the provider was read once
     assert count_evidence(live, conn).rows == 3 * slow.CHECKS
@@ -188,15 +189,16 @@ def test_a_second_sync_of_one_provider_for_an_account_waits_for_the_slot(live: S
                   .values(status=ConnectionStatus.DISCONNECTED))
     second = add_connection(live, second_control)
     worker = live.procs["worker-sync"]
-    mark = len(worker.text())
     second_run = request_run(live, second)
-    live.wait_for(lambda: log_count(worker, "retry: Retry in", mark) >= 2, 60,
+    task = live.task_ids[second_run][0]
+    live.wait_for(lambda: log_count(worker, f"sync.run[{task}] retry: Retry in") >= 2, 60,
                   "the second run to be put back twice")
     waiting = get_run(live, second_run)
     assert (waiting.status, slow.collections(second_control)) == (RunStatus.QUEUED, 0)
     (first_control / "open-slot").touch()
     done = live.wait_for(lambda: finished(live, second_run), 60, "the second run to finish")
-    print(f"\nprovider slot: second run put back {log_count(worker, 'retry: Retry in', mark)} "
-          f"times while the first ran; then {done.status}")
+    retries = log_count(worker, f"sync.run[{task}] retry: Retry in")
+    print(f"\nprovider slot: second run put back {retries} times while the first ran; "
+          f"then {done.status}")
     assert done.status == RunStatus.SUCCEEDED
     assert get_run(live, first_run).status == RunStatus.SUCCEEDED
