@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -141,6 +142,19 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with running_worker(settings_env(settings), log):
         yield log
+
+
+def all_evidence(client: FlaskClient, auth: dict[str, str], integration: str,
+                 page_size: int = 50) -> list[dict[str, Any]]:
+    """Every current evidence item of an integration, paged through the API."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = client.get(f"/api/v1/integrations/{integration}/evidence"
+                          f"?limit={page_size}&offset={len(items)}", headers=auth).get_json()
+        assert "evidence" in page, page
+        items.extend(page["evidence"])
+        if len(items) >= page["total"] or not page["evidence"]:
+            return items
 
 
 @pytest.fixture

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from connectors.aws.emulated import seed_estate
 from engine.db import session_factory
 from engine.models import EvidenceVersion
 from engine.settings import Settings
-
-
-def all_evidence(client: FlaskClient, auth: dict[str, str]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while True:
-        page = client.get(f"/api/v1/integrations/aws/evidence?limit=200&offset={len(items)}",
-                          headers=auth).get_json()
-        items.extend(page["evidence"])
-        if len(items) >= page["total"]:
-            return items
+from tests.conftest import all_evidence
 
 
 def versions(settings: Settings) -> int:
@@ -50,7 +39,7 @@ def test_connect_sync_and_read_back_exactly_the_emulated_estate(client, auth, wo
     assert isinstance(result["duration"], int)
 
     found: dict[str, dict[str, str]] = defaultdict(dict)
-    for item in all_evidence(client, auth):
+    for item in all_evidence(client, auth, "aws", page_size=200):
         found[item["check_id"]][item["resource_id"]] = item["status"]
         assert len(item["sha256"]) == 64
     assert dict(found) == estate.expected

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
-
-from flask.testing import FlaskClient
 
 from connectors.gcp.emulated import seed_estate
+from tests.conftest import all_evidence
 from tests.connectors.gcp.local_gcs import LocalGcs
-
-
-def all_evidence(client: FlaskClient, auth: dict[str, str]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while True:
-        page = client.get(f"/api/v1/integrations/gcp/evidence?limit=25&offset={len(items)}",
-                          headers=auth).get_json()
-        items.extend(page["evidence"])
-        if len(items) >= page["total"] or not page["evidence"]:
-            return items
 
 
 def test_connect_sync_and_read_back_exactly_the_emulated_project(client, auth, worker,
@@ -39,7 +27,7 @@ def test_connect_sync_and_read_back_exactly_the_emulated_project(client, auth, w
     assert result["evidenceCount"] == expected_count
 
     found: dict[str, dict[str, str]] = defaultdict(dict)
-    evidence = all_evidence(client, auth)
+    evidence = all_evidence(client, auth, "gcp", page_size=25)
     assert len(evidence) == expected_count
     for item in evidence:
         found[item["check_id"]][item["resource_id"]] = item["status"]

@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
-from flask.testing import FlaskClient
-
+from tests.conftest import all_evidence
 from tests.connectors.okta.okta_server import OktaServer
-
-
-def all_evidence(client: FlaskClient, auth: dict[str, str]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while True:
-        page = client.get(f"/api/v1/integrations/okta/evidence?limit=50&offset={len(items)}",
-                          headers=auth).get_json()
-        assert "evidence" in page, page
-        items.extend(page["evidence"])
-        if len(items) >= page["total"] or not page["evidence"]:
-            return items
 
 
 def test_connect_sync_and_read_back_exactly_the_emulated_org(client, auth, worker,
@@ -40,7 +27,7 @@ def test_connect_sync_and_read_back_exactly_the_emulated_org(client, auth, worke
     assert result["evidenceCount"] == expected_count
 
     found: dict[str, dict[str, str]] = defaultdict(dict)
-    for item in all_evidence(client, auth):
+    for item in all_evidence(client, auth, "okta", page_size=50):
         found[item["check_id"]][item["resource_id"]] = item["status"]
     assert dict(found) == estate.expected
 
