@@ -26,6 +26,11 @@ def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "prune-history": {"task": "maintenance.prune_history",
                           "schedule": crontab(hour=3, minute=17),
                           "options": {"queue": "default", "expires": 3600}},
+        # Delete pushed uploads nobody verified within EVIDENCE_UPLOAD_VERIFY_WINDOW_SECONDS
+        # (their objects from storage; their rows stay as `expired`).
+        "expire-unverified-uploads": {"task": "maintenance.expire_unverified_uploads",
+                                      "schedule": crontab(minute=41),
+                                      "options": {"queue": "default", "expires": 3600}},
     }
 
 

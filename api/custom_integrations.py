@@ -138,7 +138,7 @@ def update_conf(body: ConfUpdate) -> Reply:
 def delete_conf(path: ConfPath) -> Reply:
     """Delete a parameter (a configuration change like any other)."""
     with account_session() as session:
-        owner = engine.delete_parameter(session, path.conf_id)
+        owner = engine.delete_parameter(session, path.conf_id, settings())
         ref = owner_out(engine.owner_state(session, owner))
     return ConfDeleted(message=f"Configuration {path.conf_id} deleted",
                        integration=ref).model_dump()

@@ -91,7 +91,7 @@ def connect_integration(path: IntegrationPath, query: ConnectQuery,
     with account_session() as session:
         conn = connect(session, integration_id=path.integration_id,
                        credentials=body.credentials, frequency=body.sync_frequency,
-                       settings=settings())
+                       settings=settings(), config=body.config)
     return _connect_answer(engine.wait_for_connection(account_sessions(), conn.id, query.wait))
 
 
@@ -169,10 +169,15 @@ def integration_status(path: IntegrationPath, query: StatusQuery) -> Reply:
 @bp.get("/<integration_id>/oauth-url",
         responses={200: OAuthUrlOut, 400: ErrorBody, 503: ErrorBody})
 def oauth_url(path: IntegrationPath, query: OAuthUrlQuery) -> Reply:
-    """The provider URL to send the user to; its `state` is signed, single-use and expires."""
+    """The provider URL to send the user to; its `state` is signed, single-use and expires.
+
+    Other query parameters are the integration's OAuth parameters, checked now and stored
+    with the tokens: GitHub takes `organization` (required) and `base_url` (GitHub Enterprise
+    Server).
+    """
     with account_session() as session:
         issued = oauth.authorization_url(session, path.integration_id, query.sync_frequency,
-                                         settings())
+                                         settings(), params=query.params)
     return OAuthUrlOut(authUrl=issued.url, expiresAt=iso(issued.expires_at)).model_dump()
 
 

@@ -226,13 +226,14 @@ def create_upload_url(path: OrgPath, body: UploadRequest) -> Reply:
     return out.model_dump(), 201
 
 
-@bp.post("/verify", responses={200: VerifyOut, 409: ErrorBody, 422: ErrorBody})
+@bp.post("/verify", responses={200: VerifyOut, 409: ErrorBody, 410: ErrorBody, 422: ErrorBody})
 def verify_upload(path: OrgPath, query: VerifyQuery, body: VerifyBody) -> Reply:
     """Recompute the stored object's SHA-256 and size and check them against yours.
 
     `object_key` and `expected_hash` as query parameters or JSON. A mismatch (a truncated or
     altered upload) is 409 `hash_mismatch` with both hashes; an object over max_size is 422
-    `object_too_large` and is deleted; in both cases PUT again and verify again.
+    `object_too_large` and is deleted; in both cases PUT again and verify again. An upload not
+    verified within EVIDENCE_UPLOAD_VERIFY_WINDOW_SECONDS is deleted: 410 `upload_expired`.
     """
     object_key = query.object_key or body.object_key
     expected = query.expected_hash or body.expected_hash
@@ -257,7 +258,8 @@ def verify_upload(path: OrgPath, query: VerifyQuery, body: VerifyBody) -> Reply:
 
 
 @bp.post("/<evidence_id>/link-to-control",
-         responses={200: LinkOut, 201: LinkOut, 409: ErrorBody, 422: ErrorBody})
+         responses={200: LinkOut, 201: LinkOut, 409: ErrorBody, 410: ErrorBody,
+                    422: ErrorBody})
 def link_to_control(path: EvidencePath, body: LinkRequest) -> Reply:
     """Link the evidence to a control (and optionally an assessment); idempotent.
 

@@ -6,9 +6,10 @@ and every number fits its column, so bad input is a 422 before anything is writt
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.base import Category
 from engine.configuration import OwnerState, shown_value
@@ -60,6 +61,9 @@ class ConnectRequest(BaseModel):
     credentials: dict[str, Any] = Field(
         description="API key, OAuth tokens or service account credentials (write-only)")
     sync_frequency: Frequency = Frequency.DAILY
+    config: dict[str, Any] | None = Field(
+        None, description="The connector's configuration parameters (validated: 422 "
+        "invalid_config); replaces the stored configuration when given")
 
 
 class ConnectQuery(QueryModel):
@@ -274,7 +278,28 @@ class StatusOut(BaseModel):
 
 
 class OAuthUrlQuery(QueryModel):
+    """Any other query parameter is one of the integration's OAuth parameters (GitHub:
+    `organization`, optional `base_url`), bound to the state and stored with the tokens."""
+
+    model_config = ConfigDict(extra="allow")
+
     sync_frequency: Frequency = Frequency.DAILY
+
+    @model_validator(mode="after")
+    def _bounded_params(self) -> OAuthUrlQuery:
+        extra = self.model_extra or {}
+        if len(extra) > 10:
+            raise ValueError("at most 10 OAuth parameters")
+        for name, value in extra.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+                raise ValueError(f"{name[:64]!r} is not a parameter name")
+            if not isinstance(value, str) or len(value) > 2048 or "\x00" in value:
+                raise ValueError(f"{name} must be a string of at most 2048 characters")
+        return self
+
+    @property
+    def params(self) -> dict[str, str]:
+        return {k: str(v) for k, v in (self.model_extra or {}).items()}
 
 
 class OAuthUrlOut(BaseModel):

@@ -9,6 +9,7 @@ without stopping the others.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, SecretStr, ValidationError
+from pydantic_core import to_jsonable_python
 
 from engine.errors import (
     AuthFailed,
@@ -32,6 +34,7 @@ from engine.errors import (
 )
 
 __all__ = [
+    "WHOLE",
     "AuthFailed",
     "AuthType",
     "Category",
@@ -40,6 +43,7 @@ __all__ = [
     "Collector",
     "ConfigParam",
     "Connector",
+    "Endpoint",
     "HttpUrl",
     "OAuthSpec",
     "OAuthToken",
@@ -49,6 +53,7 @@ __all__ = [
     "RateLimited",
     "Result",
     "Severity",
+    "Shard",
     "Status",
     "check",
     "collector",
@@ -69,6 +74,19 @@ def _http_url(value: str) -> str:
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 """An http(s) URL without a trailing slash: endpoint and base URLs in credentials models."""
+
+
+class Endpoint(StrEnum):
+    """Marks a credentials field that points the provider SDK at another host, so the engine
+    can gate it (EVIDENCE_ALLOW_CUSTOM_ENDPOINTS): `Annotated[HttpUrl | None, Endpoint.SERVER]`.
+
+    EMULATOR: only for emulators and test doubles, refused unless the flag is set (a field
+    named `endpoint_url` counts as one unmarked). SERVER: the customer's own server of the
+    provider (GitHub Enterprise Server), accepted over https to a public host without the flag.
+    """
+
+    EMULATOR = "emulator"
+    SERVER = "server"
 
 
 class Status(StrEnum):
@@ -132,28 +150,54 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Shard:
+    """One of `count` disjoint slices of a provider's resources: a part of a run fanned out
+    over the worker pool reads only the resources its shard owns."""
+
+    index: int = 0
+    count: int = 1
+
+    def owns(self, key: str) -> bool:
+        """Whether this shard reads the resource named `key` (a stable hash, so every part
+        agrees and each resource lands in exactly one shard)."""
+        if self.count <= 1:
+            return True
+        digest = hashlib.sha256(key.encode()).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index
+
+
+WHOLE = Shard()
+
+
+@dataclass(frozen=True)
 class Collector:
-    """Reads one provider service. A scoped collector runs once per scope (region, project)."""
+    """Reads one provider service. A scoped collector runs once per scope (region, project);
+    a shardable one reads only the resources its `shard` owns."""
 
     fn: Callable[..., Any]
     scoped: bool = False
+    shardable: bool = False
 
     @property
     def name(self) -> str:
         return f"{self.fn.__module__.rsplit('.', 1)[-1]}.{self.fn.__name__}"
 
-    def __call__(self, *args: Any) -> Any:
-        return self.fn(*args)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
 
 
-def collector(*, scoped: bool = False) -> Callable[[Callable[..., Any]], Collector]:
+def collector(*, scoped: bool = False,
+              shardable: bool = False) -> Callable[[Callable[..., Any]], Collector]:
     """Mark a function as a collector: `fn(session)` or, when scoped, `fn(session, scope)`.
 
     A scoped collector must return a list; the SDK concatenates the lists of every scope.
+    A shardable collector also takes `shard` (keyword) and returns only the resources
+    `shard.owns(name)`, so a large sync can split its reads over the worker pool. Mark one
+    shardable only when every check that reads it judges each resource on its own.
     """
 
     def wrap(fn: Callable[..., Any]) -> Collector:
-        return Collector(fn=fn, scoped=scoped)
+        return Collector(fn=fn, scoped=scoped, shardable=shardable)
 
     return wrap
 
@@ -226,6 +270,10 @@ class OAuthSpec:
     scopes: tuple[str, ...] = ()
     pkce: bool = True
     revoke_url: str | None = None
+    params: tuple[str, ...] = ()
+    """Credentials fields the account gives with GET .../oauth-url (query parameters, e.g.
+    GitHub's `organization`): validated there, kept sealed with the state, stored with the
+    tokens."""
 
 
 class OAuthToken(BaseModel):
@@ -259,6 +307,10 @@ class Connector:
     description: ClassVar[str] = ""
     credentials_model: ClassVar[type[BaseModel]]
     config_params: ClassVar[tuple[ConfigParam, ...]] = ()
+    config_model: ClassVar[type[BaseModel] | None] = None
+    """A pydantic model of the whole configuration (one field per ConfigParam): validated when a
+    parameter is saved and at connect, so a bad value is a 422, not a failed run. None: any
+    declared parameter is accepted as is."""
     oauth: ClassVar[OAuthSpec | None] = None
     """Set when the provider connects through OAuth (GET .../oauth-url, then the callback)."""
     checks: ClassVar[tuple[Check, ...]] = ()
@@ -308,20 +360,51 @@ class Connector:
             ) from None
 
     @classmethod
+    def parse_config(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate a whole configuration against `config_model`; the error lists failing and
+        unknown fields, never their values. Returns the given values, validated, as plain JSON
+        (secrets revealed: only for storage the vault or the connector reads)."""
+        model = cls.config_model
+        if model is None:
+            return dict(raw)
+        fields = [{"field": str(name), "message": f"not a configuration parameter of {cls.id}"}
+                  for name in raw if name not in model.model_fields]
+        try:
+            parsed = model.model_validate({k: v for k, v in raw.items()
+                                           if k in model.model_fields})
+        except ValidationError as exc:
+            fields += [
+                {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+                for err in exc.errors(include_input=False, include_url=False)
+            ]
+        if fields:
+            raise InvalidInput(
+                f"configuration for {cls.id} is invalid: "
+                + ", ".join(f"{f['field']} ({f['message']})" for f in fields),
+                code="invalid_config", fields=fields,
+            ) from None
+        return {key: value.get_secret_value() if isinstance(value, SecretStr)
+                else to_jsonable_python(value)
+                for key, value in parsed.model_dump(exclude_unset=True).items()}
+
+    @classmethod
     def dump_credentials(cls, credentials: BaseModel) -> dict[str, Any]:
         """Credentials as plain JSON with secrets revealed: only for the vault to encrypt."""
         return {key: value.get_secret_value() if isinstance(value, SecretStr) else value
                 for key, value in credentials}
 
-    def run_checks(self, checks: Sequence[Check] | None = None) -> Iterator[CheckOutcome]:
-        """Collect what the checks need (each collector once, in parallel) and judge them."""
+    def run_checks(self, checks: Sequence[Check] | None = None,
+                   shard: Shard = WHOLE) -> Iterator[CheckOutcome]:
+        """Collect what the checks need (each collector once, in parallel) and judge them;
+        shardable collectors read only the resources `shard` owns."""
         selected = list(checks if checks is not None else self.checks)
         session = self.session()
-        snapshots = self._collect(session, selected)
+        snapshots = self._collect(session, selected, shard)
         for chk in selected:
             yield self._judge(chk, snapshots)
 
-    def _collect(self, session: Session, checks: Sequence[Check]) -> dict[Collector, _Snapshot]:
+    def _collect(self, session: Session, checks: Sequence[Check],
+                 shard: Shard = WHOLE) -> dict[Collector, _Snapshot]:
         needed: dict[Collector, None] = {}
         for chk in checks:
             for coll in chk.needs:
@@ -336,8 +419,9 @@ class Connector:
 
         def run(job: tuple[Collector, str | None]) -> None:
             coll, scope = job
+            args = (session, scope) if scope is not None else (session,)
             try:
-                value = coll(session, scope) if scope is not None else coll(session)
+                value = coll(*args, shard=shard) if coll.shardable else coll(*args)
                 error = None
             except AuthFailed:
                 raise
@@ -418,6 +502,14 @@ def _validate_metadata(cls: type[Connector]) -> None:
     if not (isinstance(cls.credentials_model, type)
             and issubclass(cls.credentials_model, BaseModel)):
         raise TypeError(f"connector {cls.id}: credentials_model must be a pydantic model")
+    if cls.config_model is not None:
+        if not (isinstance(cls.config_model, type) and issubclass(cls.config_model, BaseModel)):
+            raise TypeError(f"connector {cls.id}: config_model must be a pydantic model")
+        undeclared = [p.name for p in cls.config_params
+                      if p.name not in cls.config_model.model_fields]
+        if undeclared:
+            raise TypeError(f"connector {cls.id}: config_model has no field for the config "
+                            f"params {undeclared}")
     if cls.oauth is not None and cls.auth_type != AuthType.OAUTH2:
         raise TypeError(f"connector {cls.id} declares an OAuthSpec but auth_type {cls.auth_type}")
     ids = [c.id for c in cls.checks]

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.connections import ensure_account, require_connection
+from engine.connections import connection_parameters, ensure_account, require_connection
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.integrations import needs_fresh_sync
 from engine.models import Connection, ConnectionStatus, Trigger
@@ -190,6 +190,26 @@ def _check_declared(owner: Owner, name: str) -> None:
                                     f"{cls.id}"}])
 
 
+def _check_config(session: Session, owner: Owner, settings: Settings, *,
+                  drop: str | None = None, put: tuple[str, str] | None = None) -> None:
+    """Validate the connection's whole configuration as this change leaves it, against its
+    connector's config_model: a bad value is 422 `invalid_config` now, not a failed sync.
+
+    Call before changing any row (the read would flush them). A custom integration has no
+    schema: its parameters are the integration's own business.
+    """
+    conn = owner.connection
+    cls = get_connector(conn.integration_id) if conn is not None else None
+    if conn is None or cls is None or cls.config_model is None:
+        return
+    params = connection_parameters(session, conn.id, vault(settings))
+    if drop is not None:
+        params.pop(drop, None)
+    if put is not None:
+        params[put[0]] = put[1]
+    cls.parse_config({**conn.config, **params})
+
+
 def _set_value(param: ConfigParameter, value: str, secret: bool, settings: Settings) -> None:
     if secret:
         param.value, param.value_encrypted = None, vault(settings).seal({"value": value})
@@ -239,6 +259,7 @@ def create_parameter(session: Session, ref: int | str, fields: ParameterFields,
         raise InvalidInput("confValue is the mask shown for secrets; send the real value",
                            code="invalid_request",
                            fields=[{"field": "confValue", "message": "the mask is not a value"}])
+    _check_config(session, owner, settings, put=(fields.name, fields.value))
     param = ConfigParameter(
         account_id=account_of(session), name=fields.name, description=fields.description,
         connection_id=owner.connection.id if owner.connection else None,
@@ -295,6 +316,8 @@ def update_parameter(session: Session, param_id: int, ref: int | str | None,
     old_value = _current_value(param, settings)
     value = old_value if keep_secret else fields.value
     changed = (fields.name != param.name or value != old_value or secret != param.is_secret)
+    if changed:
+        _check_config(session, owner, settings, drop=param.name, put=(fields.name, value))
     param.name, param.description = fields.name, fields.description
     _set_value(param, value, secret, settings)
     _flush_param(session, fields.name)
@@ -305,9 +328,10 @@ def update_parameter(session: Session, param_id: int, ref: int | str | None,
     return param, owner
 
 
-def delete_parameter(session: Session, param_id: int) -> Owner:
+def delete_parameter(session: Session, param_id: int, settings: Settings) -> Owner:
     param = get_parameter(session, param_id)
     owner = owner_of(session, param)
+    _check_config(session, owner, settings, drop=param.name)
     session.delete(param)
     session.flush()
     mark_changed(session, owner, datetime.now(UTC))

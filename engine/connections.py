@@ -7,19 +7,22 @@ the worker-side ones (`open_connector`, `verify_connection`) work by connection 
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from ipaddress import IPv6Address, ip_address
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from connectors.base import Connector, ConnectorError
+from connectors.base import Connector, ConnectorError, Endpoint
 from engine.db import Job, enqueue_after_commit, rowcount, session_factory
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import (
@@ -71,27 +74,112 @@ def require_connection(session: Session, integration_id: str) -> Connection:
 
 def latest_connection(session: Session, integration_id: str) -> Connection:
     """The live connection, else the most recently disconnected one (its history stays)."""
-    get_connector(integration_id)
-    account_of(session)
-    conn = session.scalars(
-        select(Connection).where(Connection.integration_id == integration_id)
-        .order_by((Connection.status == ConnectionStatus.DISCONNECTED).asc(),
-                  Connection.created_at.desc()).limit(1)).first()
+    conn = session.scalars(_latest(session, select(Connection), integration_id)).first()
     if conn is None:
         raise not_connected(integration_id)
     return conn
 
 
-def _check_endpoint_policy(credentials: BaseModel, settings: Settings) -> None:
-    if getattr(credentials, "endpoint_url", None) and not settings.allow_custom_endpoints:
-        raise InvalidInput("credentials.endpoint_url is only accepted when the server sets "
-                           "EVIDENCE_ALLOW_CUSTOM_ENDPOINTS=true",
-                           code="invalid_credentials",
-                           fields=[{"field": "endpoint_url", "message": "not allowed here"}])
+def latest_connection_id(session: Session, integration_id: str) -> str:
+    """`latest_connection`'s id alone (a page of evidence needs no more)."""
+    conn_id = session.scalar(_latest(session, select(Connection.id), integration_id))
+    if conn_id is None:
+        raise not_connected(integration_id)
+    return conn_id
+
+
+def _latest(session: Session, stmt: Select[Any], integration_id: str) -> Select[Any]:
+    get_connector(integration_id)
+    account_of(session)
+    return (stmt.where(Connection.integration_id == integration_id)
+            .order_by((Connection.status == ConnectionStatus.DISCONNECTED).asc(),
+                      Connection.created_at.desc()).limit(1))
+
+
+_LOCAL_SUFFIXES = ("localhost", "local", "internal", "localdomain", "home.arpa")
+
+
+def endpoint_fields(model: type[BaseModel]) -> dict[str, Endpoint]:
+    """The credentials fields that point a provider SDK at another host, and their kind."""
+    found: dict[str, Endpoint] = {}
+    for name, info in model.model_fields.items():
+        marks = [m for m in info.metadata if isinstance(m, Endpoint)]
+        if marks:
+            found[name] = marks[0]
+        elif name == "endpoint_url":
+            found[name] = Endpoint.EMULATOR
+    return found
+
+
+def _refusal(kind: Endpoint, url: str) -> str | None:
+    """Why this deployment refuses an endpoint without EVIDENCE_ALLOW_CUSTOM_ENDPOINTS."""
+    flag = "only accepted when the server sets EVIDENCE_ALLOW_CUSTOM_ENDPOINTS=true"
+    if kind is Endpoint.EMULATOR:
+        return f"custom endpoints are {flag}"
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        return f"must be an https:// URL (plain http is {flag})"
+    host = (parts.hostname or "").rstrip(".").lower()
+    if _is_local_name(host) or _is_non_public_address(host):
+        return f"{host or 'the host'} is a loopback, private or local address: {flag}"
+    return None
+
+
+def _is_local_name(host: str) -> bool:
+    if _looks_numeric(host):
+        return False
+    return "." not in host or any(host == s or host.endswith("." + s) for s in _LOCAL_SUFFIXES)
+
+
+def _looks_numeric(host: str) -> bool:
+    last = host.rsplit(".", 1)[-1]
+    return ":" in host or last.isdigit() or last.startswith("0x")
+
+
+def _is_non_public_address(host: str) -> bool:
+    """An IP literal (any form the resolver accepts, e.g. 2130706433) that is not global."""
+    if not _looks_numeric(host):
+        return False
+    try:
+        address = ip_address(host)
+    except ValueError:
+        try:
+            address = ip_address(socket.inet_aton(host))  # legacy forms: 127.1, 0x7f.0.0.1
+        except OSError:
+            return True  # not an address anything should be pointed at
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global
+
+
+def check_endpoint_policy(model: type[BaseModel], values: Mapping[str, Any],
+                          settings: Settings) -> None:
+    """Refuse credentials that point a provider SDK at a host this deployment does not allow.
+
+    With EVIDENCE_ALLOW_CUSTOM_ENDPOINTS everything goes (emulators, tests, a private network).
+    Without it an EMULATOR endpoint (AWS/GCP `endpoint_url`) is refused outright, and a SERVER
+    endpoint (GitHub Enterprise Server's `base_url`) must be https to a public host: plain
+    http, IP literals that are not global (loopback, private, link-local, metadata) and local
+    names (single-label, .localhost, .local, .internal) are refused. A public name that
+    resolves to a private address is not caught here; certificate verification stops it.
+    """
+    if settings.allow_custom_endpoints:
+        return
+    fields = []
+    for name, kind in endpoint_fields(model).items():
+        value = values.get(name)
+        reason = _refusal(kind, str(value)) if value else None
+        if reason is not None:
+            fields.append({"field": name, "message": reason})
+    if fields:
+        raise InvalidInput("; ".join(f"credentials.{f['field']}: {f['message']}"
+                                     for f in fields),
+                           code="invalid_credentials", fields=fields)
 
 
 def connect(session: Session, *, integration_id: str, credentials: Mapping[str, Any],
-            frequency: Frequency, settings: Settings | None = None) -> Connection:
+            frequency: Frequency, settings: Settings | None = None,
+            config: Mapping[str, Any] | None = None) -> Connection:
     """Validate credentials, store them sealed, and enqueue verification (then a first sync).
 
     Connecting an integration that is already connected replaces its credentials.
@@ -99,8 +187,27 @@ def connect(session: Session, *, integration_id: str, credentials: Mapping[str, 
     settings = settings or get_settings()
     cls = get_connector(integration_id)
     parsed = cls.parse_credentials(credentials)
-    _check_endpoint_policy(parsed, settings)
-    return store_credentials(session, cls, parsed, frequency, settings)
+    check_endpoint_policy(cls.credentials_model, dict(parsed), settings)
+    # A configuration given at connect replaces the stored one (parameters saved through
+    # /integration-confs still override it); validated before anything is written.
+    given = _connect_config(cls, config) if config is not None else None
+    conn = store_credentials(session, cls, parsed, frequency, settings)
+    if given is not None:
+        conn.config = given
+    return conn
+
+
+def _connect_config(cls: type[Connector], config: Mapping[str, Any]) -> dict[str, Any]:
+    """A configuration given at connect, validated (422 invalid_config). It is stored as plain
+    JSON, so secret parameters are refused here: /api/v1/integration-confs seals them."""
+    secret = sorted(p.name for p in cls.config_params if p.secret and p.name in config)
+    if secret:
+        raise InvalidInput(f"{', '.join(secret)}: secret parameters are set through "
+                           "/api/v1/integration-confs, which stores them encrypted",
+                           code="invalid_config",
+                           fields=[{"field": name, "message": "secret: not accepted at connect"}
+                                   for name in secret])
+    return cls.parse_config(config)
 
 
 def store_credentials(session: Session, cls: type[Connector], credentials: BaseModel,

@@ -39,6 +39,13 @@ class Conflict(EngineError):
     code = "conflict"
 
 
+class Gone(EngineError):
+    """The resource existed and was removed on purpose (an upload never verified in time)."""
+
+    status = 410
+    code = "gone"
+
+
 class Unauthorized(EngineError):
     status = 401
     code = "unauthorized"

@@ -16,7 +16,8 @@ import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,12 +29,14 @@ from authlib.integrations.requests_client import OAuth2Session
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from engine.connections import ensure_account, store_credentials
+from connectors.base import Connector
+from engine.connections import check_endpoint_policy, ensure_account, store_credentials
 from engine.errors import (
     AuthFailed,
     BadRequest,
     EngineError,
     Forbidden,
+    InvalidInput,
     ProviderUnavailable,
 )
 from engine.models import Connection, Frequency
@@ -116,11 +119,42 @@ class AuthorizationUrl:
     expires_at: datetime
 
 
+def account_params(cls: type[Connector], raw: Mapping[str, str],
+                   settings: Settings) -> dict[str, str]:
+    """The parameters the account gives with the authorization request (OAuthSpec.params),
+    checked as the credentials fields they become, so a typo fails before the provider."""
+    declared = cls.oauth.params if cls.oauth is not None else ()
+    unknown = sorted(set(raw) - set(declared))
+    if unknown:
+        takes = ", ".join(declared) if declared else "none"
+        raise InvalidInput(f"{cls.id} takes no OAuth parameter {', '.join(unknown)} "
+                           f"(it takes: {takes})", code="invalid_request",
+                           fields=[{"field": k, "message": "unknown parameter"} for k in unknown])
+    given = {k: v for k, v in raw.items() if v != ""}
+    try:
+        cls.parse_credentials(given)
+    except InvalidInput as exc:
+        fields = [f for f in exc.details.get("fields", [])
+                  if str(f["field"]).split(".")[0] in declared]
+        if fields:
+            raise InvalidInput(f"OAuth parameters for {cls.id} are invalid: "
+                               + ", ".join(str(f["field"]) for f in fields),
+                               code="invalid_credentials", fields=fields) from None
+    check_endpoint_policy(cls.credentials_model, given, settings)
+    return given
+
+
 def authorization_url(session: Session, integration_id: str, frequency: Frequency,
-                      settings: Settings, now: datetime | None = None) -> AuthorizationUrl:
-    """Issue a signed, expiring, single-use state bound to the account, and the provider URL."""
+                      settings: Settings, now: datetime | None = None,
+                      params: Mapping[str, str] | None = None) -> AuthorizationUrl:
+    """Issue a signed, expiring, single-use state bound to the account, and the provider URL.
+
+    `params` (the connector's OAuthSpec.params, e.g. GitHub's organization) are validated and
+    sealed with the state's PKCE verifier; the callback stores them with the tokens.
+    """
     account_id = account_of(session)
     app = oauth_app(integration_id, settings)
+    bound = account_params(get_connector(integration_id), params or {}, settings)
     now = now or datetime.now(UTC)
     expires = now + timedelta(seconds=settings.oauth_state_ttl_seconds)
     ensure_account(session, account_id)
@@ -129,7 +163,8 @@ def authorization_url(session: Session, integration_id: str, frequency: Frequenc
         settings)
     session.add(OAuthState(
         nonce_hash=_nonce_hash(nonce), account_id=account_id, integration_id=integration_id,
-        code_verifier_encrypted=vault(settings).seal({"code_verifier": verifier}),
+        code_verifier_encrypted=vault(settings).seal({"code_verifier": verifier,
+                                                      "params": bound}),
         redirect_uri=callback, sync_frequency=frequency, expires_at=expires))
     state = jwt.encode({"nonce": nonce, "acct": account_id, "int": integration_id,
                         "iat": now, "exp": expires, "aud": STATE_AUDIENCE},
@@ -191,6 +226,8 @@ class Grant:
     redirect_uri: str
     code_verifier: str
     frequency: Frequency
+    params: dict[str, str] = field(default_factory=dict)
+    """What the account gave with the authorization request (OAuthSpec.params)."""
 
 
 def consume_state(session: Session, claims: StateClaims, settings: Settings,
@@ -218,9 +255,9 @@ def consume_state(session: Session, claims: StateClaims, settings: Settings,
     if row.expires_at <= now:
         raise BadRequest("this authorization link has expired; " + hint,
                          code="oauth_state_expired")
-    verifier = vault(settings).open(row.code_verifier_encrypted)["code_verifier"]
-    return Grant(row.account_id, row.integration_id, row.redirect_uri, verifier,
-                 row.sync_frequency)
+    sealed = vault(settings).open(row.code_verifier_encrypted)
+    return Grant(row.account_id, row.integration_id, row.redirect_uri, sealed["code_verifier"],
+                 row.sync_frequency, dict(sealed.get("params") or {}))
 
 
 def _credentials(token: dict[str, Any]) -> dict[str, Any]:
@@ -254,12 +291,14 @@ def exchange_code(grant: Grant, code: str, settings: Settings) -> dict[str, Any]
 
 def store_grant(session: Session, grant: Grant, token: dict[str, Any],
                 settings: Settings) -> Connection:
-    """Store the tokens sealed as the connection's credentials and enqueue verification."""
+    """Store the tokens (with the account's parameters) sealed as the connection's credentials
+    and enqueue verification."""
     if account_of(session) != grant.account_id:
         raise RuntimeError("store_grant needs a session scoped to the grant's account")
     cls = get_connector(grant.integration_id)
-    return store_credentials(session, cls, cls.parse_credentials(token), grant.frequency,
-                             settings)
+    parsed = cls.parse_credentials({**grant.params, **token})
+    check_endpoint_policy(cls.credentials_model, dict(parsed), settings)
+    return store_credentials(session, cls, parsed, grant.frequency, settings)
 
 
 def is_expiring(credentials: dict[str, Any], settings: Settings,
@@ -274,7 +313,8 @@ def is_expiring(credentials: dict[str, Any], settings: Settings,
 
 def refresh_token(integration_id: str, credentials: dict[str, Any],
                   settings: Settings) -> dict[str, Any]:
-    """New tokens for old (the refresh token is kept when the provider does not rotate it)."""
+    """New tokens for old (the refresh token is kept when the provider does not rotate it), and
+    the credentials' other fields (GitHub's organization) as they were."""
     try:
         app = oauth_app(integration_id, settings)
     except EngineError as exc:
@@ -289,7 +329,8 @@ def refresh_token(integration_id: str, credentials: dict[str, Any],
     except requests.RequestException as exc:
         raise ProviderUnavailable(f"{integration_id}'s token endpoint failed "
                                   f"({exc.__class__.__name__})") from None
-    fresh = _credentials(dict(token))
+    kept = {k: v for k, v in credentials.items() if k not in TOKEN_FIELDS}
+    fresh = {**kept, **_credentials(dict(token))}
     fresh.setdefault("refresh_token", credentials["refresh_token"])
     return fresh
 

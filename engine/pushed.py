@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.apikeys import Caller
 from engine.connections import ensure_account
-from engine.errors import Conflict, EngineError, InvalidInput, NotFound
+from engine.errors import Conflict, EngineError, Gone, InvalidInput, NotFound
 from engine.frameworks import Control, catalog
 from engine.models.core import new_id
 from engine.models.push import EvidenceLineage, EvidenceObject, ObjectStatus
@@ -138,8 +138,14 @@ def verify_upload(session: Session, store: Store, row: EvidenceObject, *,
     """Hash the stored bytes; settle the upload as verified, duplicate, mismatched or rejected.
 
     `row` must be locked (FOR UPDATE). A settled upload is answered from its record: the bytes
-    it names live under a key no presigned URL can write, so they cannot have changed.
+    it names live under a key no presigned URL can write, so they cannot have changed. An
+    expired one (engine.maintenance.expire_unverified_uploads) is 410 `upload_expired`.
     """
+    if row.status == ObjectStatus.EXPIRED:
+        raise Gone("this upload was not verified in time: its object was deleted when the "
+                   "verify window ran out (EVIDENCE_UPLOAD_VERIFY_WINDOW_SECONDS). Request a new "
+                   "upload URL, PUT the file and verify it", code="upload_expired",
+                   object_key=row.upload_key)
     if row.status in SETTLED:
         evidence = canonical(session, row)
         if expected is not None and expected != evidence.sha256:

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
         100 * 1024 * 1024, gt=0, validation_alias="EVIDENCE_STORAGE_MAX_OBJECT_BYTES")
     storage_presign_seconds: int = Field(
         900, ge=1, le=7 * 24 * 3600, validation_alias="EVIDENCE_STORAGE_PRESIGN_SECONDS")
+    upload_verify_window_seconds: int = Field(
+        24 * 3600, ge=60, validation_alias="EVIDENCE_UPLOAD_VERIFY_WINDOW_SECONDS",
+        description="An upload not verified this long after its URL was issued (and once the "
+        "URL has expired) is deleted from storage and answers 410 upload_expired")
 
     allow_custom_endpoints: bool = Field(
         False, validation_alias="EVIDENCE_ALLOW_CUSTOM_ENDPOINTS",
@@ -100,6 +104,11 @@ class Settings(BaseSettings):
     max_run_attempts: int = Field(3, validation_alias="EVIDENCE_MAX_RUN_ATTEMPTS")
     history_retention_days: int = Field(400, validation_alias="EVIDENCE_HISTORY_RETENTION_DAYS")
     provider_concurrency: int = Field(1, validation_alias="EVIDENCE_PROVIDER_CONCURRENCY")
+    sync_parts: int = Field(
+        1, ge=1, le=64, validation_alias="EVIDENCE_SYNC_PARTS",
+        description="Split one run's checks into up to this many parts, each a task of its own "
+        "on the sync queue, so one large sync spreads over the worker pool (1: one worker runs "
+        "the whole sync, its collectors in threads).")
     slot_retry_seconds: float = Field(30.0, validation_alias="EVIDENCE_SLOT_RETRY_SECONDS")
     backoff_max_seconds: float = Field(7 * 86400.0,
                                        validation_alias="EVIDENCE_BACKOFF_MAX_SECONDS")

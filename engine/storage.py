@@ -8,7 +8,7 @@ reads the stored object back to hash it. Presigned URLs are signed for the addre
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +22,7 @@ from engine.errors import StorageUnavailable
 from engine.settings import Settings
 
 CHUNK = 1024 * 1024
+DELETE_BATCH = 1000  # the most keys one S3 DeleteObjects request takes
 MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 CHANGED_CODES = {"PreconditionFailed", "412"}
 REFUSED_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
@@ -105,6 +106,21 @@ class Store:
     def delete(self, key: str) -> None:
         with self._errors():
             self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete objects, up to 1,000 a request; keys already gone count as deleted."""
+        for start in range(0, len(keys), DELETE_BATCH):
+            chunk = keys[start:start + DELETE_BATCH]
+            with self._errors():
+                answer = self.client.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": key} for key in chunk], "Quiet": True})
+            failed = [e for e in answer.get("Errors", [])
+                      if str(e.get("Code")) not in MISSING_CODES]
+            if failed:
+                raise StorageUnavailable(
+                    f"the evidence store at {self.where} did not delete {len(failed)} "
+                    f"object(s): {failed[0].get('Code')} {failed[0].get('Message', '')}".rstrip(),
+                    code="storage_unavailable")
 
     def check_bucket(self) -> None:
         """One cheap call, so a client is told now, not at its PUT, that storage is down."""

@@ -5,6 +5,10 @@ of the same task finds the lease fresh and leaves; a delivery after a crash find
 takes over. Every write of a run is fenced by the lease, so a worker that lost it writes nothing.
 An account runs at most `provider_concurrency` syncs of one provider at once; a delivery that
 finds those slots taken is put back (`SlotBusy`), not dropped.
+
+With `sync_parts` > 1 a claimed run fans out: its checks are split into parts (checks that share
+a collector stay together, so every resource is still read once), each a task on the sync queue
+leased like a run (engine/parts.py), and the part that finishes last closes the run.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -22,7 +27,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import AuthFailed, CheckOutcome, Connector, Status
+from connectors.base import (
+    WHOLE,
+    AuthFailed,
+    Check,
+    CheckOutcome,
+    Collector,
+    Connector,
+    Shard,
+    Status,
+)
 from engine.connections import open_connector
 from engine.controls import recompute_controls
 from engine.db import Job, enqueue_after_commit, rowcount
@@ -36,7 +50,16 @@ from engine.metrics import (
     RUNS_FINISHED,
     RUNS_STARTED,
 )
-from engine.models import Connection, ConnectionStatus, RunStatus, SyncRun, Trigger, new_id
+from engine.models import (
+    Connection,
+    ConnectionStatus,
+    RunStatus,
+    SyncPart,
+    SyncRun,
+    Trigger,
+    new_id,
+)
+from engine.registry import get_connector
 from engine.schedule import record_run_outcome
 from engine.settings import Settings, get_settings
 
@@ -50,6 +73,10 @@ OPEN_INDEX_WHERE = text("status IN ('queued', 'running')")
 
 def sync_job(run_id: str) -> Job:
     return Job("sync.run", (run_id,), queue="sync")
+
+
+def part_job(part_id: str) -> Job:
+    return Job("sync.part", (part_id,), queue="sync")
 
 
 def request_sync(session: Session, conn: Connection, trigger: Trigger) -> tuple[SyncRun, bool]:
@@ -77,22 +104,24 @@ def request_sync(session: Session, conn: Connection, trigger: Trigger) -> tuple[
 
 
 @dataclass
-class _Lease:
-    """The worker's hold on a run, renewed by a heartbeat thread until released."""
+class Lease:
+    """The worker's hold on a run (or on a part of one), renewed by a heartbeat thread."""
 
     factory: sessionmaker[Session]
-    run_id: str
+    row_id: str
     worker: str
     interval: float
+    model: type[SyncRun] | type[SyncPart] = SyncRun
     lost: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def renew(self, session: Session) -> bool:
-        """Touch the heartbeat if this worker still owns the run (also fences a write)."""
+        """Touch the heartbeat if this worker still owns the row (also fences a write)."""
+        row = self.model
         owned = rowcount(session.execute(
-            update(SyncRun)
-            .where(SyncRun.id == self.run_id, SyncRun.worker == self.worker,
-                   SyncRun.status == RunStatus.RUNNING)
+            update(row)
+            .where(row.id == self.row_id, row.worker == self.worker,
+                   row.status == RunStatus.RUNNING)
             .values(heartbeat_at=text("now()"))
         ))
         if not owned:
@@ -106,11 +135,11 @@ class _Lease:
                     if not self.renew(session):
                         return
             except Exception:  # noqa: BLE001 - a missed beat is retried; staleness decides
-                log.warning("heartbeat for run %s failed", self.run_id, exc_info=True)
+                log.warning("heartbeat for %s failed", self.row_id, exc_info=True)
 
-    def __enter__(self) -> _Lease:
+    def __enter__(self) -> Lease:
         self._thread = threading.Thread(target=self._beat, daemon=True,
-                                        name=f"heartbeat-{self.run_id}")
+                                        name=f"heartbeat-{self.row_id}")
         self._thread.start()
         return self
 
@@ -139,15 +168,16 @@ class Claim(StrEnum):
 
 
 def _claimable(settings: Settings) -> ColumnElement[bool]:
-    """Queued, or running with a stale heartbeat and attempts left."""
+    """Queued, or running whole with a stale heartbeat and attempts left (a fanned-out run's
+    parts are leased and reaped one by one instead)."""
     return or_(SyncRun.status == RunStatus.QUEUED,
-               and_(SyncRun.status == RunStatus.RUNNING,
+               and_(SyncRun.status == RunStatus.RUNNING, SyncRun.parts == 0,
                     SyncRun.attempts < settings.max_run_attempts,
                     or_(SyncRun.heartbeat_at.is_(None),
-                        SyncRun.heartbeat_at < _stale_before(settings))))
+                        SyncRun.heartbeat_at < stale_before(settings))))
 
 
-def _stale_before(settings: Settings) -> ColumnElement[datetime]:
+def stale_before(settings: Settings) -> ColumnElement[datetime]:
     return func.now() - timedelta(seconds=settings.lease_stale_seconds)
 
 
@@ -172,7 +202,7 @@ def claim_run(session: Session, run_id: str, worker: str, settings: Settings) ->
         .join(Connection, Connection.id == SyncRun.connection_id)
         .where(SyncRun.account_id == account_id, Connection.integration_id == integration_id,
                SyncRun.id != run_id, SyncRun.status == RunStatus.RUNNING,
-               SyncRun.heartbeat_at >= _stale_before(settings))) or 0
+               or_(SyncRun.heartbeat_at >= stale_before(settings), SyncRun.parts > 0))) or 0
     if busy >= settings.provider_concurrency:
         # Still waiting with a live message: the reaper must not think it was lost.
         session.execute(update(SyncRun).where(SyncRun.id == run_id)
@@ -196,10 +226,12 @@ class RunTally:
     checks_errored: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     crashed: int = 0
+    staged: dict[str, Any] = field(default_factory=dict)
+    """Outcomes of sharded checks, kept for the closing part to merge (see engine/parts.py)."""
 
 
 @dataclass(frozen=True)
-class _Run:
+class RunContext:
     """What a claimed run needs to write: its ids, its provider (a metrics label), settings."""
 
     factory: sessionmaker[Session]
@@ -220,6 +252,7 @@ def run_sync(factory: sessionmaker[Session], run_id: str, worker: str,
              settings: Settings | None = None) -> RunStatus | None:
     """Execute a queued run end to end; returns its final status, or None if not ours to run.
 
+    A run that fans out returns RUNNING: its parts are queued and the last one closes it.
     Raises SlotBusy when the account's provider slots are full (the caller retries later).
     A database error propagates: the lease goes stale and the reaper queues the run again.
     """
@@ -231,46 +264,152 @@ def run_sync(factory: sessionmaker[Session], run_id: str, worker: str,
             return None
         run = session.get_one(SyncRun, run_id)
         conn = session.get_one(Connection, run.connection_id)
-        ctx = _Run(factory, run_id, conn.account_id, conn.id, conn.integration_id, settings)
+        ctx = RunContext(factory, run_id, conn.account_id, conn.id, conn.integration_id, settings)
         if claim is Claim.CLAIMED and (conn.status == ConnectionStatus.DISCONNECTED
                                        or conn.credentials_encrypted is None):
-            _finish(session, run, RunStatus.CANCELLED, RunTally(), started=time.monotonic())
+            _finish(run, RunStatus.CANCELLED, RunTally())
             cancelled = True
     if claim is Claim.NO_SLOT:
         RUNS_DEFERRED.labels(ctx.provider).inc()
         raise SlotBusy(run_id, settings.slot_retry_seconds)
     RUNS_STARTED.labels(ctx.provider).inc()
     started = time.monotonic()
-    status = RunStatus.CANCELLED if cancelled else _execute(ctx, worker, started)
+    if cancelled:
+        status: RunStatus | None = RunStatus.CANCELLED
+    elif len(plan := _plan(ctx)) > 1:
+        return _fan_out(ctx, worker, plan)
+    else:
+        with Lease(factory, run_id, worker, settings.heartbeat_seconds) as lease:
+            status = execute_checks(ctx, lease, None, _complete, _fail)
     if status is not None:
-        _observe(ctx, status, time.monotonic() - started)
+        observe_run(ctx.provider, status, time.monotonic() - started)
     return status
 
 
-def _execute(ctx: _Run, worker: str, started: float) -> RunStatus | None:
-    """Run the checks under the lease (heartbeat from the moment the run is ours)."""
-    tally = RunTally()
-    with _Lease(ctx.factory, ctx.run_id, worker, ctx.settings.heartbeat_seconds) as lease:
-        try:
-            connector = _open(ctx)
-            for outcome in connector.run_checks():
-                _store_outcome(ctx, lease, outcome, tally)
-        except LeaseLost:
-            log.info("run %s was taken over by another worker; stopping", ctx.run_id)
+@dataclass(frozen=True)
+class PartPlan:
+    """The checks one part runs, and which of them are sharded: their shardable collectors
+    read only the part's shard, and the run's closing part merges their results."""
+
+    check_ids: list[str]
+    sharded: list[str] = field(default_factory=list)
+
+
+def plan_parts(checks: Sequence[Check], parts: int) -> list[PartPlan]:
+    """Split a run's checks into at most `parts` parts, declaration order kept in each.
+
+    Checks that share a collector stay together, so each collector runs once a run; checks
+    whose collectors are all shardable run in every part, each part reading its own shard of
+    the resources. The other groups are balanced over the parts by how many collectors they
+    run (largest first, onto the lightest).
+    """
+    parent: dict[Collector, Collector] = {}
+
+    def root(c: Collector) -> Collector:
+        while parent.setdefault(c, c) is not c:
+            c = parent[c]
+        return c
+
+    for chk in checks:
+        for other in chk.needs[1:]:
+            parent[root(other)] = root(chk.needs[0])
+    components: dict[Collector, list[Check]] = {}
+    for chk in checks:
+        components.setdefault(root(chk.needs[0]), []).append(chk)
+    collectors = {top: {c for chk in group for c in chk.needs}
+                  for top, group in components.items()}
+    order = {chk.id: n for n, chk in enumerate(checks)}
+
+    def ids(group: Sequence[Check]) -> list[str]:
+        return sorted((chk.id for chk in group), key=order.__getitem__)
+
+    sharded = [chk for top, group in components.items() if parts > 1
+               and all(c.shardable for c in collectors[top]) for chk in group]
+    whole = [top for top in components if not set(components[top]) & set(sharded)]
+    count = parts if sharded else max(1, min(parts, len(whole)))
+    bins: list[list[Check]] = [[] for _ in range(count)]
+    load = [0] * count
+    for top in sorted(whole, key=lambda t: -len(collectors[t])):  # stable: ties keep order
+        lightest = load.index(min(load))
+        bins[lightest].extend(components[top])
+        load[lightest] += len(collectors[top])
+    return [PartPlan(ids([*group, *sharded]), ids(sharded)) for group in bins
+            if group or sharded]
+
+
+def _plan(ctx: RunContext) -> list[PartPlan]:
+    if ctx.settings.sync_parts <= 1:
+        return []
+    try:
+        checks = get_connector(ctx.provider).checks
+    except EngineError:
+        return []  # not installed: the run fails in one piece, saying so
+    return plan_parts(checks, ctx.settings.sync_parts)
+
+
+def _fan_out(ctx: RunContext, worker: str, plan: list[PartPlan]) -> RunStatus | None:
+    """Hand the claimed run to its parts: one row and one task each, sent after commit."""
+    with ctx.factory() as session, session.begin():
+        handed = rowcount(session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == ctx.run_id, SyncRun.worker == worker,
+                   SyncRun.status == RunStatus.RUNNING)
+            .values(parts=len(plan), heartbeat_at=func.now())))
+        if not handed:
             return None
-        except AuthFailed as exc:
-            return _fail(ctx, lease, exc.message, started, refused=True)
-        except EngineError as exc:  # provider unreachable, or its connector is not installed
-            return _fail(ctx, lease, exc.message, started)
-        except DBAPIError:
-            raise  # the database went away: leave the lease to go stale; the reaper retries
-        except Exception as exc:  # a connector bug outside its collectors and checks
-            log.exception("run %s crashed", ctx.run_id)
-            return _fail(ctx, lease, f"{exc.__class__.__name__}: {exc}", started)
-        return _complete(ctx, lease, tally, len(connector.checks), started)
+        part_ids = session.scalars(
+            insert(SyncPart)
+            .values([{"id": new_id("part"), "run_id": ctx.run_id, "part_no": n,
+                      "check_ids": part.check_ids, "sharded": part.sharded,
+                      "staged": {}, "status": RunStatus.QUEUED, "attempts": 0,
+                      "evidence_count": 0, "changed_count": 0, "checks_errored": 0,
+                      "checks_crashed": 0, "errors": [], "enqueued_at": func.now()}
+                     for n, part in enumerate(plan)])
+            .on_conflict_do_nothing(constraint="uq_sync_part")
+            .returning(SyncPart.id)).all()
+        for part_id in part_ids:
+            enqueue_after_commit(session, part_job(part_id))
+    log.info("run %s fanned out into %d parts", ctx.run_id, len(plan))
+    return RunStatus.RUNNING
 
 
-def _open(ctx: _Run) -> Connector:
+Complete = Callable[[RunContext, Lease, RunTally, int], RunStatus | None]
+Fail = Callable[[RunContext, Lease, str, bool], RunStatus | None]
+
+
+def execute_checks(ctx: RunContext, lease: Lease, check_ids: set[str] | None,
+                   complete: Complete, fail: Fail, shard: Shard = WHOLE,
+                   sharded: frozenset[str] = frozenset()) -> RunStatus | None:
+    """Run the checks (all, or those named) under the lease, storing each check's results as
+    it is judged (a sharded check's are kept in the tally for the closing part to merge); then
+    `complete`, or `fail` when the provider refuses or cannot be reached."""
+    tally = RunTally()
+    try:
+        connector = _open(ctx)
+        checks = [c for c in connector.checks if check_ids is None or c.id in check_ids]
+        for outcome in connector.run_checks(checks, shard):
+            if outcome.check.id in sharded:
+                tally.staged[outcome.check.id] = {
+                    "items": [astuple(item) for item in _items(outcome)],
+                    "errors": outcome.errors, "crashed": outcome.crashed}
+            else:
+                _store_outcome(ctx, lease, outcome, tally)
+    except LeaseLost:
+        log.info("%s was taken over by another worker; stopping", lease.row_id)
+        return None
+    except AuthFailed as exc:
+        return fail(ctx, lease, exc.message, True)
+    except EngineError as exc:  # provider unreachable, or its connector is not installed
+        return fail(ctx, lease, exc.message, False)
+    except DBAPIError:
+        raise  # the database went away: leave the lease to go stale; the reaper retries
+    except Exception as exc:  # a connector bug outside its collectors and checks
+        log.exception("%s crashed", lease.row_id)
+        return fail(ctx, lease, f"{exc.__class__.__name__}: {exc}", False)
+    return complete(ctx, lease, tally, len(checks))
+
+
+def _open(ctx: RunContext) -> Connector:
     """The connection's connector, credentials decrypted in memory.
 
     The row is read and its transaction ended first: open_connector works on a session of its
@@ -282,7 +421,7 @@ def _open(ctx: _Run) -> Connector:
     return open_connector(conn, ctx.settings)
 
 
-def _store_outcome(ctx: _Run, lease: _Lease, outcome: CheckOutcome, tally: RunTally) -> None:
+def _store_outcome(ctx: RunContext, lease: Lease, outcome: CheckOutcome, tally: RunTally) -> None:
     tally.errors.extend({"check": outcome.check.id, "message": m} for m in outcome.errors)
     if outcome.errors:
         tally.checks_errored += 1
@@ -302,63 +441,71 @@ def _store_outcome(ctx: _Run, lease: _Lease, outcome: CheckOutcome, tally: RunTa
     EVIDENCE_ROWS.labels(ctx.provider).inc(stats.written + stats.closed)
 
 
-def _complete(ctx: _Run, lease: _Lease, tally: RunTally, checks: int,
-              started: float) -> RunStatus | None:
+def _complete(ctx: RunContext, lease: Lease, tally: RunTally, checks: int) -> RunStatus | None:
     with ctx.factory() as session, session.begin():
         if not lease.renew(session):
             return None
-        run = session.get_one(SyncRun, ctx.run_id)
-        recompute_controls(session, ctx.account_id, datetime.now(UTC))
-        status = _final_status(tally, checks)
-        _finish(session, run, status, tally, started)
-        conn = session.get_one(Connection, ctx.connection_id)
-        conn.last_sync_at = run.finished_at
-        if conn.status == ConnectionStatus.ERROR and status != RunStatus.FAILED:
-            conn.status, conn.status_message = ConnectionStatus.ACTIVE, None
-        nothing_usable = checks > 0 and tally.checks_errored >= checks
-        record_run_outcome(conn, failed=status == RunStatus.FAILED or nothing_usable,
-                           now=datetime.now(UTC), backoff_cap=_backoff_cap(ctx.settings))
-        return status
+        return close_run(session, session.get_one(SyncRun, ctx.run_id), tally, checks,
+                         ctx.settings)
 
 
-def _final_status(tally: RunTally, checks: int) -> RunStatus:
+def close_run(session: Session, run: SyncRun, tally: RunTally, checks: int,
+              settings: Settings) -> RunStatus:
+    """End a run that executed: roll controls up, record its outcome on the connection."""
+    recompute_controls(session, run.account_id, datetime.now(UTC))
+    status = final_status(tally, checks)
+    _finish(run, status, tally)
+    conn = session.get_one(Connection, run.connection_id)
+    conn.last_sync_at = run.finished_at
+    if conn.status == ConnectionStatus.ERROR and status != RunStatus.FAILED:
+        conn.status, conn.status_message = ConnectionStatus.ACTIVE, None
+    nothing_usable = checks > 0 and tally.checks_errored >= checks
+    record_run_outcome(conn, failed=status == RunStatus.FAILED or nothing_usable,
+                       now=datetime.now(UTC), backoff_cap=_backoff_cap(settings))
+    return status
+
+
+def final_status(tally: RunTally, checks: int) -> RunStatus:
+    """Failed when every check crashed, partial when any error was recorded, else succeeded."""
     if checks and tally.crashed == checks:
         return RunStatus.FAILED
     return RunStatus.PARTIAL if tally.errors else RunStatus.SUCCEEDED
 
 
-def _finish(session: Session, run: SyncRun, status: RunStatus, tally: RunTally,
-            started: float) -> None:
+def _finish(run: SyncRun, status: RunStatus, tally: RunTally) -> None:
     run.status = status
     run.evidence_count, run.changed_count = tally.evidence, tally.changed
     run.checks_errored, run.errors = tally.checks_errored, tally.errors
     run.finished_at = datetime.now(UTC)
-    run.duration_ms = int((time.monotonic() - started) * 1000)
     run.heartbeat_at = run.finished_at
+    if run.started_at is not None:
+        run.duration_ms = max(0, int((run.finished_at - run.started_at).total_seconds() * 1000))
 
 
-def _fail(ctx: _Run, lease: _Lease, message: str, started: float,
-          refused: bool = False) -> RunStatus | None:
-    """Fail the run. Refused credentials flag the connection; anything else backs it off."""
+def _fail(ctx: RunContext, lease: Lease, message: str, refused: bool) -> RunStatus | None:
     with ctx.factory() as session, session.begin():
         if not lease.renew(session):
             return None
-        run = session.get_one(SyncRun, ctx.run_id)
-        tally = RunTally(errors=[{"check": None, "message": message}])
-        _finish(session, run, RunStatus.FAILED, tally, started)
-        conn = session.get_one(Connection, ctx.connection_id)
-        if refused:
-            conn.status, conn.status_message = ConnectionStatus.ERROR, message
-        else:
-            record_run_outcome(conn, failed=True, now=datetime.now(UTC),
-                               backoff_cap=_backoff_cap(ctx.settings))
+        fail_run(session, session.get_one(SyncRun, ctx.run_id), message, refused, ctx.settings)
     return RunStatus.FAILED
+
+
+def fail_run(session: Session, run: SyncRun, message: str, refused: bool,
+             settings: Settings) -> None:
+    """Fail the run. Refused credentials flag the connection; anything else backs it off."""
+    _finish(run, RunStatus.FAILED, RunTally(errors=[{"check": None, "message": message}]))
+    conn = session.get_one(Connection, run.connection_id)
+    if refused:
+        conn.status, conn.status_message = ConnectionStatus.ERROR, message
+    else:
+        record_run_outcome(conn, failed=True, now=datetime.now(UTC),
+                           backoff_cap=_backoff_cap(settings))
 
 
 def _backoff_cap(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.backoff_max_seconds)
 
 
-def _observe(ctx: _Run, status: RunStatus, seconds: float) -> None:
-    RUNS_FINISHED.labels(ctx.provider, status.value).inc()
-    RUN_DURATION.labels(ctx.provider).observe(seconds)
+def observe_run(provider: str, status: RunStatus, seconds: float) -> None:
+    RUNS_FINISHED.labels(provider, status.value).inc()
+    RUN_DURATION.labels(provider).observe(seconds)

@@ -13,7 +13,9 @@ from engine import maintenance
 from engine.connections import verify_connection
 from engine.db import session_factory, unit_of_work
 from engine.dispatch import dispatch_all_due
+from engine.parts import run_part
 from engine.settings import get_settings
+from engine.storage import is_configured, open_store
 from engine.sync import SlotBusy, run_sync
 from workers.celery_app import celery_app
 
@@ -28,6 +30,12 @@ def sync_run(self: Task, run_id: str) -> str | None:
         status = run_sync(session_factory(), run_id, worker=_worker_id())
     except SlotBusy as busy:  # the account's provider slots are full: come back later
         raise self.retry(countdown=busy.retry_after) from None
+    return status.value if status else None
+
+
+@celery_app.task(name="sync.part")
+def sync_part(part_id: str) -> str | None:
+    status = run_part(session_factory(), part_id, worker=_worker_id())
     return status.value if status else None
 
 
@@ -54,6 +62,16 @@ def prune_history() -> dict[str, int]:
     retention = timedelta(days=get_settings().history_retention_days)
     pruned = maintenance.prune_history(session_factory(), datetime.now(UTC), retention)
     return {"runs": pruned.runs, "control_history": pruned.control_history}
+
+
+@celery_app.task(name="maintenance.expire_unverified_uploads")
+def expire_unverified_uploads() -> int:
+    settings = get_settings()
+    if not is_configured(settings):  # no evidence storage: nothing was ever uploaded
+        return 0
+    window = timedelta(seconds=settings.upload_verify_window_seconds)
+    return maintenance.expire_unverified_uploads(session_factory(), open_store(settings),
+                                                 datetime.now(UTC), window).uploads
 
 
 @celery_app.task(name="mail.send", autoretry_for=(Exception,), retry_backoff=5,

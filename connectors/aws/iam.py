@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from connectors.aws.policy import as_list, parse_document, statements
 from connectors.aws.session import AwsSession, error_code
-from connectors.base import ProviderUnavailable, Result, Severity, check, collector
+from connectors.base import ProviderUnavailable, Result, Severity, Shard, check, collector
 
 MIN_PASSWORD_LENGTH = 14
 MAX_PASSWORD_AGE_DAYS = 90
@@ -75,12 +75,12 @@ def collect_account_summary(session: AwsSession) -> AccountSummary:
     )
 
 
-@collector()
-def collect_users(session: AwsSession) -> list[User]:
-    """Every IAM user with its console password (login profile) and MFA devices."""
+@collector(shardable=True)
+def collect_users(session: AwsSession, *, shard: Shard) -> list[User]:
+    """Every IAM user (of the shard) with its console password (login profile) and MFA devices."""
     with session.service("iam") as iam:
         listed = [user for page in iam.get_paginator("list_users").paginate()
-                  for user in page["Users"]]
+                  for user in page["Users"] if shard.owns(user["UserName"])]
     return session.fan_out(lambda user: _read_user(session, user), listed)
 
 

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from connectors.aws.policy import as_list, is_everyone, parse_document, statements
 from connectors.aws.session import AwsSession, error_code
-from connectors.base import PermissionMissing, Result, Severity, check, collector
+from connectors.base import PermissionMissing, Result, Severity, Shard, check, collector
 
 T = TypeVar("T")
 
@@ -34,13 +34,13 @@ class Bucket:
     read_errors: dict[str, str] = field(default_factory=dict)
 
 
-@collector()
-def collect_buckets(session: AwsSession) -> list[Bucket]:
-    """Every bucket of the account with the settings the S3 checks judge."""
+@collector(shardable=True)
+def collect_buckets(session: AwsSession, *, shard: Shard) -> list[Bucket]:
+    """Every bucket of the account (of the shard) with the settings the S3 checks judge."""
     partition = session.identity().partition
     with session.service("s3") as s3:
         listed = [entry for page in s3.get_paginator("list_buckets").paginate()
-                  for entry in page["Buckets"]]
+                  for entry in page["Buckets"] if shard.owns(entry["Name"])]
     read = session.fan_out(lambda entry: _read_bucket(session, entry, partition), listed)
     return [bucket for bucket in read if bucket is not None]
 

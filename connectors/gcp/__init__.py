@@ -26,6 +26,7 @@ class GcpConnector(Connector):
                    "access, public access prevention, public IAM bindings, versioning, "
                    "retention and soft delete, access logging and customer-managed keys.")
     credentials_model = GcpCredentials
+    config_model = storage.StorageConfig
     config_params = (
         ConfigParam("require_cmek", "Require a customer-managed Cloud KMS key on every bucket: "
                     "buckets without one fail gcp.storage.bucket_cmek (when off, they are "

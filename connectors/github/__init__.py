@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from connectors.base import AuthType, Category, ConfigParam, Connector
+from pydantic import BaseModel
+
+from connectors.base import AuthType, Category, ConfigParam, Connector, OAuthSpec
 from connectors.github import actions, branches, codeowners, collaborators, dependabot, org, repos
+from connectors.github.config import GithubConfig
 from connectors.github.session import GithubCredentials, GithubSession, RetryPolicy
 
 __all__ = ["GithubConnector", "GithubCredentials", "GithubSession", "RetryPolicy"]
 
 
 class GithubConnector(Connector):
-    """One GitHub organization, read through an owner's token (read-only scopes suffice)."""
+    """One GitHub organization, read through an owner's token: a personal access token, or an
+    OAuth app (or GitHub App) user token obtained through GET .../oauth-url."""
 
     id = "github"
     name = "GitHub"
@@ -23,6 +27,17 @@ class GithubConnector(Connector):
                    "and for every repository default-branch protection, secret scanning, "
                    "Dependabot, outside admins, public visibility and CODEOWNERS.")
     credentials_model = GithubCredentials
+    # github.com's endpoints; GitHub Enterprise Server's (https://HOST/login/oauth/...) are set
+    # in EVIDENCE_OAUTH_CLIENTS. GitHub takes PKCE (S256) and answers the token request in JSON
+    # only when asked with `Accept: application/json`, which authlib sends. OAuth apps revoke
+    # through DELETE /applications/{client_id}/grant, not RFC 7009, so there is no revoke_url.
+    # admin:org (which includes read:org) is the only classic scope that shows an
+    # organization's two-factor requirement and Actions policy; the connector only reads.
+    oauth = OAuthSpec(authorize_url="https://github.com/login/oauth/authorize",
+                      token_url="https://github.com/login/oauth/access_token",  # noqa: S106
+                      scopes=("repo", "admin:org"), pkce=True,
+                      params=("organization", "base_url"))
+    config_model = GithubConfig
     config_params = (
         ConfigParam(repos.ALLOWED_PUBLIC_REPOS,
                     "Repositories meant to be public (names or owner/name, a list or a "
@@ -45,6 +60,11 @@ class GithubConnector(Connector):
     # GitHub asks integrators not to make many requests at once (secondary rate limits).
     max_parallel = 3
     retry_policy: RetryPolicy = RetryPolicy()
+
+    @classmethod
+    def dump_credentials(cls, credentials: BaseModel) -> dict[str, Any]:
+        """Only the fields given (a token, or the OAuth answer), so the vault holds no nulls."""
+        return {k: v for k, v in super().dump_credentials(credentials).items() if v is not None}
 
     def session(self) -> GithubSession:
         return GithubSession(cast(GithubCredentials, self.credentials), self.retry_policy,

@@ -13,19 +13,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import requests
 from github import Auth, Github, GithubException
 from github.GithubObject import GithubObject
 from github.PaginatedList import PaginatedList
 from github.Requester import Requester
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from connectors.base import (
     AuthFailed,
     ConnectorError,
+    Endpoint,
     HttpUrl,
     PermissionMissing,
     ProviderUnavailable,
@@ -62,28 +63,76 @@ REPO_ADMIN = Permission("repo, as a repository admin", "repository Administratio
 REPO_CONTENTS = Permission("repo", "repository Contents: read")
 
 
+_OAUTH_ONLY = ("refresh_token", "token_type", "expires_at", "scope")
+
+
 class GithubCredentials(BaseModel):
-    """A token that reads one organization: classic or fine-grained PAT, or an OAuth app token."""
+    """A token that reads one organization: a personal access token (classic or fine-grained)
+    given as `token`, or what GitHub's OAuth token endpoint answered (`access_token`, with
+    `refresh_token` and `expires_at` for a GitHub App's expiring user tokens), as the OAuth
+    callback stores it. The organization comes with either (for OAuth, on GET .../oauth-url).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    token: SecretStr = Field(
-        min_length=20, description="Personal access token (classic or fine-grained) or an OAuth "
-        "app user token of an organization owner; read-only scopes: read:org, admin:org (read), "
-        "repo.")
+    # Declared before `token`, whose validator checks that exactly one kind of token is given.
+    access_token: SecretStr | None = Field(
+        None, min_length=20, max_length=1000,
+        description="An OAuth app or GitHub App user access token (stored by the OAuth "
+        "callback; connect with GET /api/v1/integrations/github/oauth-url).")
+    refresh_token: SecretStr | None = Field(
+        None, min_length=20, max_length=1000,
+        description="A GitHub App's refresh token for an expiring access_token.")
+    token_type: str | None = Field(None, pattern=r"^(?i:bearer)$",
+                                   description="bearer (GitHub's token answer)")
+    expires_at: int | None = Field(None, ge=0, description="When access_token expires (epoch "
+                                   "seconds); GitHub App user tokens last 8 hours.")
+    scope: str | None = Field(None, max_length=1000, pattern=r"^[a-z0-9:_, ]*$",
+                              description="The scopes GitHub granted, comma-separated.")
+    token: SecretStr | None = Field(
+        None, min_length=20, max_length=1000, validate_default=True,
+        description="Personal access token (classic or fine-grained) of an organization owner. "
+        "Classic scopes: repo, admin:org (read:org is part of it); fine-grained: read access "
+        "to organization Administration and Members, repository Administration, Contents, "
+        "Metadata. Or connect through OAuth instead.")
     organization: str = Field(
         pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$",
         description="The organization's login, as in https://github.com/<organization>.")
-    base_url: HttpUrl | None = Field(
+    base_url: Annotated[HttpUrl | None, Endpoint.SERVER] = Field(
         None, description="GitHub Enterprise Server API URL, e.g. https://ghe.example.com/api/v3 "
         "(api.github.com when omitted).")
 
-    @field_validator("token")
+    @field_validator("access_token", "refresh_token", "token")
     @classmethod
-    def _no_whitespace(cls, value: SecretStr) -> SecretStr:
-        if any(ch.isspace() for ch in value.get_secret_value()):
+    def _no_whitespace(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(ch.isspace() for ch in value.get_secret_value()):
             raise ValueError("a GitHub token has no spaces or line breaks")
         return value
+
+    @field_validator("token")
+    @classmethod
+    def _one_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if "access_token" not in info.data:
+            return value  # access_token itself failed; its error says why
+        oauth = info.data["access_token"] is not None
+        if value is None and not oauth:
+            raise ValueError("give a personal access token, or connect through OAuth (GET "
+                             "/api/v1/integrations/github/oauth-url)")
+        if value is not None and oauth:
+            raise ValueError("give either token or access_token, not both")
+        extra = [name for name in _OAUTH_ONLY if info.data.get(name) is not None]
+        if value is not None and extra:
+            raise ValueError(f"{', '.join(extra)} {'go' if len(extra) > 1 else 'goes'} only with "
+                             "an OAuth access_token")
+        return value
+
+    @property
+    def secret(self) -> str:
+        """The token the API calls send, whichever way it was obtained."""
+        token = self.token if self.token is not None else self.access_token
+        if token is None:  # the validators make this impossible
+            raise ValueError("GitHub credentials without a token")
+        return token.get_secret_value()
 
 
 @dataclass(frozen=True)
@@ -119,7 +168,7 @@ class GithubSession:
             options: dict[str, Any] = {}
             if self.credentials.base_url:
                 options["base_url"] = self.credentials.base_url
-            gh = Github(auth=Auth.Token(self.credentials.token.get_secret_value()),
+            gh = Github(auth=Auth.Token(self.credentials.secret),
                         retry=None,  # retries live in `call`, so they never multiply
                         per_page=PER_PAGE, timeout=TIMEOUT_SECONDS, user_agent=USER_AGENT,
                         seconds_between_requests=None, seconds_between_writes=None,
@@ -261,7 +310,8 @@ def translate(exc: GithubException, what: str, needs: Permission,
     details: dict[str, Any] = {"what": what, "github_status": status}
     if status == 401:
         return AuthFailed(f"GitHub rejected the token: {message or 'unauthorized'}; it may be "
-                          "mistyped, expired or revoked: create a new token and reconnect",
+                          "mistyped, expired or revoked: create a new token (or authorize the "
+                          "OAuth app again) and reconnect",
                           **details)
     if is_rate_limited(exc):
         wait = requested_wait(exc)
@@ -270,6 +320,12 @@ def translate(exc: GithubException, what: str, needs: Permission,
                 if wait is not None and wait > cap else "it stayed limited after retries")
         return RateLimited(f"GitHub rate limit reached reading {what}: {when}",
                            retry_after=wait, **details)
+    if status == 403 and "oauth app access restrictions" in message.lower():
+        return PermissionMissing(
+            f"the organization restricts OAuth app access, so GitHub refused {what}: an "
+            "organization owner approves this app (Organization settings > Third-party access "
+            "> OAuth app policy), or connect with a personal access token",
+            permission="oauth_app_approval", **details)
     if status == 403 and "saml" in message.lower():
         return PermissionMissing(
             f"GitHub requires SAML single sign-on for {what}: authorize the token for the "

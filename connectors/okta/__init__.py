@@ -35,6 +35,7 @@ class OktaConnector(Connector):
                    "enrollment, password policy strength, global session lifetime, inactive "
                    "and stuck users, and the number of super administrators.")
     credentials_model = OktaCredentials
+    config_model = OktaSettings
     config_params = (
         _param("max_super_admins", "Most users that may hold Super Administrator."),
         _param("inactive_days", "Days without sign-in after which an active user fails."),

@@ -22,6 +22,7 @@ from engine.models.core import (
     EvidenceVersion,
     Frequency,
     RunStatus,
+    SyncPart,
     SyncRun,
     Trigger,
     new_id,
@@ -37,5 +38,5 @@ from engine.models.push import ApiKey, EvidenceLineage, EvidenceObject  # noqa: 
 __all__ = [
     "Account", "Base", "ChangeKind", "CheckState", "Connection", "ConnectionStatus",
     "ControlResult", "ControlResultHistory", "ControlStatus", "Evidence", "EvidenceStatus",
-    "EvidenceVersion", "Frequency", "RunStatus", "SyncRun", "Trigger", "new_id",
+    "EvidenceVersion", "Frequency", "RunStatus", "SyncPart", "SyncRun", "Trigger", "new_id",
 ]

@@ -167,6 +167,44 @@ class SyncRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(TS)
     finished_at: Mapped[datetime | None] = mapped_column(TS)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+    parts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """How many parts the run fanned out into (0: one worker runs it whole)."""
+
+
+class SyncPart(Base):
+    """A share of a fanned-out run's checks, executed by a task of its own on the worker pool.
+
+    A part is leased like a run (`worker` + `heartbeat_at`); its tally is added into the run by
+    whichever part finishes last.
+    """
+
+    __tablename__ = "sync_part"
+    __table_args__ = (
+        UniqueConstraint("run_id", "part_no", name="uq_sync_part"),
+        Index("ix_sync_part_open", "status",
+              postgresql_where=text("status IN ('queued', 'running')")),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("part"))
+    run_id: Mapped[str] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
+    part_no: Mapped[int] = mapped_column(Integer)
+    check_ids: Mapped[list[Any]] = mapped_column()
+    sharded: Mapped[list[Any]] = mapped_column(default=list)
+    """Of check_ids, those run on this part's shard of the resources (merged at the close)."""
+    staged: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The sharded checks' outcomes, {check_id: {items, errors, crashed}}, until the close."""
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "sync_status"),
+                                              default=RunStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TS)
+    enqueued_at: Mapped[datetime | None] = mapped_column(TS)
+    finished_at: Mapped[datetime | None] = mapped_column(TS)
+    evidence_count: Mapped[int] = mapped_column(Integer, default=0)
+    changed_count: Mapped[int] = mapped_column(Integer, default=0)
+    checks_errored: Mapped[int] = mapped_column(Integer, default=0)
+    checks_crashed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class Evidence(Base):
@@ -176,6 +214,12 @@ class Evidence(Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "check_id", "resource_id", name="uq_evidence_resource"),
         Index("ix_evidence_account_status", "account_id", "status"),
+        # Pages of a connection's current evidence, read index-only (see engine/integrations.py)
+        Index("ix_evidence_current", "connection_id", "check_id", "resource_id",
+              postgresql_include=["id", "account_id"], postgresql_where=text("closed_at IS NULL")),
+        Index("ix_evidence_current_status", "connection_id", "status", "check_id",
+              "resource_id", postgresql_include=["id", "account_id"],
+              postgresql_where=text("closed_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

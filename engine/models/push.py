@@ -34,6 +34,11 @@ class ObjectStatus(StrEnum):
     DUPLICATE = "duplicate"      # same bytes as an object the account already holds
     MISMATCHED = "mismatched"    # stored bytes did not match the expected hash (deleted)
     REJECTED = "rejected"        # larger than the maximum size (deleted)
+    EXPIRED = "expired"          # not verified within the verify window (object deleted)
+
+
+UNVERIFIED = (ObjectStatus.PENDING, ObjectStatus.MISMATCHED, ObjectStatus.REJECTED)
+"""Uploads still waiting for a (new) PUT and verify; they expire after the verify window."""
 
 
 class ApiKey(Base):
@@ -62,6 +67,8 @@ class EvidenceObject(Base):
         Index("uq_evidence_object_content", "account_id", "sha256", unique=True,
               postgresql_where=text("status = 'verified'")),
         Index("ix_evidence_object_account_created", "account_id", "created_at"),
+        Index("ix_evidence_object_unverified", "created_at",
+              postgresql_where=text("status IN ('pending', 'mismatched', 'rejected')")),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("evo"))

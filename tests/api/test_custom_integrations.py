@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from engine.db import session_factory
 from engine.models import Connection, SyncRun, Trigger
 from engine.models.integrations import ConfigParameter, CustomIntegration
 from engine.settings import Settings
+from tests.conftest import TEST_ONLY_ENV, all_evidence
+from tests.connectors.okta.okta_server import OktaServer, okta_server
 
 OFFICE = {"name": "Office 365 Logs", "shortName": "office365",
           "description": "Collects Office 365 audit logs", "integrationType": "CLOUD",
@@ -213,3 +216,96 @@ def test_conflicts_and_refusals_of_parameters(client, auth, settings, fake_conne
     assert (moved.status_code, moved.get_json()["error"]["code"]) == (
         422, "integration_mismatch")
     assert count_rows(settings) == (1, 1)
+
+
+# --- connection parameters are validated by the connector's config_model ---------------------
+
+
+@pytest.fixture
+def okta_org(monkeypatch: pytest.MonkeyPatch) -> Iterator[OktaServer]:
+    """A local Okta org; the okta SDK in this process accepts its loopback http URL."""
+    for key, value in TEST_ONLY_ENV.items():
+        monkeypatch.setenv(key, value)
+    with okta_server(page_size=50) as server:
+        yield server
+
+
+def runs_by_trigger(settings: Settings) -> list[Trigger]:
+    with session_factory(settings)() as s:
+        return list(s.scalars(select(SyncRun.trigger).order_by(SyncRun.queued_at)))
+
+
+def super_admin_verdict(client: FlaskClient, auth: dict[str, str]) -> str:
+    found = [e["status"] for e in all_evidence(client, auth, "okta")
+             if e["check_id"] == "okta.admin.super_admin_count"]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_an_invalid_okta_parameter_is_refused_before_anything_is_written(
+        client, auth, settings, inline_jobs, okta_org):
+    connected = client.post("/api/v1/integrations/okta/connect?wait=30", headers=auth,
+                            json={"credentials": okta_org.estate.credentials()})
+    assert connected.status_code == 200, connected.get_json()
+    assert super_admin_verdict(client, auth) == "failing"  # six super admins, four allowed
+    assert runs_by_trigger(settings) == [Trigger.CONNECT]
+
+    for value, message in (("0", "greater than or equal to 1"), ("many", "valid integer")):
+        bad = client.post("/api/v1/integration-confs", headers=auth, json={
+            "integration": {"id": "okta"}, "confName": "max_super_admins", "confValue": value})
+        assert bad.status_code == 422, bad.get_json()
+        error = bad.get_json()["error"]
+        assert error["code"] == "invalid_config"
+        assert error["fields"] == [{"field": "max_super_admins",
+                                    "message": error["fields"][0]["message"]}]
+        assert message in error["fields"][0]["message"]
+        assert value not in error["message"].replace("max_super_admins", "")
+    assert count_rows(settings) == (0, 0)
+    assert runs_by_trigger(settings) == [Trigger.CONNECT]  # no config_change run queued
+
+    good = client.post("/api/v1/integration-confs", headers=auth, json={
+        "integration": {"id": "okta"}, "confName": "max_super_admins", "confValue": "6"})
+    assert good.status_code == 201, good.get_json()
+    assert runs_by_trigger(settings) == [Trigger.CONNECT, Trigger.CONFIG_CHANGE]
+    assert super_admin_verdict(client, auth) == "passing"  # the run used the new threshold
+
+    param_id = good.get_json()["id"]
+    worse = client.put("/api/v1/integration-confs", headers=auth, json={
+        "id": param_id, "confName": "max_super_admins", "confValue": "100000"})
+    assert (worse.status_code, worse.get_json()["error"]["code"]) == (422, "invalid_config")
+    renamed = client.put("/api/v1/integration-confs", headers=auth, json={
+        "id": param_id, "confName": "inactive_days", "confValue": "-1"})
+    assert (renamed.status_code, renamed.get_json()["error"]["code"]) == (422, "invalid_config")
+    with session_factory(settings)() as s:
+        param = s.get_one(ConfigParameter, param_id)
+        assert (param.name, param.value) == ("max_super_admins", "6")
+    assert runs_by_trigger(settings) == [Trigger.CONNECT, Trigger.CONFIG_CHANGE]
+
+    deleted = client.delete(f"/api/v1/integration-confs/{param_id}", headers=auth)
+    assert deleted.status_code == 200  # back to the default: a valid configuration
+    assert super_admin_verdict(client, auth) == "failing"
+
+
+def test_connect_with_an_invalid_config_is_refused_and_writes_nothing(client, auth, settings,
+                                                                      jobs):
+    credentials = {"org_url": "https://acme.okta.com", "api_token": "00" + "t" * 40}
+    for config, field in (({"max_super_admins": 0}, "max_super_admins"),
+                          ({"inactive_days": "soon"}, "inactive_days"),
+                          ({"colour": "blue"}, "colour")):
+        resp = client.post("/api/v1/integrations/okta/connect", headers=auth,
+                           json={"credentials": credentials, "config": config})
+        assert resp.status_code == 422, resp.get_json()
+        error = resp.get_json()["error"]
+        assert (error["code"], [f["field"] for f in error["fields"]]) == (
+            "invalid_config", [field])
+        assert credentials["api_token"] not in resp.get_data(as_text=True)
+    with session_factory(settings)() as s:
+        assert s.scalar(select(func.count()).select_from(Connection)) == 0
+    assert jobs == []
+
+    ok = client.post("/api/v1/integrations/okta/connect?wait=0", headers=auth,
+                     json={"credentials": credentials, "config": {"max_super_admins": "6"}})
+    assert ok.status_code == 202, ok.get_json()
+    with session_factory(settings)() as s:
+        assert s.scalars(select(Connection)).one().config == {"max_super_admins": 6}
+    assert [j.name for j in jobs] == ["connections.verify"]

@@ -9,11 +9,13 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, SecretStr
 
 from connectors.base import (
+    AuthFailed,
     AuthType,
     Category,
     Connector,
     Result,
     Severity,
+    Shard,
     check,
     collector,
 )
@@ -65,3 +67,63 @@ class FakeConnector(Connector):
 
     def session(self) -> dict[str, Any]:
         return {}
+
+
+# --- a connector with independent collectors, so a run of it can fan out into parts --------
+
+SPLIT: dict[str, Any] = {"gadgets": {}, "gears": {}, "refuse": False, "reads": []}
+
+
+@collector(shardable=True)
+def collect_gadgets(session: dict[str, Any], *, shard: Shard) -> dict[str, bool]:
+    """Gadgets, sharded: each call records the gadgets it read in SPLIT["reads"]."""
+    if SPLIT["refuse"]:
+        raise AuthFailed("the token was revoked: connect again with a valid one")
+    read = {name: shiny for name, shiny in SPLIT["gadgets"].items() if shard.owns(name)}
+    SPLIT["reads"].append(sorted(read))
+    return read
+
+
+@collector()
+def collect_gears(session: dict[str, Any]) -> dict[str, bool]:
+    return dict(SPLIT["gears"])
+
+
+@check(id="split.gadget.shiny", severity=Severity.LOW, resource_type="split.gadget",
+       remediation="Polish it.", needs=collect_gadgets)
+def gadget_shiny(gadgets: dict[str, bool]) -> Iterator[Result]:
+    """Gadgets are shiny."""
+    for name, shiny in sorted(gadgets.items()):
+        yield Result.of(f"gadget:{name}", passing=shiny, title=f"Gadget {name}")
+
+
+@check(id="split.gear.oiled", severity=Severity.LOW, resource_type="split.gear",
+       remediation="Oil it.", needs=collect_gears)
+def gear_oiled(gears: dict[str, bool]) -> Iterator[Result]:
+    """Gears are oiled."""
+    for name, oiled in sorted(gears.items()):
+        yield Result.of(f"gear:{name}", passing=oiled, title=f"Gear {name}")
+
+
+@check(id="split.widget.locked", severity=Severity.HIGH, resource_type="fake.widget",
+       remediation="Lock the widget.", needs=collect_widgets)
+def split_widget_locked(widgets: dict[str, bool]) -> Iterator[Result]:
+    """Widgets are locked."""
+    yield from widget_locked.fn(widgets)
+
+
+@check(id="split.widget.exploding", severity=Severity.LOW, resource_type="fake.widget",
+       remediation="None.", needs=collect_widgets)
+def split_widget_exploding(widgets: dict[str, bool]) -> Iterator[Result]:
+    """A check that raises when told to."""
+    yield from widget_exploding.fn(widgets)
+
+
+class SplitConnector(FakeConnector):
+    """Three independent collectors: widgets (two checks), gadgets (sharded) and gears."""
+
+    id: ClassVar[str] = "split"
+    name = "Split"
+    icon = "split"
+    checks = (split_widget_locked, gadget_shiny, split_widget_exploding, gear_oiled)
+    control_mappings = None

@@ -114,3 +114,29 @@ class SlowConnector(Connector):
 
     def session(self) -> dict[str, Any]:
         return {"control": self.config["control"]}
+
+
+def _make_split_check(index: int) -> Any:
+    """Check `index` of the split connector, on a collector of its own (so a fanned-out run
+    puts each check in a part of its own)."""
+    def read(session: dict[str, Any]) -> Snapshot:
+        return collect_items.fn(session)
+
+    read.__name__ = f"collect_items_{index}"
+
+    def judge(snapshot: Snapshot) -> Iterator[Result]:
+        return _judge(snapshot, index)
+
+    judge.__doc__ = f"Slow split check number {index}."
+    return check(id=f"slowsplit.item.check_{index}", severity=Severity.LOW,
+                 resource_type="slow.item", remediation="None.",
+                 needs=collector()(read))(judge)
+
+
+class SlowSplitConnector(SlowConnector):
+    """The slow connector with one collector per check: a run of it fans out into parts."""
+
+    id: ClassVar[str] = "slowsplit"
+    name = "Slow (split)"
+    icon = "slow"
+    checks = tuple(_make_split_check(i) for i in range(CHECKS))

@@ -52,7 +52,8 @@ FAST = {
     "EVIDENCE_DISPATCH_SECONDS": "1",
     "EVIDENCE_SLOT_RETRY_SECONDS": "1",
     "EVIDENCE_VISIBILITY_TIMEOUT": "4",
-    "EVIDENCE_EXTRA_CONNECTORS": "tests.faults.slow:SlowConnector",
+    "EVIDENCE_EXTRA_CONNECTORS": ("tests.faults.slow:SlowConnector,"
+                                  "tests.faults.slow:SlowSplitConnector"),
     "EVIDENCE_WORKER_EVENTS": "true",
     "EVIDENCE_LOG_LEVEL": "INFO",
 }
@@ -303,11 +304,12 @@ def empty_database(settings: Settings) -> None:
 
 def add_connection(stack: Stack, control: Path, *, account: str = "acme",
                    frequency: Frequency = Frequency.HOURLY,
-                   next_sync_at: datetime | None = None) -> str:
-    """An active connection of `account` to the `slow` connector driven by `control`."""
+                   next_sync_at: datetime | None = None, integration: str = "slow") -> str:
+    """An active connection of `account` to the `slow` connector (or `slowsplit`) driven by
+    `control`."""
     with stack.factory() as s, s.begin():
         s.execute(insert(Account).values(id=account).on_conflict_do_nothing())
-        conn = Connection(account_id=account, integration_id="slow",
+        conn = Connection(account_id=account, integration_id=integration,
                           status=ConnectionStatus.ACTIVE, sync_frequency=frequency,
                           next_sync_at=next_sync_at, config={"control": str(control)},
                           credentials_encrypted=vault(stack.settings).seal({"token": "t"}))

@@ -4,6 +4,9 @@ It serves under /api/v3 like GitHub Enterprise Server, checks the token, pages e
 `Link` headers with a small page size (whatever per_page the client asks), sends GitHub's
 rate-limit headers, and can be told to answer given paths with given statuses (429 then 200,
 401, 403, 503 forever) so the connector's limits are tested over real HTTP.
+
+Like GitHub Enterprise Server it also serves the OAuth web flow at /login/oauth/authorize and
+/login/oauth/access_token (see `GithubOAuth`), and the API accepts the tokens it issues.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import base64
 import hashlib
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
@@ -29,6 +33,9 @@ from connectors.github.emulated import Estate, Repo
 from tests.emulators import free_port
 
 PREFIX = "/api/v3"
+OAUTH_CLIENT_ID = "Ov23liEvidenceTest01"  # the shape of a github.com OAuth app's client id
+OAUTH_CLIENT_SECRET = "0123456789abcdef0123456789abcdef01234567"  # noqa: S105 - test app
+OAUTH_CALLBACK = "https://evidence.example.com/api/v1/integrations/callback"
 DOCS = "https://docs.github.com/rest"
 ROLES = ("read", "triage", "write", "maintain", "admin")
 PERMISSIONS = ("pull", "triage", "push", "maintain", "admin")
@@ -49,14 +56,110 @@ class Fault:
         return (self.times is None or self.times > 0) and re.search(self.pattern, path) is not None
 
 
+@dataclass
+class GithubOAuth:
+    """GitHub's OAuth web flow as github.com and GitHub Enterprise Server answer it.
+
+    One registered app (client id, secret, callback URL). The authorize page approves at once
+    (or denies, when `deny` is set) and redirects with a code; PKCE is S256 only. The token
+    endpoint answers HTTP 200 even for errors (`{"error": "bad_verification_code"}`), and
+    form-encoded unless asked for `Accept: application/json`. An OAuth app's token never
+    expires; with `expiring` (a GitHub App with expiring user tokens) it lasts `expires_in`
+    seconds and comes with a refresh token that works once.
+    """
+
+    client_id: str = OAUTH_CLIENT_ID
+    client_secret: str = OAUTH_CLIENT_SECRET
+    callback_url: str = OAUTH_CALLBACK
+    expiring: bool = False
+    expires_in: int = 28800
+    deny: bool = False
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    access: dict[str, float | None] = field(default_factory=dict)  # token -> expiry
+    refresh: set[str] = field(default_factory=set)
+    authorize_requests: list[dict[str, str]] = field(default_factory=list)
+    token_requests: list[dict[str, str]] = field(default_factory=list)  # form + "accept"
+
+    def is_valid(self, token: str) -> bool:
+        if token not in self.access:
+            return False
+        expiry = self.access[token]
+        return expiry is None or expiry > time.time()
+
+    def authorize(self, request: Request) -> Response:
+        args = request.args.to_dict()
+        self.authorize_requests.append(args)
+        if args.get("client_id") != self.client_id:
+            return _text(404, "Not Found")  # GitHub shows a 404 page for an unknown app
+        redirect = args.get("redirect_uri", self.callback_url)
+        if not _under(redirect, self.callback_url):
+            return _text(400, "The redirect_uri MUST match the registered callback URL for "
+                              "this application.")
+        if "code_challenge" in args and args.get("code_challenge_method") != "S256":
+            return _text(400, "code_challenge_method must be S256")
+        state = {"state": args["state"]} if "state" in args else {}
+        if self.deny:
+            return _redirect(redirect, {"error": "access_denied", "error_description":
+                                        "The user has denied your application access.",
+                                        **state})
+        code = secrets.token_hex(10)
+        self.codes[code] = {"redirect_uri": redirect, "scope": args.get("scope", ""),
+                            "challenge": args.get("code_challenge", "")}
+        return _redirect(redirect, {"code": code, **state})
+
+    def token(self, request: Request) -> Response:
+        form = request.form.to_dict()
+        self.token_requests.append({**form, "accept": request.headers.get("Accept", "")})
+        if (form.get("client_id"), form.get("client_secret")) != (self.client_id,
+                                                                   self.client_secret):
+            return self._answer(request, _oauth_error("incorrect_client_credentials"))
+        if form.get("grant_type") == "refresh_token":
+            if form.get("refresh_token") not in self.refresh:
+                return self._answer(request, _oauth_error("bad_refresh_token"))
+            self.refresh.discard(form["refresh_token"])  # GitHub rotates refresh tokens
+            return self._answer(request, self._issue(""))
+        grant = self.codes.pop(form.get("code", ""), None)  # a code works once
+        if grant is None:
+            return self._answer(request, _oauth_error("bad_verification_code"))
+        if "redirect_uri" in form and form["redirect_uri"] != grant["redirect_uri"]:
+            return self._answer(request, _oauth_error("redirect_uri_mismatch"))
+        if grant["challenge"] and _s256(form.get("code_verifier", "")) != grant["challenge"]:
+            return self._answer(request, _oauth_error("bad_verification_code"))
+        return self._answer(request, self._issue(grant["scope"]))
+
+    def _issue(self, requested: str) -> dict[str, Any]:
+        access = "gho_" + secrets.token_hex(18)
+        if not self.expiring:
+            self.access[access] = None
+            scopes = ",".join(sorted(s for s in requested.replace(",", " ").split() if s))
+            return {"access_token": access, "token_type": "bearer", "scope": scopes}
+        access = "ghu_" + access[4:]
+        refresh = "ghr_" + secrets.token_hex(36)
+        self.access[access] = time.time() + self.expires_in
+        self.refresh.add(refresh)
+        return {"access_token": access, "expires_in": self.expires_in,
+                "refresh_token": refresh, "refresh_token_expires_in": 15897600,
+                "token_type": "bearer", "scope": ""}
+
+    @staticmethod
+    def _answer(request: Request, body: dict[str, Any]) -> Response:
+        if "application/json" in request.headers.get("Accept", ""):
+            return _json(body)
+        return Response(urlencode({k: str(v) for k, v in body.items()}), status=200,
+                        content_type="application/x-www-form-urlencoded; charset=utf-8")
+
+
 class GithubServer:
     """The estate over HTTP on a free loopback port; `base_url` is what credentials point at."""
 
     def __init__(self, page_size: int = 5) -> None:
         self.page_size = page_size
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}{PREFIX}"
+        self.root = f"http://127.0.0.1:{self.port}"
+        self.base_url = self.root + PREFIX
         self.estate: Estate | None = None
+        self.oauth = GithubOAuth()
+        self.authorizations: list[str] = []  # the token of every authenticated API request
         self.faults: list[Fault] = []
         self.requests: list[str] = []  # "GET /api/v3/orgs/acme-corp?…" in arrival order
         self._lock = threading.Lock()
@@ -84,10 +187,12 @@ class GithubServer:
         self._server.shutdown()
         self._thread.join(timeout=5)
 
-    def serve(self, estate: Estate) -> None:
+    def serve(self, estate: Estate, oauth: GithubOAuth | None = None) -> None:
         self.estate = estate
+        self.oauth = oauth or GithubOAuth()
         self.faults.clear()
         self.requests.clear()
+        self.authorizations.clear()
 
     def fail(self, pattern: str, status: int, *, times: int | None = None,
              message: str | None = None, headers: dict[str, str] | None = None) -> Fault:
@@ -122,12 +227,21 @@ class GithubServer:
                 fault.times -= 1
         if fault is not None:
             return _json(fault.body, fault.status, fault.headers)
+        with self._lock:
+            if request.path == "/login/oauth/authorize" and request.method == "GET":
+                return self.oauth.authorize(request)
+            if request.path == "/login/oauth/access_token" and request.method == "POST":
+                return self.oauth.token(request)
         estate = self.estate
         if estate is None:
             return _error(503, "No estate loaded")
-        if request.headers.get("Authorization") not in (f"token {estate.token}",
-                                                        f"Bearer {estate.token}"):
-            return _error(401, "Bad credentials")
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        with self._lock:
+            valid = token == estate.token or self.oauth.is_valid(token)
+            if valid and scheme.lower() in ("token", "bearer"):
+                self.authorizations.append(token)
+            else:
+                return _error(401, "Bad credentials")
         try:
             endpoint, args = self._routes.bind_to_environ(request.environ).match(
                 method="GET")
@@ -379,6 +493,33 @@ def _user(estate: Estate, login: str, role: str, index: int) -> dict[str, Any]:
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status=status, headers=headers or {},
                     content_type="application/json; charset=utf-8")
+
+
+def _text(status: int, body: str) -> Response:
+    return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def _redirect(target: str, params: dict[str, str]) -> Response:
+    separator = "&" if "?" in target else "?"
+    return Response(status=302, headers={"Location": target + separator + urlencode(params)})
+
+
+def _under(url: str, registered: str) -> bool:
+    """GitHub: same scheme, host and port as the callback URL, path at or below its path."""
+    a, b = urlsplit(url), urlsplit(registered)
+    return ((a.scheme, a.netloc) == (b.scheme, b.netloc)
+            and (a.path == b.path or a.path.startswith(b.path.rstrip("/") + "/")))
+
+
+def _oauth_error(code: str) -> dict[str, str]:
+    return {"error": code, "error_description": code.replace("_", " ").capitalize() + ".",
+            "error_uri": "https://docs.github.com/apps/managing-oauth-apps/"
+                         "troubleshooting-oauth-app-access-token-request-errors/#" + code}
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def _error(status: int, message: str) -> Response:

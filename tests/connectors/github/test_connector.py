@@ -88,6 +88,18 @@ def test_github_connector_declares_its_catalog_metadata():
     ({"token": TOKEN, "organization": ORGANIZATION, "base_url": "ftp://ghe"}, "base_url"),
     ({"token": TOKEN + " x", "organization": ORGANIZATION}, "token"),
     ({"token": TOKEN, "organization": ORGANIZATION, "region": "eu"}, "region"),
+    # what the OAuth callback stores, and what it must not be mixed with
+    ({"access_token": TOKEN, "token": TOKEN, "organization": ORGANIZATION}, "token"),
+    ({"token": TOKEN, "refresh_token": TOKEN, "organization": ORGANIZATION}, "token"),
+    ({"token": TOKEN, "expires_at": 1, "organization": ORGANIZATION}, "token"),
+    ({"access_token": "gho_short", "organization": ORGANIZATION}, "access_token"),
+    ({"access_token": TOKEN + "\n", "organization": ORGANIZATION}, "access_token"),
+    ({"access_token": TOKEN, "token_type": "mac", "organization": ORGANIZATION}, "token_type"),
+    ({"access_token": TOKEN, "expires_at": -5, "organization": ORGANIZATION}, "expires_at"),
+    ({"access_token": TOKEN, "scope": "repo;drop", "organization": ORGANIZATION}, "scope"),
+    ({"access_token": TOKEN, "refresh_token_expires_in": 15897600,
+      "organization": ORGANIZATION}, "refresh_token_expires_in"),
+    ({"access_token": TOKEN, "token_type": "bearer"}, "organization"),
 ])
 def test_invalid_credentials_name_the_field_and_never_echo_the_token(raw, field):
     with pytest.raises(InvalidInput) as refused:
@@ -102,3 +114,15 @@ def test_credentials_dump_reveals_the_token_only_for_the_vault():
     assert TOKEN not in repr(parsed) and TOKEN not in str(parsed)
     assert GithubConnector.dump_credentials(parsed) == {
         "token": TOKEN, "organization": ORGANIZATION, "base_url": "https://ghe.example/api/v3"}
+
+
+def test_the_oauth_token_answer_with_the_organization_is_accepted_and_stored_as_given():
+    answer = {"access_token": TOKEN, "token_type": "bearer", "scope": "admin:org,repo",
+              "organization": ORGANIZATION}
+    parsed = GithubConnector.parse_credentials(answer)
+    assert parsed.secret == TOKEN and TOKEN not in repr(parsed)
+    assert GithubConnector.dump_credentials(parsed) == answer
+    expiring = {**answer, "scope": "", "refresh_token": "ghr_" + "r" * 76,
+                "expires_at": 1_900_000_000}
+    assert GithubConnector.dump_credentials(GithubConnector.parse_credentials(expiring)) == (
+        expiring)

@@ -79,6 +79,21 @@ def test_invalid_config_is_refused_with_the_field_named(okta: OktaServer):
     assert getattr(caught.value, "code", None) == "invalid_config"
 
 
+@pytest.mark.parametrize("config", [{"max_super_admins": "many"}, {"inactive_days": 0},
+                                    {"max_session_lifetime_minutes": 10**6}])
+def test_a_config_the_session_refuses_is_refused_when_saved(okta: OktaServer, config):
+    with pytest.raises(InvalidInput) as saved:
+        OktaConnector.parse_config(config)
+    assert saved.value.code == "invalid_config"
+    assert [f["field"] for f in saved.value.details["fields"]] == list(config)
+    with pytest.raises(Exception, match=next(iter(config))) as run:
+        connector(okta.estate.credentials(), config).session()
+    assert getattr(run.value, "code", None) == "invalid_config"
+    valid = OktaConnector.parse_config({"max_super_admins": "6", "inactive_days": "400"})
+    got = verdicts(connector(okta.estate.credentials(), valid).run_checks())
+    assert got["okta.admin.super_admin_count"] == {okta.estate.resource("org"): "passing"}
+
+
 def test_evidence_is_stable_between_two_syncs(okta: OktaServer):
     first = list(connector(okta.estate.credentials()).run_checks())
     second = list(connector(okta.estate.credentials()).run_checks())
