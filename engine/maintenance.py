@@ -14,14 +14,15 @@ deleted from the store, its row kept as `expired` (so a late verify is told why)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from engine.db import enqueue_after_commit, rowcount
+from engine.db import Job, enqueue_after_commit, rowcount
 from engine.metrics import RUNS_REAPED
 from engine.models import Connection, ControlResultHistory, RunStatus, SyncPart, SyncRun
 from engine.models.push import UNVERIFIED, EvidenceLineage, EvidenceObject, ObjectStatus
@@ -44,74 +45,56 @@ class Reaped:
 
 
 def reap_stale_runs(session: Session, settings: Settings, limit: int = 500) -> Reaped:
-    """Queue again the runs whose worker died, fail those out of attempts, resend lost ones."""
+    """Queue again the runs whose worker died, fail those out of attempts, resend lost ones;
+    the same for the parts of fanned-out runs (a part out of attempts may close its run)."""
     now = session.execute(select(func.now())).scalar_one()
     reaped = Reaped()
-    stale_before = now - timedelta(seconds=settings.lease_stale_seconds)
-    dead = session.scalars(
-        select(SyncRun)
-        .where(SyncRun.status == RunStatus.RUNNING, SyncRun.parts == 0,
-               or_(SyncRun.heartbeat_at.is_(None), SyncRun.heartbeat_at < stale_before))
-        .order_by(SyncRun.heartbeat_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)).all()
-    for run in dead:
-        if run.attempts >= settings.max_run_attempts:
-            _fail_abandoned(session, run, now, settings)
-            reaped.failed.append(run.id)
-        else:
-            run.status, run.worker, run.enqueued_at = RunStatus.QUEUED, None, now
-            enqueue_after_commit(session, sync_job(run.id))
-            reaped.requeued.append(run.id)
-    lost = session.scalars(
-        select(SyncRun)
-        .where(SyncRun.status == RunStatus.QUEUED,
-               func.coalesce(SyncRun.enqueued_at, SyncRun.queued_at)
-               < now - timedelta(seconds=settings.queued_stale_seconds))
-        .order_by(SyncRun.queued_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)).all()
-    for run in lost:
-        run.enqueued_at = now
-        enqueue_after_commit(session, sync_job(run.id))
-        reaped.resent.append(run.id)
-    _reap_parts(session, settings, now, limit, reaped)
+    _reap(session, SyncRun, settings, now, limit, reaped, job=sync_job,
+          give_up=lambda run: _fail_abandoned(session, run, now, settings),
+          queued_since=func.coalesce(SyncRun.enqueued_at, SyncRun.queued_at),
+          whole=SyncRun.parts == 0)
+    _reap(session, SyncPart, settings, now, limit, reaped, job=part_job,
+          give_up=lambda part: give_up_part(session, part, now, settings),
+          queued_since=SyncPart.enqueued_at)
     for action, ids in (("requeued", reaped.requeued), ("resent", reaped.resent),
                         ("failed", reaped.failed)):
         RUNS_REAPED.labels(action).inc(len(ids))
     return reaped
 
 
-def _reap_parts(session: Session, settings: Settings, now: datetime, limit: int,
-                reaped: Reaped) -> None:
-    """The same for the parts of fanned-out runs; a part out of attempts may close its run."""
+def _reap(session: Session, model: type[SyncRun] | type[SyncPart], settings: Settings,
+          now: datetime, limit: int, reaped: Reaped, *, job: Callable[[str], Job],
+          give_up: Callable[[Any], None], queued_since: SQLColumnExpression[datetime | None],
+          whole: ColumnElement[bool] | None = None) -> None:
+    """Leased rows (runs, or parts) with a stale heartbeat: queued again, or given up after
+    their attempts; queued rows whose message is presumed lost: sent again."""
     stale_before = now - timedelta(seconds=settings.lease_stale_seconds)
-    dead = session.scalars(
-        select(SyncPart)
-        .where(SyncPart.status == RunStatus.RUNNING,
-               or_(SyncPart.heartbeat_at.is_(None), SyncPart.heartbeat_at < stale_before))
-        .order_by(SyncPart.heartbeat_at)
+    leased = [model.status == RunStatus.RUNNING, *([whole] if whole is not None else [])]
+    dead = cast(Sequence[SyncRun | SyncPart], session.scalars(
+        select(model)
+        .where(*leased, or_(model.heartbeat_at.is_(None), model.heartbeat_at < stale_before))
+        .order_by(model.heartbeat_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)).all()
-    for part in dead:
-        if part.attempts >= settings.max_run_attempts:
-            give_up_part(session, part, now, settings)
-            reaped.failed.append(part.id)
+        .with_for_update(skip_locked=True)).all())
+    for row in dead:
+        if row.attempts >= settings.max_run_attempts:
+            give_up(row)
+            reaped.failed.append(row.id)
         else:
-            part.status, part.worker, part.enqueued_at = RunStatus.QUEUED, None, now
-            enqueue_after_commit(session, part_job(part.id))
-            reaped.requeued.append(part.id)
-    lost = session.scalars(
-        select(SyncPart)
-        .where(SyncPart.status == RunStatus.QUEUED,
-               SyncPart.enqueued_at < now - timedelta(seconds=settings.queued_stale_seconds))
-        .order_by(SyncPart.enqueued_at)
+            row.status, row.worker, row.enqueued_at = RunStatus.QUEUED, None, now
+            enqueue_after_commit(session, job(row.id))
+            reaped.requeued.append(row.id)
+    lost = cast(Sequence[SyncRun | SyncPart], session.scalars(
+        select(model)
+        .where(model.status == RunStatus.QUEUED,
+               queued_since < now - timedelta(seconds=settings.queued_stale_seconds))
+        .order_by(queued_since)
         .limit(limit)
-        .with_for_update(skip_locked=True)).all()
-    for part in lost:
-        part.enqueued_at = now
-        enqueue_after_commit(session, part_job(part.id))
-        reaped.resent.append(part.id)
+        .with_for_update(skip_locked=True)).all())
+    for row in lost:
+        row.enqueued_at = now
+        enqueue_after_commit(session, job(row.id))
+        reaped.resent.append(row.id)
 
 
 def _fail_abandoned(session: Session, run: SyncRun, now: datetime, settings: Settings) -> None:

@@ -30,7 +30,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector
-from engine.connections import check_endpoint_policy, ensure_account, store_credentials
+from engine.connections import ensure_account, store_credentials
+from engine.endpoints import check_endpoint_policy
 from engine.errors import (
     AuthFailed,
     BadRequest,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 import pytest
@@ -285,3 +286,25 @@ def test_inviting_without_mail_configured_answers_503_and_writes_nothing(client,
     with session_factory(audit_settings)() as s:
         assert s.scalar(select(func.count()).select_from(AuditorInvitation)) == 0
         assert s.scalar(select(func.count()).select_from(OutboundMail)) == 0
+
+
+def test_the_mailed_link_opens_a_page_that_accepts_it_without_sending_the_token(
+        client, auth, invite):
+    audit = create_audit(client, auth)
+    token = invite(audit["id"])
+    page = client.get("/auditor/accept")  # the path of the mailed link; the token rides in #
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    html = page.get_data(as_text=True)
+    assert 'fetch("/api/v1/auditor/accept-invitation"' in html
+    assert 'get("token")' in html and "location.hash" in html  # read from the fragment only
+    # what the page shows comes from the accept reply, which must carry those fields
+    data = ok(client.post("/api/v1/auditor/accept-invitation", json={"token": token}))
+    for field in ("data.token", "data.expires_at", "data.audit.title",
+                  "data.audit.framework_id"):
+        assert field in html
+        value: Any = {"data": data}
+        for key in field.split("."):
+            value = value[key]
+        assert value

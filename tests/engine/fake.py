@@ -12,6 +12,7 @@ from connectors.base import (
     AuthFailed,
     AuthType,
     Category,
+    Check,
     Connector,
     Result,
     Severity,
@@ -59,8 +60,8 @@ class FakeConnector(Connector):
     auth_type = AuthType.API_KEY
     icon = "fake"
     credentials_model = FakeCredentials
-    checks = (widget_locked, widget_exploding)
-    control_mappings = Path(__file__).with_name("fake_controls.yaml")
+    checks: ClassVar[tuple[Check, ...]] = (widget_locked, widget_exploding)
+    control_mappings: ClassVar[Path | None] = Path(__file__).with_name("fake_controls.yaml")
 
     def verify(self) -> dict[str, Any]:
         return {"widgets": len(ESTATE["widgets"])}
@@ -125,5 +126,6 @@ class SplitConnector(FakeConnector):
     id: ClassVar[str] = "split"
     name = "Split"
     icon = "split"
-    checks = (split_widget_locked, gadget_shiny, split_widget_exploding, gear_oiled)
-    control_mappings = None
+    checks: ClassVar[tuple[Check, ...]] = (split_widget_locked, gadget_shiny,
+                                           split_widget_exploding, gear_oiled)
+    control_mappings: ClassVar[Path | None] = None

@@ -8,7 +8,7 @@ import pytest
 from connectors.aws import AwsConnector
 from connectors.base import Endpoint
 from connectors.github import GithubCredentials
-from engine.connections import check_endpoint_policy, endpoint_fields
+from engine.endpoints import check_endpoint_policy, endpoint_fields
 from engine.errors import InvalidInput
 from engine.settings import Settings
 

@@ -49,7 +49,7 @@ def test_killed_part_workers_are_replaced_and_the_run_closes_with_exact_evidence
                           == [RunStatus.SUCCEEDED, RunStatus.SUCCEEDED,
                               RunStatus.RUNNING, RunStatus.RUNNING],
                           60, "two parts done and two waiting at the gate")
-            owners = {live.name_of_pid(int(p.worker.split(":")[1]))
+            owners = {live.name_of_pid(int((p.worker or "").split(":")[1]))
                       for p in parts_of(live, run_id) if p.status == RunStatus.RUNNING}
             for owner in owners:
                 live.kill(owner)  # SIGKILL with a part in hand
@@ -59,6 +59,7 @@ def test_killed_part_workers_are_replaced_and_the_run_closes_with_exact_evidence
                 live.worker(owner, "sync", wait=False)  # its supervisor restarts it
             run = live.wait_for(lambda: finished(live, run_id), 120,  # noqa: B023
                                 "the killed parts to be taken up again and the run to close")
+            assert run is not None
             parts = parts_of(live, run_id)
             seen = count_evidence(live, conn)
             print(f"fan-out kill -9 round {round_no}: killed {sorted(owners)}; "
