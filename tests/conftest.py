@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from engine.db import session_factory
+from engine.db import Job, session_factory, set_job_sender
 from engine.embedded import start_postgres, start_redis
 from engine.migrate import upgrade
 from engine.settings import Settings, get_settings
@@ -155,6 +155,14 @@ def all_evidence(client: FlaskClient, auth: dict[str, str], integration: str,
         items.extend(page["evidence"])
         if len(items) >= page["total"] or not page["evidence"]:
             return items
+
+
+@pytest.fixture
+def sent() -> list[Job]:
+    """Jobs the engine enqueues in this process, captured instead of sent to a broker."""
+    jobs: list[Job] = []
+    set_job_sender(jobs.append)
+    return jobs
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, SecretStr
+from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import (
     AuthFailed,
@@ -20,8 +21,25 @@ from connectors.base import (
     check,
     collector,
 )
+from engine.models import Account, Connection, ConnectionStatus
+from engine.settings import Settings
+from engine.vault import vault
 
 ESTATE: dict[str, Any] = {"widgets": {}, "explode": False}
+
+
+def add_connection(factory: sessionmaker[Session], settings: Settings,
+                   integration_id: str) -> str:
+    """Account acme with an active connection to an in-process test connector; its id."""
+    with factory() as s, s.begin():
+        s.add(Account(id="acme"))
+        s.flush()
+        conn = Connection(account_id="acme", integration_id=integration_id,
+                          status=ConnectionStatus.ACTIVE,
+                          credentials_encrypted=vault(settings).seal({"token": "t0k3n"}))
+        s.add(conn)
+        s.flush()
+        return conn.id
 
 
 class FakeCredentials(BaseModel):

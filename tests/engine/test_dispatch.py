@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db import Job, session_factory, set_job_sender
+from engine.db import Job, session_factory
 from engine.dispatch import dispatch_all_due, dispatch_due
 from engine.models import (
     Account,
@@ -26,13 +26,6 @@ from engine.settings import Settings
 from engine.sync import request_sync
 
 NOW = datetime(2026, 3, 4, 12, 30, 15, 250000, tzinfo=UTC)
-
-
-@pytest.fixture
-def sent() -> list[Job]:
-    jobs: list[Job] = []
-    set_job_sender(jobs.append)
-    return jobs
 
 
 @pytest.fixture

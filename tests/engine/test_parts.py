@@ -13,10 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.aws import AwsConnector
 from connectors.github import GithubConnector
 from engine import registry
-from engine.db import Job, session_factory, set_job_sender
+from engine.db import Job, session_factory
 from engine.maintenance import reap_stale_runs
 from engine.models import (
-    Account,
     Connection,
     ConnectionStatus,
     Evidence,
@@ -73,13 +72,6 @@ def test_the_aws_buckets_and_users_are_sharded_over_as_many_parts_as_asked():
 
 
 @pytest.fixture
-def sent() -> list[Job]:
-    jobs: list[Job] = []
-    set_job_sender(jobs.append)
-    return jobs
-
-
-@pytest.fixture
 def fanned(settings: Settings) -> Settings:
     return settings.model_copy(update={"sync_parts": 3, "max_run_attempts": 2})
 
@@ -96,15 +88,7 @@ def factory(settings: Settings, db: None, sent: list[Job]) -> Iterator[sessionma
 
 @pytest.fixture
 def connection_id(factory: sessionmaker[Session], settings: Settings) -> str:
-    with factory() as s, s.begin():
-        s.add(Account(id="acme"))
-        s.flush()
-        conn = Connection(account_id="acme", integration_id="split",
-                          status=ConnectionStatus.ACTIVE,
-                          credentials_encrypted=vault(settings).seal({"token": "t0k3n"}))
-        s.add(conn)
-        s.flush()
-        return conn.id
+    return fake.add_connection(factory, settings, "split")
 
 
 def fan_out(factory, connection_id, fanned, sent) -> tuple[str, list[str]]:
@@ -116,6 +100,19 @@ def fan_out(factory, connection_id, fanned, sent) -> tuple[str, list[str]]:
     assert run_sync(factory, run_id, worker="coordinator", settings=fanned) == RunStatus.RUNNING
     assert {j.name for j in sent} == {"sync.part"}
     return run_id, [j.args[0] for j in sent]
+
+
+def run_parts(factory, part_ids: list[str], settings: Settings) -> None:
+    for part_id in part_ids:
+        run_part(factory, part_id, worker="w", settings=settings)
+
+
+def crash_part(factory, part_id: str, attempts: int) -> None:
+    """The part's worker died holding it: running, its heartbeat an hour old."""
+    with factory() as s, s.begin():
+        s.execute(text("UPDATE sync_part SET status = 'running', worker = 'dead',"
+                       " attempts = :n, heartbeat_at = now() - interval '1 hour'"
+                       " WHERE id = :id"), {"id": part_id, "n": attempts})
 
 
 def get_run(factory, run_id) -> SyncRun:
@@ -178,8 +175,7 @@ def test_a_fanned_run_stores_what_one_worker_would(factory, connection_id, setti
     whole = verdicts(factory)
     fake.SPLIT["gadgets"] = {"x": False, "y": False}  # one change, seen by a fanned run
     run_id, parts = fan_out(factory, connection_id, fanned, sent)
-    for part_id in parts:
-        run_part(factory, part_id, worker="w", settings=fanned)
+    run_parts(factory, parts, fanned)
     run = get_run(factory, run_id)
     assert (run.status, run.evidence_count, run.changed_count) == (RunStatus.SUCCEEDED, 9, 1)
     assert verdicts(factory) == {**whole, ("split.gadget.shiny", "gadget:x"): "failing"}
@@ -224,13 +220,11 @@ def test_the_reaper_gives_a_crashed_part_back_and_gives_up_after_its_attempts(
         factory, connection_id, fanned, sent):
     run_id, parts = fan_out(factory, connection_id, fanned, sent)
     first, *rest = parts
-    for part_id in rest:
-        run_part(factory, part_id, worker="w", settings=fanned)
+    run_parts(factory, rest, fanned)
     # the part's worker died mid-way: running, heartbeat long stale; and the run's own
     # heartbeat is stale too, which for a fanned-out run must not get it re-queued whole
+    crash_part(factory, first, attempts=1)
     with factory() as s, s.begin():
-        s.execute(text("UPDATE sync_part SET status = 'running', worker = 'dead', attempts = 1,"
-                       " heartbeat_at = now() - interval '1 hour' WHERE id = :id"), {"id": first})
         s.execute(text("UPDATE sync_run SET heartbeat_at = now() - interval '1 hour'"))
     sent.clear()
     with factory() as s, s.begin():
@@ -244,11 +238,8 @@ def test_the_reaper_gives_a_crashed_part_back_and_gives_up_after_its_attempts(
     # a part whose workers keep dying is given up, and the run closes without it
     run_id, parts = fan_out(factory, connection_id, fanned, sent)
     first, *rest = parts
-    for part_id in rest:
-        run_part(factory, part_id, worker="w", settings=fanned)
-    with factory() as s, s.begin():
-        s.execute(text("UPDATE sync_part SET status = 'running', worker = 'dead', attempts = 2,"
-                       " heartbeat_at = now() - interval '1 hour' WHERE id = :id"), {"id": first})
+    run_parts(factory, rest, fanned)
+    crash_part(factory, first, attempts=2)
     with factory() as s, s.begin():
         reaped = reap_stale_runs(s, fanned)
     assert reaped.failed == [first]
@@ -293,8 +284,7 @@ def test_a_sharded_check_reads_each_resource_in_one_part_and_stores_the_merged_s
     gadgets = {f"g{i:02d}": i % 3 != 0 for i in range(30)}
     fake.SPLIT["gadgets"] = gadgets
     run_id, parts = fan_out(factory, connection_id, fanned, sent)
-    for part_id in parts:
-        run_part(factory, part_id, worker="w", settings=fanned)
+    run_parts(factory, parts, fanned)
     reads = fake.SPLIT["reads"]
     assert len(reads) == 3 and all(reads)  # every shard read some, none read them all
     assert sorted(name for shard in reads for name in shard) == sorted(gadgets)  # disjoint
@@ -305,8 +295,7 @@ def test_a_sharded_check_reads_each_resource_in_one_part_and_stores_the_merged_s
     # a gadget gone from one shard is closed; the others' rows stay as they were
     del fake.SPLIT["gadgets"]["g01"]
     run_id, parts = fan_out(factory, connection_id, fanned, sent)
-    for part_id in parts:
-        run_part(factory, part_id, worker="w", settings=fanned)
+    run_parts(factory, parts, fanned)
     run = get_run(factory, run_id)
     assert (run.status, run.evidence_count, run.changed_count) == (RunStatus.SUCCEEDED, 36, 1)
     assert ("split.gadget.shiny", "gadget:g01") not in verdicts(factory)
@@ -315,17 +304,13 @@ def test_a_sharded_check_reads_each_resource_in_one_part_and_stores_the_merged_s
 def test_a_shard_that_never_ran_leaves_its_checks_evidence_as_it_was(factory, connection_id,
                                                                       fanned, sent):
     run_id, parts = fan_out(factory, connection_id, fanned, sent)
-    for part_id in parts:
-        run_part(factory, part_id, worker="w", settings=fanned)
+    run_parts(factory, parts, fanned)
     before = verdicts(factory)
     fake.SPLIT["gadgets"] = {"x": False}  # would fail x and close y, if every shard were read
     run_id, parts = fan_out(factory, connection_id, fanned, sent)
     first, *rest = parts
-    for part_id in rest:
-        run_part(factory, part_id, worker="w", settings=fanned)
-    with factory() as s, s.begin():
-        s.execute(text("UPDATE sync_part SET status = 'running', worker = 'dead', attempts = 2,"
-                       " heartbeat_at = now() - interval '1 hour' WHERE id = :id"), {"id": first})
+    run_parts(factory, rest, fanned)
+    crash_part(factory, first, attempts=2)
     with factory() as s, s.begin():
         assert reap_stale_runs(s, fanned).failed == [first]
     run = get_run(factory, run_id)

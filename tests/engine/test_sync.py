@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import registry
-from engine.db import Job, session_factory, set_job_sender
+from engine.db import Job, session_factory
 from engine.evidence import Item
 from engine.models import (
     Account,
@@ -35,13 +35,6 @@ from tests.faults import slow
 
 
 @pytest.fixture
-def sent() -> list[Job]:
-    jobs: list[Job] = []
-    set_job_sender(jobs.append)
-    return jobs
-
-
-@pytest.fixture
 def factory(settings: Settings, db: None, sent: list[Job]) -> Iterator[sessionmaker[Session]]:
     registry.register(fake.FakeConnector)
     fake.ESTATE.update(widgets={"a": True, "b": False, "c": True}, explode=False)
@@ -51,15 +44,7 @@ def factory(settings: Settings, db: None, sent: list[Job]) -> Iterator[sessionma
 
 @pytest.fixture
 def connection_id(factory: sessionmaker[Session], settings: Settings) -> str:
-    with factory() as s, s.begin():
-        s.add(Account(id="acme"))
-        s.flush()
-        conn = Connection(account_id="acme", integration_id="fake",
-                          status=ConnectionStatus.ACTIVE,
-                          credentials_encrypted=vault(settings).seal({"token": "t0k3n"}))
-        s.add(conn)
-        s.flush()
-        return conn.id
+    return fake.add_connection(factory, settings, "fake")
 
 
 def sync(factory: sessionmaker[Session], connection_id: str) -> SyncRun:

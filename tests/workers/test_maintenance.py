@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.db import Job, session_factory, set_job_sender
+from engine.db import Job, session_factory
 from engine.maintenance import prune_history, reap_stale_runs
 from engine.models import (
     Account,
@@ -24,13 +24,6 @@ from engine.models import (
 )
 from engine.settings import Settings
 from engine.sync import request_sync
-
-
-@pytest.fixture
-def sent() -> list[Job]:
-    jobs: list[Job] = []
-    set_job_sender(jobs.append)
-    return jobs
 
 
 @pytest.fixture
