@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from engine.db import Job, enqueue_after_commit, rowcount
 from engine.metrics import RUNS_REAPED
 from engine.models import Connection, ControlResultHistory, RunStatus, SyncPart, SyncRun
 from engine.models.push import UNVERIFIED, EvidenceLineage, EvidenceObject, ObjectStatus
-from engine.parts import give_up_part
+from engine.parts import give_up_part, under_running_run
 from engine.schedule import record_run_outcome
 from engine.settings import Settings
 from engine.storage import Store
@@ -42,6 +42,7 @@ class Reaped:
     requeued: list[str] = field(default_factory=list)  # stale lease: queued again
     resent: list[str] = field(default_factory=list)  # queued, message presumed lost: sent again
     failed: list[str] = field(default_factory=list)  # stale lease and out of attempts
+    cancelled: list[str] = field(default_factory=list)  # parts left open under a finished run
 
 
 def reap_stale_runs(session: Session, settings: Settings, limit: int = 500) -> Reaped:
@@ -52,12 +53,18 @@ def reap_stale_runs(session: Session, settings: Settings, limit: int = 500) -> R
     _reap(session, SyncRun, settings, now, limit, reaped, job=sync_job,
           give_up=lambda run: _fail_abandoned(session, run, now, settings),
           queued_since=func.coalesce(SyncRun.enqueued_at, SyncRun.queued_at),
-          whole=SyncRun.parts == 0)
+          only=SyncRun.parts == 0)
     _reap(session, SyncPart, settings, now, limit, reaped, job=part_job,
           give_up=lambda part: give_up_part(session, part, now, settings),
-          queued_since=SyncPart.enqueued_at)
+          queued_since=SyncPart.enqueued_at, only=under_running_run())
+    reaped.cancelled = list(session.scalars(
+        update(SyncPart)
+        .where(SyncPart.status.in_(OPEN), ~under_running_run())
+        .values(status=RunStatus.CANCELLED, worker=None, finished_at=now)
+        .returning(SyncPart.id)
+        .execution_options(synchronize_session=False)))
     for action, ids in (("requeued", reaped.requeued), ("resent", reaped.resent),
-                        ("failed", reaped.failed)):
+                        ("failed", reaped.failed), ("cancelled", reaped.cancelled)):
         RUNS_REAPED.labels(action).inc(len(ids))
     return reaped
 
@@ -65,14 +72,15 @@ def reap_stale_runs(session: Session, settings: Settings, limit: int = 500) -> R
 def _reap(session: Session, model: type[SyncRun] | type[SyncPart], settings: Settings,
           now: datetime, limit: int, reaped: Reaped, *, job: Callable[[str], Job],
           give_up: Callable[[Any], None], queued_since: SQLColumnExpression[datetime | None],
-          whole: ColumnElement[bool] | None = None) -> None:
+          only: ColumnElement[bool] | None = None) -> None:
     """Leased rows (runs, or parts) with a stale heartbeat: queued again, or given up after
     their attempts; queued rows whose message is presumed lost: sent again."""
     stale_before = now - timedelta(seconds=settings.lease_stale_seconds)
-    leased = [model.status == RunStatus.RUNNING, *([whole] if whole is not None else [])]
+    scope = [only] if only is not None else []
     dead = cast(Sequence[SyncRun | SyncPart], session.scalars(
         select(model)
-        .where(*leased, or_(model.heartbeat_at.is_(None), model.heartbeat_at < stale_before))
+        .where(model.status == RunStatus.RUNNING, *scope,
+               or_(model.heartbeat_at.is_(None), model.heartbeat_at < stale_before))
         .order_by(model.heartbeat_at)
         .limit(limit)
         .with_for_update(skip_locked=True)).all())
@@ -86,7 +94,7 @@ def _reap(session: Session, model: type[SyncRun] | type[SyncPart], settings: Set
             reaped.requeued.append(row.id)
     lost = cast(Sequence[SyncRun | SyncPart], session.scalars(
         select(model)
-        .where(model.status == RunStatus.QUEUED,
+        .where(model.status == RunStatus.QUEUED, *scope,
                queued_since < now - timedelta(seconds=settings.queued_stale_seconds))
         .order_by(queued_since)
         .limit(limit)

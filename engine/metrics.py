@@ -30,7 +30,8 @@ RUNS_DEFERRED = Counter("evidence_sync_runs_deferred",
                         "Deliveries put back because the account's provider slots were full.",
                         ["provider"])
 RUNS_REAPED = Counter("evidence_sync_runs_reaped",
-                      "Runs the reaper re-queued (stale lease or lost message) or failed.",
+                      "Runs and parts the reaper re-queued (stale lease or lost message), "
+                      "failed, or cancelled (parts left open under a finished run).",
                       ["action"])
 RUNS_DISPATCHED = Counter("evidence_sync_runs_dispatched",
                           "Scheduled runs queued by dispatch ticks.")

@@ -16,7 +16,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import WHOLE, Shard
@@ -52,8 +52,7 @@ def claim_part(session: Session, part_id: str, worker: str,
                         SyncPart.attempts < settings.max_run_attempts,
                         or_(SyncPart.heartbeat_at.is_(None),
                             SyncPart.heartbeat_at < stale_before(settings)))),
-               exists().where(SyncRun.id == SyncPart.run_id,
-                              SyncRun.status == RunStatus.RUNNING))
+               under_running_run())
         .values(status=RunStatus.RUNNING, worker=worker, heartbeat_at=func.now(),
                 attempts=SyncPart.attempts + 1)
         .returning(SyncPart.id)
@@ -165,13 +164,24 @@ def _fail_parts(ctx: RunContext, lease: Lease, message: str, refused: bool) -> R
         ).first()
         if run is None:
             return None
-        session.execute(update(SyncPart)
-                        .where(SyncPart.run_id == ctx.run_id, SyncPart.status.in_(OPEN))
+        # The others stop at their next write (their lease is gone). One that another part
+        # holds locked right now, finishing, is skipped rather than waited for (it waits for
+        # the run's lock, which this holds): it ends by itself, and the reaper cancels any
+        # part left open under a finished run.
+        others = (select(SyncPart.id)
+                  .where(SyncPart.run_id == ctx.run_id, SyncPart.status.in_(OPEN))
+                  .with_for_update(skip_locked=True))
+        session.execute(update(SyncPart).where(SyncPart.id.in_(others.scalar_subquery()))
                         .values(status=RunStatus.FAILED, finished_at=func.now())
                         .execution_options(synchronize_session=False))
         fail_run(session, run, message, refused, ctx.settings)
         observe_run(ctx.provider, RunStatus.FAILED, (run.duration_ms or 0) / 1000)
     return RunStatus.FAILED
+
+
+def under_running_run() -> ColumnElement[bool]:
+    """The part belongs to a run still running (parts of a finished run have nothing to do)."""
+    return exists().where(SyncRun.id == SyncPart.run_id, SyncRun.status == RunStatus.RUNNING)
 
 
 def give_up_part(session: Session, part: SyncPart, now: datetime, settings: Settings) -> None:

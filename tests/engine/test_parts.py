@@ -318,3 +318,24 @@ def test_a_shard_that_never_ran_leaves_its_checks_evidence_as_it_was(factory, co
     after = verdicts(factory)
     assert {k: v for k, v in after.items() if k[0] == "split.gadget.shiny"} == {
         k: v for k, v in before.items() if k[0] == "split.gadget.shiny"}
+
+
+def test_parts_left_open_under_a_finished_run_are_cancelled_not_sent_again(
+        factory, connection_id, fanned, sent):
+    run_id, parts = fan_out(factory, connection_id, fanned, sent)
+    crash_part(factory, parts[0], attempts=1)  # its worker died
+    with factory() as s, s.begin():  # and another part's message was lost long ago
+        s.execute(text("UPDATE sync_part SET enqueued_at = now() - interval '1 day'"
+                       " WHERE id = :id"), {"id": parts[1]})
+        s.execute(text("UPDATE sync_run SET status = 'failed', finished_at = now()"
+                       " WHERE id = :id"), {"id": run_id})  # the run ended meanwhile
+    sent.clear()
+    with factory() as s, s.begin():
+        reaped = reap_stale_runs(s, fanned)
+    assert (reaped.requeued, reaped.resent, reaped.failed) == ([], [], [])
+    assert sorted(reaped.cancelled) == sorted(parts) and sent == []
+    with factory() as s:
+        assert set(s.scalars(select(SyncPart.status))) == {RunStatus.CANCELLED}
+    with factory() as s, s.begin():
+        assert reap_stale_runs(s, fanned).cancelled == []  # once
+    assert run_part(factory, parts[2], worker="late", settings=fanned) is None
