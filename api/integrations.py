@@ -42,6 +42,7 @@ from api.schemas import (
     control_result_out,
     evidence_out,
     integration_out,
+    json_reply,
     run_out,
     sync_accepted,
 )
@@ -68,7 +69,7 @@ def list_integrations(query: CategoryQuery) -> Reply:
     """List every integration with this account's connection status."""
     with account_session() as session:
         entries = engine.list_integrations(session, query.category)
-        return IntegrationList(integrations=[integration_out(e) for e in entries]).model_dump()
+        return json_reply(IntegrationList(integrations=[integration_out(e) for e in entries]))
 
 
 def _connect_answer(conn: Connection) -> Reply:
@@ -135,9 +136,9 @@ def list_evidence(path: IntegrationPath, query: EvidenceQuery) -> Reply:
         page = engine.list_evidence(session, path.integration_id, limit=query.limit,
                                     offset=query.offset, status=query.status,
                                     check_id=query.check)
-        return EvidenceList(evidence=[evidence_out(r, c) for r, c in page.items],
-                            total=page.total, limit=query.limit,
-                            offset=query.offset).model_dump()
+        return json_reply(EvidenceList(evidence=[evidence_out(r, c) for r, c in page.items],
+                                       total=page.total, limit=query.limit,
+                                       offset=query.offset))
 
 
 @bp.get("/<integration_id>/controls", responses={200: ControlsOut})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+from flask import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.base import Category
@@ -19,7 +20,13 @@ from engine.integrations import CatalogEntry, iso
 from engine.models import Evidence, EvidenceStatus, Frequency, SyncRun
 from engine.models.integrations import ConfigParameter, CustomIntegration, IntegrationType
 
-Reply = dict[str, Any] | tuple[dict[str, Any], int]
+Reply = dict[str, Any] | tuple[dict[str, Any], int] | Response
+
+
+def json_reply(body: BaseModel, status: int = 200) -> Response:
+    """A response model serialized by pydantic itself (its Rust encoder: for large pages,
+    several times cheaper than a dict through Flask's json)."""
+    return Response(body.model_dump_json(), status=status, mimetype="application/json")
 """What a view returns: a JSON body, or a body and a status (evaluated by flask-openapi3)."""
 
 NO_NUL = r"^[^\x00]*$"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from connectors.base import Category, Connector
 from engine.connections import (
@@ -50,16 +50,17 @@ class CatalogEntry:
 
 def list_integrations(session: Session, category: Category | None = None) -> list[CatalogEntry]:
     """Every registered integration with this account's connection state."""
-    live = {c.integration_id: c for c in session.scalars(select(Connection).where(
-        Connection.status != ConnectionStatus.DISCONNECTED))}
-    counts = current_evidence_counts(session, [c.id for c in live.values()])
-    entries = []
-    for cls in connectors().values():
-        if category is not None and cls.category != category:
-            continue
-        conn = live.get(cls.id)
-        entries.append(CatalogEntry(cls, conn, counts.get(conn.id, 0) if conn else 0))
-    return entries
+    # One statement: the live connections (only what the list shows) with their evidence
+    # counts from the per-check result-set rows (see current_evidence_counts).
+    count = (select(func.coalesce(func.sum(CheckState.resource_count), 0))
+             .where(CheckState.connection_id == Connection.id).scalar_subquery())
+    live = {conn.integration_id: (conn, int(total)) for conn, total in session.execute(
+        select(Connection, count)
+        .options(load_only(Connection.integration_id, Connection.status,
+                           Connection.last_sync_at))
+        .where(Connection.status != ConnectionStatus.DISCONNECTED)).tuples()}
+    return [CatalogEntry(cls, *live.get(cls.id, (None, 0)))
+            for cls in connectors().values() if category is None or cls.category == category]
 
 
 def current_evidence_counts(session: Session, connection_ids: list[str],
