@@ -45,6 +45,7 @@ __all__ = [
     "Connector",
     "Endpoint",
     "HttpUrl",
+    "OAuthClientCredentials",
     "OAuthSpec",
     "OAuthToken",
     "ConnectorError",
@@ -52,6 +53,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "Result",
+    "RevokeGrant",
     "Severity",
     "Shard",
     "Status",
@@ -255,6 +257,21 @@ class ConfigParam:
 
 
 @dataclass(frozen=True)
+class OAuthClientCredentials:
+    """This deployment's OAuth client at a provider (EVIDENCE_OAUTH_CLIENTS), as a connector's
+    `OAuthSpec.revoke` hook receives it."""
+
+    client_id: str
+    client_secret: SecretStr
+
+
+RevokeGrant = Callable[[OAuthClientCredentials, BaseModel], bool]
+"""Revoke a connection's grant at the provider: True when the provider confirmed it, False
+when there is nothing of ours to revoke (a token the account made itself). A failure raises a
+ConnectorError whose message names no secret; the engine logs it and still disconnects."""
+
+
+@dataclass(frozen=True)
 class OAuthSpec:
     """How a provider grants access by OAuth 2.0 (authorization code, PKCE S256 by default).
 
@@ -270,10 +287,14 @@ class OAuthSpec:
     scopes: tuple[str, ...] = ()
     pkce: bool = True
     revoke_url: str | None = None
+    """An RFC 7009 revocation endpoint, used on disconnect when there is no `revoke` hook."""
     params: tuple[str, ...] = ()
     """Credentials fields the account gives with GET .../oauth-url (query parameters, e.g.
     GitHub's `organization`): validated there, kept sealed with the state, stored with the
     tokens."""
+    revoke: RevokeGrant | None = None
+    """How a provider without RFC 7009 revokes a grant on disconnect (GitHub's DELETE
+    /applications/{client_id}/grant), given the client and the parsed credentials."""
 
 
 class OAuthToken(BaseModel):

@@ -26,10 +26,11 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError as AuthlibOAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from pydantic import SecretStr
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from connectors.base import Connector
+from connectors.base import Connector, OAuthClientCredentials, RevokeGrant
 from engine.connections import ensure_account, store_credentials
 from engine.endpoints import check_endpoint_policy
 from engine.errors import (
@@ -75,6 +76,7 @@ class OAuthApp:
     revoke_url: str | None
     scopes: tuple[str, ...]
     pkce: bool
+    revoke: RevokeGrant | None = None  # the connector's hook for a provider without RFC 7009
 
     def session(self, **kwargs: Any) -> OAuth2Session:
         return OAuth2Session(self.client_id, self.client_secret,
@@ -96,7 +98,7 @@ def oauth_app(integration_id: str, settings: Settings) -> OAuthApp:
     spec = cls.oauth
     return OAuthApp(integration_id, client.client_id, client.client_secret.get_secret_value(),
                     client.authorize_url or spec.authorize_url, client.token_url or spec.token_url,
-                    client.revoke_url or spec.revoke_url, spec.scopes, spec.pkce)
+                    client.revoke_url or spec.revoke_url, spec.scopes, spec.pkce, spec.revoke)
 
 
 def redirect_uri(settings: Settings) -> str:
@@ -337,11 +339,15 @@ def refresh_token(integration_id: str, credentials: dict[str, Any],
 
 
 def revoke(integration_id: str, credentials: dict[str, Any], settings: Settings) -> bool:
-    """Best effort: ask the provider to revoke the grant (its refresh token, else access token)."""
+    """Best effort: ask the provider to revoke the grant, through the connector's
+    `OAuthSpec.revoke` hook, else RFC 7009 at its revoke_url (the refresh token, else the access
+    token). False, with a log line naming no secret, when it was not confirmed."""
     try:
         app = oauth_app(integration_id, settings)
     except EngineError:
         return False
+    if app.revoke is not None:
+        return _revoke_by_hook(app, app.revoke, credentials)
     if app.revoke_url is None:
         return False
     hint = "refresh_token" if credentials.get("refresh_token") else "access_token"
@@ -358,3 +364,15 @@ def revoke(integration_id: str, credentials: dict[str, Any], settings: Settings)
         log.warning("revoking the %s grant answered HTTP %s", integration_id, resp.status_code)
         return False
     return True
+
+
+def _revoke_by_hook(app: OAuthApp, hook: RevokeGrant, credentials: dict[str, Any]) -> bool:
+    client = OAuthClientCredentials(app.client_id, SecretStr(app.client_secret))
+    try:
+        return hook(client, get_connector(app.integration_id).parse_credentials(credentials))
+    except EngineError as exc:  # ConnectorError, or credentials that no longer parse
+        log.warning("revoking the %s grant failed: %s", app.integration_id, exc.message)
+    except Exception as exc:  # noqa: BLE001 - a connector bug must not stop a disconnect
+        log.warning("revoking the %s grant crashed: %s", app.integration_id,
+                    exc.__class__.__name__)
+    return False

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from connectors.base import AuthType, Category, ConfigParam, Connector, OAuthSpec
 from connectors.github import actions, branches, codeowners, collaborators, dependabot, org, repos
 from connectors.github.config import GithubConfig
+from connectors.github.grant import revoke_grant
 from connectors.github.session import GithubCredentials, GithubSession, RetryPolicy
 
 __all__ = ["GithubConnector", "GithubCredentials", "GithubSession", "RetryPolicy"]
@@ -29,14 +30,14 @@ class GithubConnector(Connector):
     credentials_model = GithubCredentials
     # github.com's endpoints; GitHub Enterprise Server's (https://HOST/login/oauth/...) are set
     # in EVIDENCE_OAUTH_CLIENTS. GitHub takes PKCE (S256) and answers the token request in JSON
-    # only when asked with `Accept: application/json`, which authlib sends. OAuth apps revoke
-    # through DELETE /applications/{client_id}/grant, not RFC 7009, so there is no revoke_url.
+    # only when asked with `Accept: application/json`, which authlib sends. GitHub has no RFC
+    # 7009 endpoint: disconnect deletes the grant with DELETE /applications/{client_id}/grant.
     # admin:org (which includes read:org) is the only classic scope that shows an
     # organization's two-factor requirement and Actions policy; the connector only reads.
     oauth = OAuthSpec(authorize_url="https://github.com/login/oauth/authorize",
                       token_url="https://github.com/login/oauth/access_token",  # noqa: S106
                       scopes=("repo", "admin:org"), pkce=True,
-                      params=("organization", "base_url"))
+                      params=("organization", "base_url"), revoke=revoke_grant)
     config_model = GithubConfig
     config_params = (
         ConfigParam(repos.ALLOWED_PUBLIC_REPOS,

@@ -37,6 +37,7 @@ T = TypeVar("T")
 U = TypeVar("U")
 G = TypeVar("G", bound=GithubObject)
 
+API_URL = "https://api.github.com"  # github.com's API host; GHE's is `base_url`
 USER_AGENT = "evidence-engine"
 PER_PAGE = 100  # GitHub's largest page; the server may send fewer and link to the next page
 TIMEOUT_SECONDS = 15
@@ -233,7 +234,7 @@ class GithubSession:
 
     @property
     def api_url(self) -> str:
-        return self.credentials.base_url or "https://api.github.com"
+        return self.credentials.base_url or API_URL
 
     # --- the retry policy --------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ rate-limit headers, and can be told to answer given paths with given statuses (4
 401, 403, 503 forever) so the connector's limits are tested over real HTTP.
 
 Like GitHub Enterprise Server it also serves the OAuth web flow at /login/oauth/authorize and
-/login/oauth/access_token (see `GithubOAuth`), and the API accepts the tokens it issues.
+/login/oauth/access_token (see `GithubOAuth`), the API accepts the tokens it issues, and the
+app revokes a grant with DELETE /api/v3/applications/{client_id}/grant.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ OAUTH_CALLBACK = "https://evidence.example.com/api/v1/integrations/callback"
 DOCS = "https://docs.github.com/rest"
 ROLES = ("read", "triage", "write", "maintain", "admin")
 PERMISSIONS = ("pull", "triage", "push", "maintain", "admin")
+_GRANT = re.compile(re.escape(PREFIX) + r"/applications/(?P<client_id>[^/]+)/grant")
 
 
 @dataclass
@@ -65,7 +67,9 @@ class GithubOAuth:
     endpoint answers HTTP 200 even for errors (`{"error": "bad_verification_code"}`), and
     form-encoded unless asked for `Accept: application/json`. An OAuth app's token never
     expires; with `expiring` (a GitHub App with expiring user tokens) it lasts `expires_in`
-    seconds and comes with a refresh token that works once.
+    seconds and comes with a refresh token that works once. DELETE /applications/{client_id}/grant
+    (HTTP Basic with the app's client id and secret, `{"access_token": …}`) deletes the grant:
+    every token issued so far stops working (this server has one user).
     """
 
     client_id: str = OAUTH_CLIENT_ID
@@ -79,6 +83,7 @@ class GithubOAuth:
     refresh: set[str] = field(default_factory=set)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)  # form + "accept"
+    revocations: list[dict[str, str]] = field(default_factory=list)  # what each DELETE carried
 
     def is_valid(self, token: str) -> bool:
         if token not in self.access:
@@ -126,6 +131,24 @@ class GithubOAuth:
         if grant["challenge"] and _s256(form.get("code_verifier", "")) != grant["challenge"]:
             return self._answer(request, _oauth_error("bad_verification_code"))
         return self._answer(request, self._issue(grant["scope"]))
+
+    def revoke_grant(self, request: Request, client_id: str) -> Response:
+        """GitHub's "Delete an app authorization": 204, 422 for a token that is not valid."""
+        auth = request.authorization
+        user, password = ((auth.username or "", auth.password or "")
+                          if auth is not None and auth.type == "basic" else ("", ""))
+        body = request.get_json(silent=True)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        self.revocations.append({
+            "client_id": client_id, "content_type": request.mimetype, "username": user,
+            "password": password, "access_token": token if isinstance(token, str) else ""})
+        if (client_id, user, password) != (self.client_id, self.client_id, self.client_secret):
+            return _error(404, "Not Found")
+        if not isinstance(token, str) or not self.is_valid(token):
+            return _error(422, "Validation Failed")
+        self.access.clear()  # the grant's every token, and its refresh tokens
+        self.refresh.clear()
+        return Response(status=204)
 
     def _issue(self, requested: str) -> dict[str, Any]:
         access = "gho_" + secrets.token_hex(18)
@@ -232,6 +255,9 @@ class GithubServer:
                 return self.oauth.authorize(request)
             if request.path == "/login/oauth/access_token" and request.method == "POST":
                 return self.oauth.token(request)
+            grant = _GRANT.fullmatch(request.path)
+            if grant is not None and request.method == "DELETE":
+                return self.oauth.revoke_grant(request, grant["client_id"])
         estate = self.estate
         if estate is None:
             return _error(503, "No estate loaded")

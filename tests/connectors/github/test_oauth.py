@@ -5,6 +5,7 @@ the issued token; then every refusal on the way."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -14,12 +15,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from flask.testing import FlaskClient
+from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
-from connectors.github import GithubConnector
+from connectors.github import GithubConnector, GithubCredentials
 from connectors.github.emulated import ORGANIZATION, TOKEN, Estate, seed_estate
+from connectors.github.grant import grant_url, revoke_grant
 from engine.db import _sender, session_factory, set_job_sender
-from engine.errors import PermissionMissing
+from engine.errors import AuthFailed, PermissionMissing
 from engine.models import Connection, ConnectionStatus
 from engine.models.integrations import OAuthState
 from engine.settings import OAuthClient, Settings
@@ -36,6 +39,8 @@ from tests.connectors.github.server import (
 )
 
 OAUTH_URL = "/api/v1/integrations/github/oauth-url"
+DISCONNECT = "/api/v1/integrations/github/disconnect"
+REVOKE = r"^DELETE /api/v3/applications/[^/]+/grant$"
 CALLBACK = "/api/v1/integrations/callback"
 STATUS = "/api/v1/integrations/github/status"
 
@@ -210,6 +215,133 @@ def test_a_github_app_token_is_refreshed_and_keeps_the_organization(api, auth, s
     assert (new["organization"], new["base_url"]) == (ORGANIZATION, github_api.base_url)
     assert set(github_api.authorizations) == {new["access_token"]}
     assert found_verdicts(client, auth) == served.expected
+
+
+# --- disconnect ----------------------------------------------------------------------------
+
+
+def connect_through_oauth(client: FlaskClient, auth: dict[str, str], settings: Settings,
+                          github_api: GithubServer) -> dict[str, Any]:
+    """An active OAuth connection (jobs inline); its stored credentials."""
+    answer = callback(client, authorize(start(client, auth, organization=ORGANIZATION,
+                                              base_url=github_api.base_url)))
+    assert answer["http"] == 200 and answer["status"] == "active", answer
+    return stored_credentials(settings)
+
+
+def disconnected(client: FlaskClient, auth: dict[str, str], settings: Settings,
+                 *secrets_: str) -> bool:
+    """Disconnect; check the credentials are gone and no secret was answered; credentialsRevoked."""
+    resp = client.delete(DISCONNECT, headers=auth)
+    assert resp.status_code == 200, resp.get_json()
+    assert not any(secret in resp.get_data(as_text=True) for secret in secrets_)
+    with session_factory(settings)() as s:
+        (conn,) = s.scalars(select(Connection)).all()
+    assert conn.status == ConnectionStatus.DISCONNECTED and conn.credentials_encrypted is None
+    return bool(resp.get_json()["credentialsRevoked"])
+
+
+@pytest.mark.parametrize("expiring", [False, True], ids=["oauth-app", "github-app"])
+def test_disconnect_revokes_the_grant_at_github_and_its_token_stops_working(
+        api, auth, settings, github_api, caplog, expiring):
+    github_api.serve(seed_estate(github_api.base_url, allowed_public_repos=()),
+                     GithubOAuth(expiring=expiring))
+    client = api(inline=True)
+    creds = connect_through_oauth(client, auth, settings, github_api)
+    issued = creds["access_token"]
+    connector(creds).verify()  # the token works until the grant is deleted
+
+    with caplog.at_level(logging.DEBUG):
+        assert disconnected(client, auth, settings, issued, OAUTH_CLIENT_SECRET) is True
+
+    # One DELETE on the connection's API host, Basic auth with the app's client id and secret,
+    # the token in a JSON body.
+    assert github_api.hits(REVOKE) == [f"DELETE /api/v3/applications/{OAUTH_CLIENT_ID}/grant"]
+    assert github_api.oauth.revocations == [{
+        "client_id": OAUTH_CLIENT_ID, "username": OAUTH_CLIENT_ID,
+        "password": OAUTH_CLIENT_SECRET, "access_token": issued,
+        "content_type": "application/json"}]
+    with pytest.raises(AuthFailed):
+        connector(creds).verify()
+    if expiring:  # the grant's refresh token went with it
+        refreshed = requests.post(f"{github_api.root}/login/oauth/access_token", timeout=10,
+                                  headers={"Accept": "application/json"},
+                                  data={"grant_type": "refresh_token",
+                                        "refresh_token": creds["refresh_token"],
+                                        "client_id": OAUTH_CLIENT_ID,
+                                        "client_secret": OAUTH_CLIENT_SECRET})
+        assert refreshed.json()["error"] == "bad_refresh_token"
+    assert issued not in caplog.text and OAUTH_CLIENT_SECRET not in caplog.text
+
+
+def test_disconnecting_a_personal_access_token_revokes_nothing(api, auth, settings, estate,
+                                                               github_api):
+    client = api(inline=True)  # the OAuth app is configured, but this token is the account's
+    raw = {"token": TOKEN, "organization": ORGANIZATION, "base_url": github_api.base_url}
+    connected = client.post("/api/v1/integrations/github/connect", headers=auth,
+                            json={"credentials": raw})
+    assert connected.status_code in (200, 202), connected.get_json()
+    assert settled_status(client, auth)["status"] == "active"
+
+    assert disconnected(client, auth, settings, TOKEN) is False
+    assert github_api.hits(r"/applications/") == [] and github_api.oauth.revocations == []
+    connector(raw).verify()  # still the account's working token
+
+
+def test_a_revoke_github_answers_with_5xx_still_disconnects(api, auth, settings, estate,
+                                                            github_api, caplog):
+    client = api(inline=True)
+    creds = connect_through_oauth(client, auth, settings, github_api)
+    github_api.fail(r"/applications/[^/]+/grant$", 502)
+
+    with caplog.at_level(logging.WARNING, logger="engine.oauth"):
+        assert disconnected(client, auth, settings, creds["access_token"],
+                            OAUTH_CLIENT_SECRET) is False
+    assert len(github_api.hits(REVOKE)) == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "engine.oauth"] == [
+        "revoking the github grant failed: GitHub is unavailable to revoke the OAuth grant "
+        "(HTTP 502)"]
+    assert creds["access_token"] not in caplog.text and OAUTH_CLIENT_SECRET not in caplog.text
+    github_api.faults.clear()
+    connector(creds).verify()  # GitHub did not revoke it, and the answer said so
+
+
+def test_a_token_the_user_already_revoked_at_github_is_not_reported_revoked(
+        api, auth, settings, estate, github_api, caplog):
+    client = api(inline=True)
+    creds = connect_through_oauth(client, auth, settings, github_api)
+    github_api.oauth.access.clear()  # the user revoked the app under Settings > Applications
+
+    with caplog.at_level(logging.WARNING, logger="engine.oauth"):
+        assert disconnected(client, auth, settings, creds["access_token"]) is False
+    assert [r["access_token"] for r in github_api.oauth.revocations] == [creds["access_token"]]
+    assert "HTTP 422" in caplog.text and "already revoked" in caplog.text
+
+
+def test_a_wrong_client_secret_is_not_reported_revoked(api, auth, settings, estate,
+                                                       github_api, caplog):
+    creds = connect_through_oauth(api(inline=True), auth, settings, github_api)
+    other = oauth_settings(github_api)["oauth_clients"]["github"].model_copy(
+        update={"client_secret": SecretStr("f" * 40)})
+    client = api(inline=True, oauth_clients={"github": other})
+
+    with caplog.at_level(logging.WARNING, logger="engine.oauth"):
+        assert disconnected(client, auth, settings, creds["access_token"], "f" * 40) is False
+    assert [r["password"] for r in github_api.oauth.revocations] == ["f" * 40]
+    assert "HTTP 404" in caplog.text and "f" * 40 not in caplog.text
+    connector(creds).verify()  # the grant stands
+
+
+def test_the_grant_is_deleted_on_the_connections_api_host():
+    github_com = GithubCredentials.model_validate(
+        {"access_token": "gho_" + "a" * 36, "organization": ORGANIZATION})
+    ghe = github_com.model_copy(update={"base_url": "https://ghe.example.com/api/v3"})
+    assert grant_url(github_com, "Ov23li/x") == (
+        "https://api.github.com/applications/Ov23li%2Fx/grant")
+    assert grant_url(ghe, OAUTH_CLIENT_ID) == (
+        f"https://ghe.example.com/api/v3/applications/{OAUTH_CLIENT_ID}/grant")
+    assert GithubConnector.oauth is not None and GithubConnector.oauth.revoke is revoke_grant
+    assert GithubConnector.oauth.revoke_url is None
 
 
 # --- refusals ------------------------------------------------------------------------------
