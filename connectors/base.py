@@ -370,10 +370,7 @@ class Connector:
         try:
             return cls.credentials_model.model_validate(raw)
         except ValidationError as exc:
-            fields = [
-                {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-                for err in exc.errors(include_input=False, include_url=False)
-            ]
+            fields = _field_errors(exc)
             raise InvalidInput(
                 f"credentials for {cls.id} are invalid: "
                 + ", ".join(f["field"] for f in fields),
@@ -394,10 +391,7 @@ class Connector:
             parsed = model.model_validate({k: v for k, v in raw.items()
                                            if k in model.model_fields})
         except ValidationError as exc:
-            fields += [
-                {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
-                for err in exc.errors(include_input=False, include_url=False)
-            ]
+            fields += _field_errors(exc)
         if fields:
             raise InvalidInput(
                 f"configuration for {cls.id} is invalid: "
@@ -497,6 +491,12 @@ class _Snapshot:
     @property
     def usable(self) -> bool:
         return self.succeeded > 0
+
+
+def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Each failing field and why, never the value it was given."""
+    return [{"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+            for err in exc.errors(include_input=False, include_url=False)]
 
 
 def _unique(results: list[Result]) -> list[Result]:

@@ -357,18 +357,13 @@ def _fan_out(ctx: RunContext, worker: str, plan: list[PartPlan]) -> RunStatus | 
             .values(parts=len(plan), heartbeat_at=func.now())))
         if not handed:
             return None
-        part_ids = session.scalars(
-            insert(SyncPart)
-            .values([{"id": new_id("part"), "run_id": ctx.run_id, "part_no": n,
-                      "check_ids": part.check_ids, "sharded": part.sharded,
-                      "staged": {}, "status": RunStatus.QUEUED, "attempts": 0,
-                      "evidence_count": 0, "changed_count": 0, "checks_errored": 0,
-                      "checks_crashed": 0, "errors": [], "enqueued_at": func.now()}
-                     for n, part in enumerate(plan)])
-            .on_conflict_do_nothing(constraint="uq_sync_part")
-            .returning(SyncPart.id)).all()
-        for part_id in part_ids:
-            enqueue_after_commit(session, part_job(part_id))
+        parts = [SyncPart(run_id=ctx.run_id, part_no=n, check_ids=part.check_ids,
+                          sharded=part.sharded, enqueued_at=func.now())
+                 for n, part in enumerate(plan)]
+        session.add_all(parts)
+        session.flush()
+        for part in parts:
+            enqueue_after_commit(session, part_job(part.id))
     log.info("run %s fanned out into %d parts", ctx.run_id, len(plan))
     return RunStatus.RUNNING
 
