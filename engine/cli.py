@@ -164,6 +164,37 @@ def cmd_flower(settings: Settings, port: int, address: str) -> int:
     return subprocess.call(flower_command(port, address), env=child_env(services))
 
 
+def cmd_keys(settings: Settings, action: str, batch_size: int) -> int:
+    """`keys rotate` re-seals every stored secret with the newest key; `keys status` reports.
+
+    Exits 0 when every stored secret is under the newest key (the older ones can be removed
+    from EVIDENCE_ENCRYPTION_KEYS), 1 when some remain under older keys or none opens them.
+    """
+    from engine import keys
+    from engine.db import session_factory
+    from engine.vault import load_keys
+
+    settings, _ = start_services(settings)
+    factory, ring = session_factory(settings), keys.KeyRing(load_keys(settings))
+    found = keys.status(factory, ring)
+    if action == "rotate":
+        def progress(label: str, resealed: int) -> None:
+            if resealed:
+                console.log(f"{label}: {resealed} re-sealed")
+
+        done = keys.rotate(factory, ring, batch_size=batch_size, after_batch=progress)
+        found = keys.merge(done, keys.status(factory, ring))
+    for report in found:
+        rotated = f"{report.rotated} re-sealed, " if action == "rotate" else ""
+        print(f"{report.label}: {rotated}{report.by_key.get(0, 0)} under the newest key, "
+              f"{report.under_older_keys} under older keys, {report.unreadable} that no "
+              "configured key opens")
+    remaining = sum(r.under_older_keys + r.unreadable for r in found)
+    print("every stored secret is under the newest key; older keys can be removed"
+          if not remaining else f"{remaining} stored secrets are not under the newest key")
+    return 0 if not remaining else 1
+
+
 def cmd_token(settings: Settings, account: str, ttl_hours: float) -> int:
     from datetime import timedelta
 
@@ -196,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = sub.add_parser("token", help="mint a development JWT for an account")
     token.add_argument("--account", required=True)
     token.add_argument("--hours", type=float, default=12.0)
+    keys = sub.add_parser("keys", help="encryption keys: `rotate` re-seals every stored secret "
+                          "with the newest key of EVIDENCE_ENCRYPTION_KEYS; `status` reports")
+    keys.add_argument("action", choices=["rotate", "status"])
+    keys.add_argument("--batch-size", type=int, default=500)
     demo = sub.add_parser("demo", help="connect an emulated AWS estate and show its controls")
     demo.add_argument("--keep-running", action="store_true",
                       help="leave the API up afterwards and print a token")
@@ -228,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "token":
         return cmd_token(settings, args.account, args.hours)
+    if args.command == "keys":
+        return cmd_keys(settings, args.action, args.batch_size)
     if args.command == "demo":
         from engine.demo import run_demo
 
