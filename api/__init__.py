@@ -25,6 +25,7 @@ from api.errors import (
 )
 from api.integrations import bp as integrations_bp
 from api.integrations import callback_bp as oauth_callback_bp
+from api.limits import register_limits
 from api.metrics import register_metrics
 from api.push import bp as push_bp
 from engine.db import set_job_sender
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         info=Info(title="evidence-engine API", version="1.0.0",
                   description="Collect compliance evidence from connected providers."),
         security_schemes=BEARER,
-        responses={401: ErrorBody, 422: ErrorBody},
+        responses={401: ErrorBody, 422: ErrorBody, 429: ErrorBody},
         doc_prefix="/docs", doc_url="/openapi.json",
         validation_error_callback=validation_error_response,
         validate_response=False,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app.register_api(push_bp)
     app.register_api(audits_bp)
     app.register_api(auditor_bp)
+    register_limits(app, settings)  # per-account rate limits (429) and rationed waits
 
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)
     app.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})

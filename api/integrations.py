@@ -18,6 +18,7 @@ from api.auth import (
     settings,
 )
 from api.errors import ErrorBody
+from api.limits import wait_slot
 from api.schemas import (
     CallbackQuery,
     CategoryQuery,
@@ -93,22 +94,29 @@ def connect_integration(path: IntegrationPath, query: ConnectQuery,
         conn = connect(session, integration_id=path.integration_id,
                        credentials=body.credentials, frequency=body.sync_frequency,
                        settings=settings(), config=body.config)
-    return _connect_answer(engine.wait_for_connection(account_sessions(), conn.id, query.wait))
+    with wait_slot(query.wait) as seconds:  # no slot: one look, then 202 pending
+        conn = engine.wait_for_connection(account_sessions(), conn.id, seconds)
+    return _connect_answer(conn)
 
 
 @bp.post("/<integration_id>/sync",
          responses={200: SyncResult, 202: SyncAccepted, 409: ErrorBody})
 def sync_integration(path: IntegrationPath, query: WaitQuery) -> Reply:
-    """Run evidence collection now; `?wait=SECONDS` answers the result when it finishes."""
+    """Run evidence collection now; `?wait=SECONDS` answers the result when it finishes.
+
+    Waits are rationed (EVIDENCE_SYNC_WAIT_PER_ACCOUNT at once per account, a share of each API
+    process's threads): a request that gets no slot answers 202 at once with the run to poll.
+    """
     with account_session() as session:
         run, created = engine.sync_integration(session, path.integration_id)
-    if query.wait:
-        run = engine.wait_for_run(account_sessions(), run.id, query.wait)
-        if engine.is_settled(run):
-            out = run_out(run)
-            return SyncResult(success=run.status.value in ("succeeded", "partial"),
-                              evidenceCount=run.evidence_count, errors=out.errors,
-                              duration=run.duration_ms, run=out).model_dump()
+    with wait_slot(query.wait) as seconds:
+        if seconds:
+            run = engine.wait_for_run(account_sessions(), run.id, seconds)
+    if seconds and engine.is_settled(run):
+        out = run_out(run)
+        return SyncResult(success=run.status.value in ("succeeded", "partial"),
+                          evidenceCount=run.evidence_count, errors=out.errors,
+                          duration=run.duration_ms, run=out).model_dump()
     return sync_accepted(run, created).model_dump(), 202
 
 
@@ -208,8 +216,8 @@ def oauth_callback(query: CallbackQuery) -> Reply | Response:
     token = oauth.exchange_code(grant, query.code, settings())
     with account_session(grant.account_id) as session:
         conn = oauth.store_grant(session, grant, token, settings())
-    conn = engine.wait_for_connection(account_sessions(grant.account_id), conn.id,
-                                      CALLBACK_WAIT_SECONDS)
+    with wait_slot(CALLBACK_WAIT_SECONDS, grant.account_id) as seconds:
+        conn = engine.wait_for_connection(account_sessions(grant.account_id), conn.id, seconds)
     dashboard = settings().dashboard_url
     if dashboard:
         separator = "&" if "?" in dashboard else "?"

@@ -31,7 +31,8 @@ def child_env(services: Services, **extra: str) -> dict[str, str]:
 
 def api_command(settings: Settings, workers: int = 2) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--bind", f"{settings.api_host}:{settings.api_port}",
-            "--workers", str(workers), "--threads", "8", "--access-logfile", "-",
+            "--workers", str(workers), "--threads", str(settings.api_threads),
+            "--access-logfile", "-",
             "api.wsgi:app"]
 
 

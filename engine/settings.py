@@ -6,7 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from limits import parse_many
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -135,6 +136,42 @@ class Settings(BaseSettings):
     public_base_url: str = Field("http://127.0.0.1:8000",
                                  validation_alias="EVIDENCE_PUBLIC_BASE_URL",
                                  description="Where people reach this server (links in mail)")
+
+    # Fair use of the API (issue 15): request rate limits and bounded waits.
+    rate_limit: str = Field(
+        "600/minute", validation_alias="EVIDENCE_RATE_LIMIT",
+        description="Requests per account (JWT, API key or auditor token; unauthenticated "
+        "callers per address) over all endpoints but /healthz, /readyz and /metrics, counted in "
+        "Redis; more than one as `100/second;600/minute`")
+    auth_rate_limit: str = Field(
+        "20/minute", validation_alias="EVIDENCE_AUTH_RATE_LIMIT",
+        description="Requests per client address to the unauthenticated sign-in endpoints "
+        "(auditor accept-invitation, the OAuth callback)")
+    api_threads: int = Field(8, ge=1, le=256, validation_alias="EVIDENCE_API_THREADS",
+                             description="gunicorn threads per API worker process")
+    sync_wait_per_account: int = Field(
+        2, ge=0, validation_alias="EVIDENCE_SYNC_WAIT_PER_ACCOUNT",
+        description="Requests of one account that may wait at once (`?wait=` on sync and "
+        "connect), over all API processes; more answer 202 at once with the run to poll")
+    sync_wait_per_process: int | None = Field(
+        None, ge=0, validation_alias="EVIDENCE_SYNC_WAIT_PER_PROCESS",
+        description="Waiting requests per API process (default: half of EVIDENCE_API_THREADS), "
+        "so the other threads always serve")
+    sync_wait_max_seconds: float = Field(
+        120.0, ge=0, le=120, validation_alias="EVIDENCE_SYNC_WAIT_MAX_SECONDS",
+        description="The longest `?wait=` honoured; a longer one waits this long")
+
+    @field_validator("rate_limit", "auth_rate_limit")
+    @classmethod
+    def _parse_limit(cls, value: str) -> str:
+        parse_many(value)  # a ValueError names the bad limit at start-up, not on a request
+        return value
+
+    @property
+    def waiters_per_process(self) -> int:
+        if self.sync_wait_per_process is not None:
+            return self.sync_wait_per_process
+        return max(1, self.api_threads // 2)
 
     @property
     def sqlalchemy_url(self) -> str:

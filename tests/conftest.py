@@ -33,6 +33,8 @@ from tests.emulators import moto_server, reset_moto
 ROOT = Path(__file__).resolve().parent.parent
 # The okta SDK refuses a non-https orgUrl; its own switch lifts that for local test servers.
 TEST_ONLY_ENV = {"OKTA_TESTING_TESTINGDISABLEHTTPSCHECK": "true"}
+# Far above what any test sends; tests/api/test_rate_limits.py sets low limits of its own.
+TEST_RATE_LIMIT = "100000/minute"
 
 
 def _create_database(base_url: str) -> tuple[str, str]:
@@ -65,6 +67,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "EVIDENCE_HEARTBEAT_SECONDS": str(settings.heartbeat_seconds),
         "EVIDENCE_LEASE_STALE_SECONDS": str(settings.lease_stale_seconds),
         "EVIDENCE_VISIBILITY_TIMEOUT": str(settings.visibility_timeout),
+        "EVIDENCE_RATE_LIMIT": settings.rate_limit,
+        "EVIDENCE_AUTH_RATE_LIMIT": settings.auth_rate_limit,
     }
     return {k: v for k, v in env.items() if v}
 
@@ -87,6 +91,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         EVIDENCE_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         EVIDENCE_REDIS_KEY_PREFIX=prefix, EVIDENCE_ALLOW_CUSTOM_ENDPOINTS=True,
         EVIDENCE_HEARTBEAT_SECONDS=1.0, EVIDENCE_LEASE_STALE_SECONDS=10.0,
+        EVIDENCE_RATE_LIMIT=TEST_RATE_LIMIT, EVIDENCE_AUTH_RATE_LIMIT=TEST_RATE_LIMIT,
     )
     os.environ.update(settings_env(values))
     get_settings.cache_clear()
