@@ -20,7 +20,8 @@ def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         # then move it to its next slot. Several beats are safe: rows are claimed SKIP LOCKED.
         "dispatch-due-syncs": _every(settings.dispatch_seconds, "schedule.dispatch_due"),
         # Give runs whose worker died (stale heartbeat) back to the queue, or fail them after
-        # EVIDENCE_MAX_RUN_ATTEMPTS; send again runs whose message was lost.
+        # EVIDENCE_MAX_RUN_ATTEMPTS; send again runs whose message was lost. The same for the
+        # leased tasks: connection verifies, mail, the upload expiry (engine/lease.py).
         "reap-stale-runs": _every(settings.reap_seconds, "maintenance.reap_stale_runs"),
         # Delete finished runs and control history older than EVIDENCE_HISTORY_RETENTION_DAYS.
         "prune-history": {"task": "maintenance.prune_history",

@@ -15,14 +15,25 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from connectors.base import Connector, ConnectorError
-from engine.db import Job, enqueue_after_commit, rowcount, session_factory
+from engine.db import enqueue_after_commit, rowcount, session_factory
 from engine.endpoints import check_endpoint_policy
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.lease import (
+    Lease,
+    TaskKind,
+    TaskLease,
+    claim_task,
+    drop_task,
+    end_task,
+    queue_task,
+    task_job,
+    worker_id,
+)
 from engine.models import (
     Account,
     Connection,
@@ -146,7 +157,8 @@ def store_credentials(session: Session, cls: type[Connector], credentials: BaseM
     except IntegrityError:
         raise Conflict(f"{cls.id} is being connected by another request; retry",
                        code="connect_in_progress") from None
-    enqueue_after_commit(session, Job("connections.verify", (conn.id,), queue="sync"))
+    queue_task(session, TaskKind.VERIFY, conn.id)  # a verify still running loses its lease
+    enqueue_after_commit(session, task_job(TaskKind.VERIFY, conn.id))
     return conn
 
 
@@ -239,26 +251,36 @@ def _fresh_oauth_credentials(own: Session, conn: Connection, raw: dict[str, Any]
 
 
 def verify_connection(factory: sessionmaker[Session], connection_id: str,
-                      settings: Settings | None = None) -> ConnectionStatus:
-    """Prove a pending connection's credentials; on success activate it and request a sync."""
+                      settings: Settings | None = None, *,
+                      worker: str | None = None) -> ConnectionStatus:
+    """Prove a pending connection's credentials; on success activate it and request a sync.
+
+    The verification is leased (engine/lease.py): a second delivery of the task finds the
+    lease held and leaves, the provider call runs under a heartbeat, and the outcome is written
+    only while the lease is still this worker's (a reconnect meanwhile takes it back, so an old
+    verify never judges new credentials). A worker killed mid-call is replaced by the reaper.
+    """
     from engine.sync import request_sync  # sync builds on connections; import at use
 
-    with factory() as session:
+    settings = settings or get_settings()
+    worker = worker or worker_id()
+    with factory() as session, session.begin():
         conn = session.get(Connection, connection_id)
         if conn is None or conn.status != ConnectionStatus.PENDING:
+            drop_task(session, TaskKind.VERIFY, connection_id)
             return conn.status if conn else ConnectionStatus.DISCONNECTED
+        held = claim_task(session, TaskKind.VERIFY, connection_id, worker, settings)
+        if held is None:  # another worker is verifying it right now
+            return conn.status
     # Read transaction over: open_connector works on its own, and must not wait behind ours.
-    connector = open_connector(conn, settings)
-    try:
-        metadata: dict[str, Any] | None = connector.verify()
-        message = None
-    except ConnectorError as exc:
-        metadata, message = None, exc.message
-    except Exception as exc:  # noqa: BLE001 - a connector bug must not leave it pending forever
-        log.exception("verifying connection %s crashed", connection_id)
-        metadata, message = None, f"verification failed: {exc.__class__.__name__}"
+    with Lease(factory, held, worker, settings.heartbeat_seconds, TaskLease) as lease:
+        metadata, message = _prove(conn, settings)
     with factory() as session, session.begin():
+        if not lease.renew(session):
+            log.info("verification of %s was taken over; its outcome is dropped", connection_id)
+            return session.get_one(Connection, connection_id).status
         conn = session.get(Connection, connection_id, with_for_update=True)
+        end_task(session, lease)
         if conn is None or conn.status != ConnectionStatus.PENDING:
             return conn.status if conn else ConnectionStatus.DISCONNECTED
         if metadata is None:
@@ -269,3 +291,30 @@ def verify_connection(factory: sessionmaker[Session], connection_id: str,
         conn.next_sync_at = next_due(conn.id, conn.sync_frequency, now)
         request_sync(session, conn, Trigger.CONNECT)
         return conn.status
+
+
+def _prove(conn: Connection, settings: Settings) -> tuple[dict[str, Any] | None, str | None]:
+    """The connector's verify: its metadata, or None and why the credentials were refused."""
+    try:
+        return open_connector(conn, settings).verify(), None
+    except ConnectorError as exc:
+        return None, exc.message
+    except NotFound as exc:  # its credentials were removed meanwhile
+        return None, exc.message
+    except DBAPIError:
+        raise  # the database went away: the lease goes stale and the reaper sends it again
+    except Exception as exc:  # noqa: BLE001 - a connector bug must not leave it pending forever
+        log.exception("verifying connection %s crashed", conn.id)
+        return None, f"verification failed: {exc.__class__.__name__}"
+
+
+def give_up_verify(session: Session, connection_id: str, attempts: int) -> None:
+    """The workers verifying the connection kept dying: say so on the connection (the reaper
+    calls this after EVIDENCE_MAX_RUN_ATTEMPTS)."""
+    conn = session.get(Connection, connection_id, with_for_update=True)
+    if conn is not None and conn.status == ConnectionStatus.PENDING:
+        conn.status = ConnectionStatus.ERROR
+        conn.status_message = (
+            f"checking the credentials with the provider did not finish: the worker doing it "
+            f"stopped answering {attempts} times. Connect again to retry; if it keeps "
+            f"happening, look at the worker's logs.")

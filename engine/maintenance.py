@@ -1,7 +1,8 @@
 """Maintenance jobs: give crashed and lost runs back to the queue, prune old history.
 
-The reaper is what brings a SIGKILLed sync back within minutes: its task is only redelivered
-by the broker when the visibility timeout (an hour) runs out, but its heartbeat goes stale in
+The reaper is what brings a SIGKILLed sync back within minutes, and a killed verify, mail or
+upload expiry too (their task leases, engine/lease.py): its task is only redelivered by the
+broker when the visibility timeout (an hour) runs out, but its heartbeat goes stale in
 `lease_stale_seconds`. A run stuck `queued` for `queued_stale_seconds` lost its message (Redis
 restarted without persistence, say) and is sent again; a duplicate message is harmless because
 only one delivery can claim the run.
@@ -22,13 +23,26 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
+from engine.connections import give_up_verify
 from engine.db import Job, enqueue_after_commit, rowcount
+from engine.lease import (
+    EVERY_UPLOAD,
+    Lease,
+    Leased,
+    TaskKind,
+    TaskLease,
+    claim_task,
+    end_task,
+    job_of,
+    worker_id,
+)
+from engine.mail import give_up_mail
 from engine.metrics import RUNS_REAPED
 from engine.models import Connection, ControlResultHistory, RunStatus, SyncPart, SyncRun
 from engine.models.push import UNVERIFIED, EvidenceLineage, EvidenceObject, ObjectStatus
 from engine.parts import give_up_part, under_running_run
 from engine.schedule import record_run_outcome
-from engine.settings import Settings
+from engine.settings import Settings, get_settings
 from engine.storage import Store
 from engine.sync import OPEN, part_job, sync_job
 
@@ -50,13 +64,16 @@ def reap_stale_runs(session: Session, settings: Settings, limit: int = 500) -> R
     the same for the parts of fanned-out runs (a part out of attempts may close its run)."""
     now = session.execute(select(func.now())).scalar_one()
     reaped = Reaped()
-    _reap(session, SyncRun, settings, now, limit, reaped, job=sync_job,
+    _reap(session, SyncRun, settings, now, limit, reaped, job=lambda run: sync_job(run.id),
           give_up=lambda run: _fail_abandoned(session, run, now, settings),
           queued_since=func.coalesce(SyncRun.enqueued_at, SyncRun.queued_at),
           only=SyncRun.parts == 0)
-    _reap(session, SyncPart, settings, now, limit, reaped, job=part_job,
+    _reap(session, SyncPart, settings, now, limit, reaped, job=lambda part: part_job(part.id),
           give_up=lambda part: give_up_part(session, part, now, settings),
           queued_since=SyncPart.enqueued_at, only=under_running_run())
+    _reap(session, TaskLease, settings, now, limit, reaped, job=job_of,
+          give_up=lambda lease: _give_up_task(session, lease),
+          queued_since=TaskLease.enqueued_at)
     reaped.cancelled = list(session.scalars(
         update(SyncPart)
         .where(SyncPart.status.in_(OPEN), ~under_running_run())
@@ -69,15 +86,15 @@ def reap_stale_runs(session: Session, settings: Settings, limit: int = 500) -> R
     return reaped
 
 
-def _reap(session: Session, model: type[SyncRun] | type[SyncPart], settings: Settings,
-          now: datetime, limit: int, reaped: Reaped, *, job: Callable[[str], Job],
+def _reap(session: Session, model: Leased, settings: Settings,
+          now: datetime, limit: int, reaped: Reaped, *, job: Callable[[Any], Job],
           give_up: Callable[[Any], None], queued_since: SQLColumnExpression[datetime | None],
           only: ColumnElement[bool] | None = None) -> None:
-    """Leased rows (runs, or parts) with a stale heartbeat: queued again, or given up after
-    their attempts; queued rows whose message is presumed lost: sent again."""
+    """Leased rows (runs, parts, task leases) with a stale heartbeat: queued again, or given up
+    after their attempts; queued rows whose message is presumed lost: sent again."""
     stale_before = now - timedelta(seconds=settings.lease_stale_seconds)
     scope = [only] if only is not None else []
-    dead = cast(Sequence[SyncRun | SyncPart], session.scalars(
+    dead = cast(Sequence[SyncRun | SyncPart | TaskLease], session.scalars(
         select(model)
         .where(model.status == RunStatus.RUNNING, *scope,
                or_(model.heartbeat_at.is_(None), model.heartbeat_at < stale_before))
@@ -90,9 +107,9 @@ def _reap(session: Session, model: type[SyncRun] | type[SyncPart], settings: Set
             reaped.failed.append(row.id)
         else:
             row.status, row.worker, row.enqueued_at = RunStatus.QUEUED, None, now
-            enqueue_after_commit(session, job(row.id))
+            enqueue_after_commit(session, job(row))
             reaped.requeued.append(row.id)
-    lost = cast(Sequence[SyncRun | SyncPart], session.scalars(
+    lost = cast(Sequence[SyncRun | SyncPart | TaskLease], session.scalars(
         select(model)
         .where(model.status == RunStatus.QUEUED, *scope,
                queued_since < now - timedelta(seconds=settings.queued_stale_seconds))
@@ -101,8 +118,22 @@ def _reap(session: Session, model: type[SyncRun] | type[SyncPart], settings: Set
         .with_for_update(skip_locked=True)).all())
     for row in lost:
         row.enqueued_at = now
-        enqueue_after_commit(session, job(row.id))
+        enqueue_after_commit(session, job(row))
         reaped.resent.append(row.id)
+
+
+def _give_up_task(session: Session, lease: TaskLease) -> None:
+    """A verify, mail or upload expiry whose workers kept dying: its subject says so (a pending
+    connection goes to `error`, a queued mail to `failed`); the expiry waits for its next hour."""
+    kind = TaskKind(lease.kind)
+    if kind is TaskKind.VERIFY:
+        give_up_verify(session, lease.subject_id, lease.attempts)
+    elif kind is TaskKind.MAIL:
+        give_up_mail(session, lease.subject_id, lease.attempts)
+    else:
+        log.error("upload expiry: the worker running it stopped answering %d times; giving up "
+                  "until its next scheduled run", lease.attempts)
+    session.delete(lease)
 
 
 def _fail_abandoned(session: Session, run: SyncRun, now: datetime, settings: Settings) -> None:
@@ -161,22 +192,51 @@ class ExpiredUploads:
 
 
 def expire_unverified_uploads(factory: sessionmaker[Session], store: Store, now: datetime,
-                              older_than: timedelta, batch: int = 500) -> ExpiredUploads:
+                              older_than: timedelta, batch: int = 500, *,
+                              settings: Settings | None = None,
+                              worker: str | None = None) -> ExpiredUploads:
     """Delete the objects of uploads nobody verified within `older_than`, and mark them expired.
 
     An upload qualifies when it is pending (or failed a verify and waits for a new PUT), was
     requested before `now - older_than`, its presigned URL has run out (so nothing can be
     PUT after its object is gone), and no control links it. Verified content and duplicates are
     never touched. Each batch deletes its objects (ones already gone count as deleted) and then
-    commits its rows; rows a verify holds are skipped (SKIP LOCKED), so a second run, or two at
-    once, do nothing twice. A verify that comes later answers 410 `upload_expired`.
+    commits its rows; rows a verify holds are skipped (SKIP LOCKED). The job is leased: a
+    second copy (two beats, a broker replay) finds the lease held and does nothing, and a
+    worker killed mid-batch leaves that batch's rows `pending` (some objects already gone)
+    until the reaper sends the job again, which finishes them. A verify that comes later
+    answers 410 `upload_expired`.
     """
+    settings = settings or get_settings()
+    worker = worker or worker_id()
+    with factory() as session, session.begin():
+        held = claim_task(session, TaskKind.EXPIRE_UPLOADS, EVERY_UPLOAD, worker, settings)
+    if held is None:
+        log.info("upload expiry is already running on another worker")
+        return ExpiredUploads(uploads=0)
     cutoff = now - older_than
+    with Lease(factory, held, worker, settings.heartbeat_seconds, TaskLease) as lease:
+        try:
+            total = _expire_in_batches(factory, lease, store, now, cutoff, batch)
+        except Exception:
+            _release(factory, lease)  # failed, not killed: the next run starts afresh
+            raise
+    if total:
+        log.info("expired %d upload(s) not verified within %s", total, older_than)
+    return ExpiredUploads(uploads=total)
+
+
+def _expire_in_batches(factory: sessionmaker[Session], lease: Lease, store: Store,
+                       now: datetime, cutoff: datetime, batch: int) -> int:
+    """The batches of `expire_unverified_uploads`, each fenced by its lease; the last ends it."""
     linked = select(EvidenceLineage.id).where(
         EvidenceLineage.evidence_object_id == EvidenceObject.id).exists()
     total = 0
     while True:
         with factory() as session, session.begin():
+            if not lease.renew(session):
+                log.info("upload expiry was taken over after %d upload(s)", total)
+                return total
             rows = session.scalars(
                 select(EvidenceObject)
                 .where(EvidenceObject.status.in_(UNVERIFIED), EvidenceObject.created_at < cutoff,
@@ -187,8 +247,16 @@ def expire_unverified_uploads(factory: sessionmaker[Session], store: Store, now:
             store.delete_many([row.upload_key for row in rows])
             for row in rows:
                 row.status = ObjectStatus.EXPIRED
+            if len(rows) < batch:
+                end_task(session, lease)
         total += len(rows)
         if len(rows) < batch:
-            if total:
-                log.info("expired %d upload(s) not verified within %s", total, older_than)
-            return ExpiredUploads(uploads=total)
+            return total
+
+
+def _release(factory: sessionmaker[Session], lease: Lease) -> None:
+    try:
+        with factory() as session, session.begin():
+            end_task(session, lease)
+    except Exception:  # noqa: BLE001 - the database is the trouble: the lease goes stale
+        log.warning("could not release %s", lease.row_id, exc_info=True)

@@ -16,17 +16,17 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import WHOLE, Shard
 from engine.evidence import Item, store_check_results
+from engine.lease import Lease, claimable
 from engine.metrics import CHECKS_ERRORED, EVIDENCE_ROWS
 from engine.models import Connection, RunStatus, SyncPart, SyncRun
 from engine.settings import Settings, get_settings
 from engine.sync import (
     OPEN,
-    Lease,
     RunContext,
     RunTally,
     close_run,
@@ -34,7 +34,6 @@ from engine.sync import (
     fail_run,
     final_status,
     observe_run,
-    stale_before,
 )
 
 log = logging.getLogger(__name__)
@@ -46,13 +45,7 @@ def claim_part(session: Session, part_id: str, worker: str,
     and its run is still running."""
     part_id_claimed = session.execute(
         update(SyncPart)
-        .where(SyncPart.id == part_id,
-               or_(SyncPart.status == RunStatus.QUEUED,
-                   and_(SyncPart.status == RunStatus.RUNNING,
-                        SyncPart.attempts < settings.max_run_attempts,
-                        or_(SyncPart.heartbeat_at.is_(None),
-                            SyncPart.heartbeat_at < stale_before(settings)))),
-               under_running_run())
+        .where(SyncPart.id == part_id, claimable(SyncPart, settings), under_running_run())
         .values(status=RunStatus.RUNNING, worker=worker, heartbeat_at=func.now(),
                 attempts=SyncPart.attempts + 1)
         .returning(SyncPart.id)

@@ -14,7 +14,6 @@ leased like a run (engine/parts.py), and the part that finishes last closes the 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass, field
@@ -22,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +41,7 @@ from engine.controls import recompute_controls
 from engine.db import Job, enqueue_after_commit, rowcount
 from engine.errors import EngineError
 from engine.evidence import Item, store_check_results
+from engine.lease import Lease, LeaseLost, claimable, stale_before
 from engine.metrics import (
     CHECKS_ERRORED,
     EVIDENCE_ROWS,
@@ -103,55 +103,6 @@ def request_sync(session: Session, conn: Connection, trigger: Trigger) -> tuple[
     raise RuntimeError(f"could not queue a run for connection {conn.id}")
 
 
-@dataclass
-class Lease:
-    """The worker's hold on a run (or on a part of one), renewed by a heartbeat thread."""
-
-    factory: sessionmaker[Session]
-    row_id: str
-    worker: str
-    interval: float
-    model: type[SyncRun] | type[SyncPart] = SyncRun
-    lost: threading.Event = field(default_factory=threading.Event)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def renew(self, session: Session) -> bool:
-        """Touch the heartbeat if this worker still owns the row (also fences a write)."""
-        row = self.model
-        owned = rowcount(session.execute(
-            update(row)
-            .where(row.id == self.row_id, row.worker == self.worker,
-                   row.status == RunStatus.RUNNING)
-            .values(heartbeat_at=text("now()"))
-        ))
-        if not owned:
-            self.lost.set()
-        return bool(owned)
-
-    def _beat(self) -> None:
-        while not self.stop.wait(self.interval):
-            try:
-                with self.factory() as session, session.begin():
-                    if not self.renew(session):
-                        return
-            except Exception:  # noqa: BLE001 - a missed beat is retried; staleness decides
-                log.warning("heartbeat for %s failed", self.row_id, exc_info=True)
-
-    def __enter__(self) -> Lease:
-        self._thread = threading.Thread(target=self._beat, daemon=True,
-                                        name=f"heartbeat-{self.row_id}")
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self._thread.join(timeout=5)
-
-
-class LeaseLost(Exception):
-    """Another worker took the run over; this one must stop writing."""
-
-
 class SlotBusy(Exception):
     """The account already runs its allowed syncs of this provider; deliver the run later."""
 
@@ -170,15 +121,7 @@ class Claim(StrEnum):
 def _claimable(settings: Settings) -> ColumnElement[bool]:
     """Queued, or running whole with a stale heartbeat and attempts left (a fanned-out run's
     parts are leased and reaped one by one instead)."""
-    return or_(SyncRun.status == RunStatus.QUEUED,
-               and_(SyncRun.status == RunStatus.RUNNING, SyncRun.parts == 0,
-                    SyncRun.attempts < settings.max_run_attempts,
-                    or_(SyncRun.heartbeat_at.is_(None),
-                        SyncRun.heartbeat_at < stale_before(settings))))
-
-
-def stale_before(settings: Settings) -> ColumnElement[datetime]:
-    return func.now() - timedelta(seconds=settings.lease_stale_seconds)
+    return claimable(SyncRun, settings, SyncRun.parts == 0)
 
 
 def claim_run(session: Session, run_id: str, worker: str, settings: Settings) -> Claim:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
 from datetime import UTC, datetime, timedelta
 
 from celery import Task
@@ -13,6 +10,8 @@ from engine import maintenance
 from engine.connections import verify_connection
 from engine.db import session_factory, unit_of_work
 from engine.dispatch import dispatch_all_due
+from engine.lease import worker_id
+from engine.mail import send_mail
 from engine.parts import run_part
 from engine.settings import get_settings
 from engine.storage import is_configured, open_store
@@ -20,14 +19,10 @@ from engine.sync import SlotBusy, run_sync
 from workers.celery_app import celery_app
 
 
-def _worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_native_id()}"
-
-
 @celery_app.task(name="sync.run", bind=True, max_retries=None)
 def sync_run(self: Task, run_id: str) -> str | None:
     try:
-        status = run_sync(session_factory(), run_id, worker=_worker_id())
+        status = run_sync(session_factory(), run_id, worker=worker_id())
     except SlotBusy as busy:  # the account's provider slots are full: come back later
         raise self.retry(countdown=busy.retry_after) from None
     return status.value if status else None
@@ -35,13 +30,13 @@ def sync_run(self: Task, run_id: str) -> str | None:
 
 @celery_app.task(name="sync.part")
 def sync_part(part_id: str) -> str | None:
-    status = run_part(session_factory(), part_id, worker=_worker_id())
+    status = run_part(session_factory(), part_id, worker=worker_id())
     return status.value if status else None
 
 
 @celery_app.task(name="connections.verify")
 def connections_verify(connection_id: str) -> str:
-    return verify_connection(session_factory(), connection_id).value
+    return verify_connection(session_factory(), connection_id, worker=worker_id()).value
 
 
 @celery_app.task(name="schedule.dispatch_due")
@@ -71,19 +66,14 @@ def expire_unverified_uploads() -> int:
         return 0
     window = timedelta(seconds=settings.upload_verify_window_seconds)
     return maintenance.expire_unverified_uploads(session_factory(), open_store(settings),
-                                                 datetime.now(UTC), window).uploads
+                                                 datetime.now(UTC), window, settings=settings,
+                                                 worker=worker_id()).uploads
 
 
-@celery_app.task(name="mail.send", autoretry_for=(Exception,), retry_backoff=5,
-                 retry_backoff_max=300, max_retries=6)
-def mail_send(mail_id: str) -> str:
-    """Send one queued mail over SMTP (engine.mail); an attempt that failed is retried."""
-    from engine.mail import MailNotSent, send_mail
-    from engine.models.audit import MailStatus
-    from engine.settings import get_settings
-
-    with unit_of_work() as session:
-        status = send_mail(session, get_settings(), mail_id)
-    if status is MailStatus.QUEUED:
-        raise MailNotSent(f"mail {mail_id} was not sent yet")
-    return status.value
+@celery_app.task(name="mail.send", bind=True, max_retries=None)
+def mail_send(self: Task, mail_id: str) -> str:
+    """Send one queued mail over SMTP (engine.mail); a failed attempt comes back when it says."""
+    attempt = send_mail(session_factory(), get_settings(), mail_id, worker=worker_id())
+    if attempt.retry_in is not None:
+        raise self.retry(countdown=attempt.retry_in)
+    return attempt.status.value

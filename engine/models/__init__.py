@@ -33,6 +33,7 @@ from engine.models.integrations import (  # noqa: F401
     IntegrationType,
     OAuthState,
 )
+from engine.models.lease import TaskKind, TaskLease  # noqa: F401
 from engine.models.push import ApiKey, EvidenceLineage, EvidenceObject  # noqa: F401
 
 __all__ = [

@@ -123,10 +123,10 @@ def test_mail_that_cannot_be_sent_stays_queued_then_fails(audit_settings, db):
         mail_id = queue_mail(s, unreachable, to="a@b.test", subject="s", body="secret body").id
         s.info.pop("pending_jobs", None)  # this test runs the attempts itself
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        with session_factory(audit_settings)() as s, s.begin():
-            status = send_mail(s, unreachable, mail_id)
+        sent = send_mail(session_factory(audit_settings), unreachable, mail_id)
         expected = MailStatus.FAILED if attempt == MAX_ATTEMPTS else MailStatus.QUEUED
-        assert status == expected
+        assert sent.status == expected
+        assert (sent.retry_in is None) == (attempt == MAX_ATTEMPTS)  # backing off until then
     with session_factory(audit_settings)() as s:
         mail = s.get_one(OutboundMail, mail_id)
     assert mail.attempts == MAX_ATTEMPTS and "Connection" in (mail.last_error or "")
