@@ -1,6 +1,8 @@
 """The auditor portal (seed 001): an external auditor, holding the JWT its magic link was
 exchanged for, reviews the one audit that token names. Customer tokens are refused here, and
-auditor tokens are refused on every customer endpoint.
+auditor tokens are refused on every customer endpoint. Every request checks the token's
+server-side session: a revoked one is refused at once (401 `session_revoked`), and once the
+audit is complete the session reads but no longer writes (409 `audit_read_only`).
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from api.audits import (
 )
 from api.auth import settings
 from api.errors import ErrorBody
+from api.fields import Flag
 from api.schemas import Reply
 from engine import audits
 from engine.auditor_tokens import AuditorPrincipal, verify_auditor_token
-from engine.audits import KEEP, Actor, FindingChanges
+from engine.audits import KEEP, Actor, FindingChanges, now_utc
 from engine.db import session_factory, unit_of_work
 from engine.errors import Unauthorized
 from engine.frameworks import Control
@@ -66,7 +69,7 @@ def authenticate_auditor() -> None:
         raise Unauthorized("send `Authorization: Bearer <auditor token>` (the token "
                            "accept-invitation answered)", code="missing_token")
     with session_factory(settings())() as session:
-        g.auditor = verify_auditor_token(settings(), session, token.strip())
+        g.auditor = verify_auditor_token(settings(), session, token.strip(), now_utc())
 
 
 def auditor() -> AuditorPrincipal:
@@ -78,9 +81,16 @@ def _actor() -> Actor:
     return Actor.auditor(auditor())
 
 
-def _audit(session: Session, *, for_update: bool = False) -> Audit:
+def _audit(session: Session) -> Audit:
     p = auditor()
-    return audits.get_audit(session, p.account_id, p.audit_id, for_update=for_update)
+    return audits.get_audit(session, p.account_id, p.audit_id)
+
+
+def _audit_to_change(session: Session) -> Audit:
+    """The audit, locked, for a session that may still write (409 once it is complete)."""
+    p = auditor()
+    audits.require_session_writable(p)
+    return audits.get_audit(session, p.account_id, p.audit_id, for_update=True)
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -108,7 +118,7 @@ class ReviewRequest(BaseModel):
 
     status: ReviewStatus
     auditor_notes: Text | None = None
-    evidence_sufficient: bool | None = None
+    evidence_sufficient: Flag | None = None
 
 
 class EvidenceRequestCreate(BaseModel):
@@ -155,6 +165,8 @@ class AcceptOut(BaseModel):
     token: str = Field(description="the auditor JWT: `Authorization: Bearer <token>` on "
                        "/api/v1/auditor/*")
     expires_at: datetime
+    session_id: str = Field(description="the server-side session the token names (the "
+                            "customer lists and revokes it under /api/v1/audits/{id}/auditors)")
     audit: AcceptedAudit
 
 
@@ -330,7 +342,8 @@ def accept_invitation(body: AcceptRequest) -> Reply:
         accepted = audits.accept_invitation(session, settings(), body.token)
         audit = accepted.audit
         return dump(AcceptReply(data=AcceptOut(
-            token=accepted.session.token, expires_at=accepted.session.expires_at,
+            token=accepted.token.token, expires_at=accepted.token.expires_at,
+            session_id=accepted.token.session_id,
             audit=AcceptedAudit(id=audit.id, title=audit.title, framework_id=audit.framework_id,
                                 status=audit.status))))
 
@@ -379,7 +392,7 @@ def set_control_status(path: ControlPath, body: ReviewRequest) -> Reply:
     """Mark a control pending, passed, failed or needs_evidence, with notes."""
     sent = body.model_fields_set
     with unit_of_work(settings()) as session:
-        audit = _audit(session, for_update=True)
+        audit = _audit_to_change(session)
         row = audits.review_control(
             session, audit, _actor(), path.control_id, status=body.status,
             notes=body.auditor_notes if "auditor_notes" in sent else KEEP,
@@ -393,7 +406,7 @@ def set_control_status(path: ControlPath, body: ReviewRequest) -> Reply:
 def request_evidence(body: EvidenceRequestCreate) -> Reply:
     """Ask the customer for more evidence on a control."""
     with unit_of_work(settings()) as session:
-        audit = _audit(session, for_update=True)
+        audit = _audit_to_change(session)
         req = audits.request_evidence(session, audit, _actor(), control_ref=body.control_id,
                                       description=body.description, priority=body.priority)
         return dump(EvidenceRequestReply(data=request_out(req))), 201
@@ -414,7 +427,7 @@ def list_evidence_requests() -> Reply:
 def create_finding(body: FindingCreate) -> Reply:
     """Record a finding on a control."""
     with unit_of_work(settings()) as session:
-        audit = _audit(session, for_update=True)
+        audit = _audit_to_change(session)
         finding = audits.create_finding(session, audit, _actor(), control_ref=body.control_id,
                                         severity=body.severity, title=body.title,
                                         description=body.description,
@@ -444,7 +457,7 @@ def update_finding(path: FindingPath, body: FindingUpdate) -> Reply:
         remediation=body.remediation if "remediation" in sent else KEEP,
         control_ref=body.control_id if body.control_id is not None else KEEP)
     with unit_of_work(settings()) as session:
-        audit = _audit(session, for_update=True)
+        audit = _audit_to_change(session)
         finding = audits.update_finding(session, audit, _actor(), path.finding_id, changes)
         return dump(FindingReply(data=finding_out(finding)))
 
@@ -454,7 +467,7 @@ def update_finding(path: FindingPath, body: FindingUpdate) -> Reply:
 def complete_audit() -> Reply:
     """Mark the audit complete (from `findings`); it is read-only afterwards."""
     with unit_of_work(settings()) as session:
-        audit = _audit(session, for_update=True)
+        audit = _audit_to_change(session)
         audits.complete_audit(session, audit, _actor())
         session.flush()
         return dump(AuditDetailReply(data=detail_out(audits.audit_detail(session, audit))))

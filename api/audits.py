@@ -7,14 +7,15 @@ sides of an audit serialise the same way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import authenticate, principal, settings
 from api.errors import ErrorBody
+from api.fields import When
 from api.schemas import Reply
 from engine import audits, reports
 from engine.audits import KEEP, Actor, AuditChanges
@@ -22,7 +23,8 @@ from engine.db import unit_of_work
 from engine.models.audit import (
     Audit,
     AuditActivity,
-    AuditorInvitation,
+    AuditorSession,
+    AuditorStatus,
     AuditStatus,
     AuditType,
     EvidenceRequest,
@@ -31,6 +33,7 @@ from engine.models.audit import (
     FindingStatus,
     Priority,
     RequestStatus,
+    RevokeReason,
 )
 
 # --- field types ---------------------------------------------------------------------------
@@ -51,16 +54,6 @@ Text = Annotated[str, Field(max_length=20000, pattern=TEXT_PATTERN)]
 RequiredText = Annotated[str, Field(min_length=1, max_length=20000, pattern=TEXT_PATTERN)]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """A date without a zone is taken as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-When = Annotated[datetime, AfterValidator(_utc)]
-
-
 # --- requests ------------------------------------------------------------------------------
 
 class AuditPath(BaseModel):
@@ -69,6 +62,10 @@ class AuditPath(BaseModel):
 
 class RequestPath(AuditPath):
     request_id: Id
+
+
+class AuditorPath(AuditPath):
+    auditor_id: Id = Field(description="the auditor's `id` (its invitation, `inv-…`)")
 
 
 class AuditCreate(BaseModel):
@@ -154,15 +151,38 @@ class ActivityOut(BaseModel):
     details: dict[str, Any]
 
 
-class AuditorOut(BaseModel):
+class AuditorSessionOut(BaseModel):
+    """One auditor session (the server side of an auditor token; never the token itself)."""
+
     id: str
+    status: Literal["active", "expired", "revoked"]
+    can_write: bool = Field(description="false once the audit is complete: the session reads "
+                            "the audit and its report, and changes nothing")
+    created_at: datetime
+    expires_at: datetime
+    writes_ended_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    revoked_reason: RevokeReason | None = Field(
+        description="`revoked`: the customer withdrew it; `replaced`: a newer invitation to "
+        "the same address ended it")
+
+
+class AuditorOut(BaseModel):
+    id: str = Field(description="the invitation id; `DELETE …/auditors/{id}` revokes it")
     email: str
     name: str
     firm: str | None
-    status: Literal["invited", "accepted", "expired", "revoked"]
+    status: AuditorStatus = Field(
+        description="`invited`: the link is unused; `accepted`: a session is live; `expired`: "
+        "the link or every session ran out; `revoked`: withdrawn, or replaced by a newer "
+        "invitation")
     invited_at: datetime
-    expires_at: datetime
+    expires_at: datetime = Field(description="when the invitation link stops working")
     accepted_at: datetime | None
+    revoked_at: datetime | None
+    revoked_by: str | None
+    sessions: list[AuditorSessionOut]
 
 
 class AuditOut(BaseModel):
@@ -202,6 +222,10 @@ class AuditDetailReply(BaseModel):
 
 class InvitationReply(BaseModel):
     data: AuditorOut
+
+
+class AuditorListReply(BaseModel):
+    data: list[AuditorOut]
 
 
 class FindingOut(BaseModel):
@@ -295,14 +319,22 @@ def activity_out(e: AuditActivity) -> ActivityOut:
                        at=e.at, details=e.details)
 
 
-def auditor_out(i: AuditorInvitation, now: datetime | None = None) -> AuditorOut:
-    now = now or datetime.now(UTC)
-    status: Literal["invited", "accepted", "expired", "revoked"] = (
-        "accepted" if i.accepted_at else "revoked" if i.revoked_at
-        else "expired" if i.expires_at <= now else "invited")
-    return AuditorOut(id=i.id, email=i.email, name=i.name, firm=i.firm, status=status,
+def auditor_session_out(s: AuditorSession, now: datetime) -> AuditorSessionOut:
+    status: Literal["active", "expired", "revoked"] = (
+        "revoked" if s.revoked_at else "expired" if s.expires_at <= now else "active")
+    return AuditorSessionOut(id=s.id, status=status, can_write=s.writes_ended_at is None,
+                             created_at=s.created_at, expires_at=s.expires_at,
+                             writes_ended_at=s.writes_ended_at, revoked_at=s.revoked_at,
+                             revoked_by=s.revoked_by, revoked_reason=s.revoked_reason)
+
+
+def auditor_out(a: audits.AuditorAccess) -> AuditorOut:
+    i = a.invitation
+    return AuditorOut(id=i.id, email=i.email, name=i.name, firm=i.firm, status=a.status,
                       invited_at=i.created_at, expires_at=i.expires_at,
-                      accepted_at=i.accepted_at)
+                      accepted_at=i.accepted_at, revoked_at=i.revoked_at,
+                      revoked_by=i.revoked_by,
+                      sessions=[auditor_session_out(s, a.checked_at) for s in a.sessions])
 
 
 def detail_out(d: audits.AuditDetail) -> AuditDetailOut:
@@ -405,7 +437,29 @@ def invite_auditor(path: AuditPath, body: InviteRequest) -> Reply:
                                  for_update=True)
         invitation = audits.invite_auditor(session, settings(), audit, _actor(),
                                            email=body.email, name=body.name, firm=body.firm)
-        return dump(InvitationReply(data=auditor_out(invitation))), 201
+        return dump(InvitationReply(data=auditor_out(audits.access_of(invitation, [])))), 201
+
+
+@bp.get("/<audit_id>/auditors", responses={200: AuditorListReply})
+def list_auditors(path: AuditPath) -> Reply:
+    """Every auditor invited to the audit (one entry per invitation, oldest first) with its
+    status and sessions."""
+    with unit_of_work(settings()) as session:
+        audit = audits.get_audit(session, principal().account_id, path.audit_id)
+        return dump(AuditorListReply(data=[auditor_out(a)
+                                           for a in audits.auditors(session, audit)]))
+
+
+@bp.delete("/<audit_id>/auditors/<auditor_id>", responses={200: InvitationReply})
+def revoke_auditor(path: AuditorPath) -> Reply:
+    """Withdraw an auditor: the link stops working and every session it opened ends, so the
+    auditor's next request is refused (401 `session_revoked`). Recorded in the activity log;
+    revoking again changes nothing."""
+    with unit_of_work(settings()) as session:
+        audit = audits.get_audit(session, principal().account_id, path.audit_id,
+                                 for_update=True)
+        access = audits.revoke_auditor(session, audit, _actor(), path.auditor_id)
+        return dump(InvitationReply(data=auditor_out(access)))
 
 
 @bp.get("/<audit_id>/findings", responses={200: FindingListReply})

@@ -24,10 +24,12 @@ from sqlalchemy.types import String
 from engine import pushed
 from engine.auditor_tokens import (
     AuditorPrincipal,
-    AuditorSession,
-    mint_auditor_token,
+    AuditorToken,
+    end_session_writes,
     new_link_token,
     redeem_link_token,
+    revoke_sessions,
+    start_session,
 )
 from engine.connections import ensure_account
 from engine.controls import status_of
@@ -42,6 +44,8 @@ from engine.models.audit import (
     AuditActivity,
     AuditControl,
     AuditorInvitation,
+    AuditorSession,
+    AuditorStatus,
     AuditStatus,
     AuditType,
     EvidenceRequest,
@@ -51,6 +55,7 @@ from engine.models.audit import (
     Priority,
     RequestStatus,
     ReviewStatus,
+    RevokeReason,
 )
 from engine.settings import Settings
 from engine.tokens import Principal
@@ -188,12 +193,14 @@ def _transition(session: Session, audit: Audit, actor: Actor, to: AuditStatus,
     _check_transition(audit, to)
     previous = audit.status
     audit.status, audit.updated_at = to, now
+    details: dict[str, Any] = {}
     if to is AuditStatus.EVIDENCE_REVIEW:
         audit.evidence_review_at = now
     if to is AuditStatus.COMPLETE:
         audit.completed_at = now
+        details["auditor_sessions_read_only"] = end_session_writes(session, audit.id, now)
     record(session, audit, actor, ActivityType.STATUS_CHANGED, now, status=to.value,
-           previous=previous.value)
+           previous=previous.value, **details)
 
 
 @dataclass(frozen=True)
@@ -290,7 +297,7 @@ def activity(session: Session, audit: Audit, *, limit: int, offset: int = 0,
 def invitations(session: Session, audit: Audit) -> list[AuditorInvitation]:
     return list(session.scalars(select(AuditorInvitation)
                                 .where(AuditorInvitation.audit_id == audit.id)
-                                .order_by(AuditorInvitation.created_at)))
+                                .order_by(AuditorInvitation.created_at, AuditorInvitation.id)))
 
 
 @dataclass(frozen=True)
@@ -298,13 +305,92 @@ class AuditDetail:
     audit: Audit
     progress: Progress
     recent_activity: list[AuditActivity]
-    auditors: list[AuditorInvitation]
+    auditors: list[AuditorAccess]
 
 
 def audit_detail(session: Session, audit: Audit) -> AuditDetail:
     return AuditDetail(audit, progress_of(session, [audit])[audit.id],
                        activity(session, audit, limit=RECENT_ACTIVITY, newest_first=True),
-                       invitations(session, audit))
+                       auditors(session, audit))
+
+
+# --- who has access ------------------------------------------------------------------------
+
+def is_live(row: AuditorSession, now: datetime) -> bool:
+    return row.revoked_at is None and row.expires_at > now
+
+
+@dataclass(frozen=True)
+class AuditorAccess:
+    """One invitation, the sessions opened through it, and where the auditor stands."""
+
+    invitation: AuditorInvitation
+    sessions: list[AuditorSession]
+    status: AuditorStatus
+    checked_at: datetime
+
+
+def access_of(invitation: AuditorInvitation, sessions: Sequence[AuditorSession],
+              now: datetime | None = None) -> AuditorAccess:
+    """Revoked wins; an unused link is invited until it expires; an accepted one is accepted
+    while one of its sessions is live, else expired."""
+    now = now or now_utc()
+    if invitation.revoked_at is not None:
+        status = AuditorStatus.REVOKED
+    elif invitation.accepted_at is None:
+        status = AuditorStatus.INVITED if invitation.expires_at > now else AuditorStatus.EXPIRED
+    else:
+        status = (AuditorStatus.ACCEPTED if any(is_live(s, now) for s in sessions)
+                  else AuditorStatus.EXPIRED)
+    return AuditorAccess(invitation, list(sessions), status, now)
+
+
+def auditors(session: Session, audit: Audit, now: datetime | None = None) -> list[AuditorAccess]:
+    """Every auditor invited to the audit, oldest invitation first, with its sessions."""
+    now = now or now_utc()
+    by_invitation: dict[str, list[AuditorSession]] = defaultdict(list)
+    for row in session.scalars(select(AuditorSession)
+                               .where(AuditorSession.audit_id == audit.id)
+                               .order_by(AuditorSession.created_at, AuditorSession.id)):
+        by_invitation[row.invitation_id].append(row)
+    return [access_of(i, by_invitation[i.id], now) for i in invitations(session, audit)]
+
+
+def revoke_auditor(session: Session, audit: Audit, actor: Actor, invitation_id: str,
+                   now: datetime | None = None) -> AuditorAccess:
+    """Withdraw an auditor: its link stops working and every session it opened ends, so the
+    auditor's next request is refused. Allowed on a complete audit (its report stays
+    readable otherwise); revoking twice changes nothing."""
+    now = now or now_utc()
+    invitation = session.scalars(select(AuditorInvitation).where(
+        AuditorInvitation.audit_id == audit.id, AuditorInvitation.id == invitation_id)
+        .with_for_update()).first()
+    if invitation is None:
+        raise NotFound(f"no auditor {invitation_id} in audit {audit.id}",
+                       code="auditor_not_found")
+    newly = invitation.revoked_at is None
+    if newly:
+        invitation.revoked_at, invitation.revoked_by = now, actor.label[:400]
+    ended = revoke_sessions(session, [invitation.id], now, by=actor.label,
+                            reason=RevokeReason.REVOKED)
+    if newly or ended:
+        record(session, audit, actor, ActivityType.AUDITOR_REVOKED, now,
+               invitation_id=invitation.id, email=invitation.email, name=invitation.name,
+               reason=RevokeReason.REVOKED.value, session_ids=[e.id for e in ended])
+    session.flush()
+    rows = session.scalars(select(AuditorSession)
+                           .where(AuditorSession.invitation_id == invitation.id)
+                           .order_by(AuditorSession.created_at, AuditorSession.id)
+                           .execution_options(populate_existing=True))
+    return access_of(invitation, list(rows), now)
+
+
+def require_session_writable(principal: AuditorPrincipal) -> None:
+    """A session whose writes ended (its audit is complete) reads, and changes nothing."""
+    if not principal.can_write:
+        raise Conflict("this audit is complete: the auditor session is read-only (the audit "
+                       "and its report stay readable)", code="audit_read_only",
+                       status=AuditStatus.COMPLETE.value, allowed_next_statuses=[])
 
 
 # --- invitations ---------------------------------------------------------------------------
@@ -330,15 +416,21 @@ def invite_auditor(session: Session, settings: Settings, audit: Audit, actor: Ac
                    email: str, name: str, firm: str | None = None,
                    now: datetime | None = None) -> AuditorInvitation:
     """Invite an auditor by magic link; the mail leaves from a worker after commit. Earlier
-    unaccepted invitations of the same address to this audit stop working."""
+    invitations of the same address to this audit are replaced: an unused link stops working
+    and an accepted one's sessions end (each recorded as `auditor_revoked`, reason
+    `replaced`), so a re-invitation never leaves an older token valid."""
     now = now or now_utc()
     require_writable(audit)
     require_mail(settings)
-    session.execute(update(AuditorInvitation).where(
+    replaced = list(session.execute(update(AuditorInvitation).where(
         AuditorInvitation.audit_id == audit.id,
         func.lower(AuditorInvitation.email) == email.lower(),
-        AuditorInvitation.accepted_at.is_(None), AuditorInvitation.revoked_at.is_(None))
-        .values(revoked_at=now))
+        AuditorInvitation.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_by=actor.label[:400])
+        .returning(AuditorInvitation.id, AuditorInvitation.email, AuditorInvitation.name))
+        .tuples())
+    ended = revoke_sessions(session, [r[0] for r in replaced], now, by=actor.label,
+                            reason=RevokeReason.REPLACED)
     token, token_hash = new_link_token()
     invitation = AuditorInvitation(
         audit_id=audit.id, account_id=audit.account_id, email=email, name=name, firm=firm,
@@ -358,26 +450,34 @@ def invite_auditor(session: Session, settings: Settings, audit: Audit, actor: Ac
     invitation.mail_id = mail.id
     record(session, audit, actor, ActivityType.AUDITOR_INVITED, now, invitation_id=invitation.id,
            email=email, name=name, firm=firm, expires_at=invitation.expires_at.isoformat())
+    for old_id, old_email, old_name in sorted(replaced):
+        record(session, audit, actor, ActivityType.AUDITOR_REVOKED, now, invitation_id=old_id,
+               email=old_email, name=old_name, reason=RevokeReason.REPLACED.value,
+               replaced_by=invitation.id,
+               session_ids=[e.id for e in ended if e.invitation_id == old_id])
     return invitation
 
 
 @dataclass(frozen=True)
 class Acceptance:
-    session: AuditorSession
+    token: AuditorToken
     audit: Audit
     invitation: AuditorInvitation
 
 
 def accept_invitation(session: Session, settings: Settings, token: str,
                       now: datetime | None = None) -> Acceptance:
-    """Exchange a magic-link token (once) for an auditor JWT scoped to its audit."""
+    """Exchange a magic-link token (once) for an auditor session and the JWT naming it; on a
+    complete audit the session only reads."""
     now = now or now_utc()
     invitation = redeem_link_token(session, token, now)
     audit = session.get_one(Audit, invitation.audit_id)
+    issued = start_session(session, settings, invitation, now,
+                           can_write=not audit.status.is_read_only)
     auditor = Actor(ActorKind.AUDITOR, f"{invitation.name} <{invitation.email}>")
     record(session, audit, auditor, ActivityType.INVITATION_ACCEPTED, now,
-           invitation_id=invitation.id)
-    return Acceptance(mint_auditor_token(settings, invitation, now), audit, invitation)
+           invitation_id=invitation.id, session_id=issued.session_id)
+    return Acceptance(issued, audit, invitation)
 
 
 # --- the frozen evidence view ------------------------------------------------------------

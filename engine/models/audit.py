@@ -112,6 +112,25 @@ class ActivityType(StrEnum):
     FINDING_CREATED = "finding_created"
     FINDING_UPDATED = "finding_updated"
     REPORT_GENERATED = "report_generated"
+    AUDITOR_REVOKED = "auditor_revoked"
+
+
+class AuditorStatus(StrEnum):
+    """Where an invited auditor stands: the link is waiting, the auditor is in (a live
+    session), the link or every session ran out, or the customer withdrew the access (or a
+    newer invitation to the same address replaced it)."""
+
+    INVITED = "invited"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class RevokeReason(StrEnum):
+    """Why an auditor's access ended before it expired."""
+
+    REVOKED = "revoked"
+    REPLACED = "replaced"
 
 
 class MailStatus(StrEnum):
@@ -161,6 +180,29 @@ class AuditorInvitation(Base):
     expires_at: Mapped[datetime] = mapped_column(TS)
     accepted_at: Mapped[datetime | None] = mapped_column(TS)
     revoked_at: Mapped[datetime | None] = mapped_column(TS)
+    revoked_by: Mapped[str | None] = mapped_column(String(400))
+
+
+class AuditorSession(Base):
+    """The server side of one auditor JWT (its `sid` claim): checked on every auditor request,
+    so revoking it withdraws access on the next one; completing the audit ends its writes."""
+
+    __tablename__ = "auditor_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("aus"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id"))
+    audit_id: Mapped[str] = mapped_column(ForeignKey("audit.id"), index=True)
+    invitation_id: Mapped[str] = mapped_column(ForeignKey("auditor_invitation.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(TS)
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    writes_ended_at: Mapped[datetime | None] = mapped_column(
+        TS, comment="from then on the session reads only (the audit was complete)")
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+    revoked_by: Mapped[str | None] = mapped_column(String(400))
+    revoked_reason: Mapped[RevokeReason | None] = mapped_column(
+        _pg_enum(RevokeReason, "auditor_revoke_reason", native=False))
 
 
 class AuditControl(Base):

@@ -244,7 +244,7 @@ def accepted_auditor(settings: Settings, audit_id: str,
                      email_address: str = "auditor@firm.com") -> dict[str, str]:
     """An accepted invitation written straight to the database, and its auditor header (for
     tests about what an auditor sees rather than how the invitation travels)."""
-    from engine.auditor_tokens import mint_auditor_token, new_link_token
+    from engine.auditor_tokens import new_link_token, start_session
     from engine.models.audit import AuditorInvitation
 
     _, token_hash = new_link_token()
@@ -256,4 +256,4 @@ def accepted_auditor(settings: Settings, audit_id: str,
             expires_at=now + timedelta(days=7), accepted_at=now)
         s.add(invitation)
         s.flush()
-        return bearer(mint_auditor_token(settings, invitation, now).token)
+        return bearer(start_session(s, settings, invitation, now).token)
