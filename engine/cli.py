@@ -32,9 +32,13 @@ def child_env(services: Services, **extra: str) -> dict[str, str]:
 
 
 def api_command(settings: Settings, workers: int = 2) -> list[str]:
+    """gunicorn with a control socket of its own under the data folder (its default, one per
+    user, would be shared by every stack on the machine); drains within the shutdown bound."""
+    control = settings.data_dir / f"gunicorn-{settings.api_port}.ctl"
     return [sys.executable, "-m", "gunicorn", "--bind", f"{settings.api_host}:{settings.api_port}",
             "--workers", str(workers), "--threads", str(settings.api_threads),
-            "--access-logfile", "-",
+            "--access-logfile", "-", "--control-socket", str(control),
+            "--graceful-timeout", str(max(1, int(settings.shutdown_seconds))),
             "api.wsgi:app"]
 
 
