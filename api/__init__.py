@@ -16,6 +16,7 @@ from flask_openapi3.models import SecurityScheme
 from api.apikeys import bp as apikeys_bp
 from api.auditor import bp as auditor_bp
 from api.audits import bp as audits_bp
+from api.bounds import bound_requests
 from api.custom_integrations import bp as custom_integrations_bp
 from api.errors import (
     ErrorBody,
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
         validate_response=False,
     )
     app.config["SETTINGS"] = settings
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    bound_requests(app, settings)  # body size and JSON depth, on every route
     celery = make_celery(settings)
     set_job_sender(lambda job: celery.send_task(job.name, args=list(job.args), queue=job.queue))
     register_error_handlers(app)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flask_openapi3 import APIBlueprint, Tag
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import settings
 from api.errors import ErrorBody
+from api.fields import LINE, text
 from api.keys_auth import authenticate_account_token, caller
 from api.schemas import Reply
 from engine import apikeys
@@ -26,16 +27,21 @@ def _authorize() -> None:
     authenticate_account_token()
 
 
+ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+
+
 class OrgPath(BaseModel):
-    org_id: str = Field(max_length=64)
+    org_id: str = text(64, min_length=1, pattern=ID_PATTERN)
 
 
 class KeyPath(OrgPath):
-    key_id: str = Field(max_length=64)
+    key_id: str = text(64, min_length=1, pattern=ID_PATTERN)
 
 
 class CreateKeyRequest(BaseModel):
-    name: str = Field("API key", min_length=1, max_length=200)
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = text(200, default="API key", min_length=1, pattern=LINE)
     scopes: list[Scope] = Field(min_length=1, description="read:evidence, write:evidence, "
                                 "read:* or write:*")
     expires_in_days: int | None = Field(None, ge=1, le=3650,

@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from flask.typing import ResponseReturnValue
 from flask_openapi3 import OpenAPI
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from engine.errors import EngineError
 
@@ -60,6 +60,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ValidationError)
     def validation_error(exc: ValidationError) -> ResponseReturnValue:
         return validation_error_response(exc)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def body_too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        return jsonify(error_body("body_too_large", f"the request body is over {limit} bytes "
+                                  "(EVIDENCE_MAX_BODY_BYTES)", max_bytes=limit)), 413
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> ResponseReturnValue:

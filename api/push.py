@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import settings
 from api.errors import ErrorBody
+from api.fields import LINE, page_limit, page_offset, text
 from api.keys_auth import authenticate_caller, caller
-from api.schemas import Reply
+from api.schemas import QueryModel, Reply
 from engine import pushed
 from engine.apikeys import require_scope
 from engine.db import unit_of_work
@@ -30,6 +31,8 @@ MIME_PART = "[A-Za-z0-9!#$&^_.+-]+"
 CONTENT_TYPE = (rf"^{MIME_PART}/{MIME_PART}"
                 rf"(\s*;\s*{MIME_PART}=(\"[^\"\r\n]*\"|{MIME_PART}))*$")
 OBJECT_KEY_PATTERN = r"^[A-Za-z0-9._/-]+$"
+ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+MAX_FILE_SIZE = 2**62  # a bigint holds it; max_size refuses anything near it
 
 bp = APIBlueprint("push", __name__, url_prefix="/api/v1/orgs/<org_id>/evidence",
                   abp_tags=[Tag(name="evidence push")], abp_security=[{"bearer": []}],
@@ -45,12 +48,12 @@ def _authorize() -> None:
 
 
 class OrgPath(BaseModel):
-    org_id: str = Field(max_length=64)
+    org_id: str = text(64, min_length=1, pattern=ID_PATTERN)
 
 
 class EvidencePath(OrgPath):
-    evidence_id: str = Field(max_length=100,
-                             description="the object's id (evo-…) or its SHA-256 (hex)")
+    evidence_id: str = text(100, min_length=1, pattern=ID_PATTERN,
+                            description="the object's id (evo-…) or its SHA-256 (hex)")
 
 
 class UploadRequest(BaseModel):
@@ -58,11 +61,11 @@ class UploadRequest(BaseModel):
     content_type: str = Field("application/octet-stream", max_length=255,
                               pattern=CONTENT_TYPE,
                               description="send the same Content-Type header with the PUT")
-    control_id: str | None = Field(None, max_length=64,
-                                   description="the control this file is meant for (checked)")
-    framework_id: str | None = Field(None, max_length=32)
-    size: int | None = Field(None, ge=0, description="bytes, if known: refused early if over "
-                             "max_size")
+    control_id: str | None = text(64, default=None, pattern=LINE,
+                                  description="the control this file is meant for (checked)")
+    framework_id: str | None = text(32, default=None, pattern=LINE)
+    size: int | None = Field(None, ge=0, le=MAX_FILE_SIZE,
+                             description="bytes, if known: refused early if over max_size")
 
 
 class UploadUrlOut(BaseModel):
@@ -108,8 +111,9 @@ class VerifyOut(BaseModel):
 
 
 class LinkRequest(BaseModel):
-    control_id: str = Field(min_length=1, max_length=64, description="e.g. CC6.1 or soc2-cc6.1")
-    framework_id: str | None = Field(None, max_length=32, description="e.g. SOC2, ISO27001")
+    control_id: str = text(64, min_length=1, pattern=LINE, description="e.g. CC6.1 or soc2-cc6.1")
+    framework_id: str | None = text(32, default=None, pattern=LINE,
+                                    description="e.g. SOC2, ISO27001")
     assessment_id: str | None = Field(None, min_length=1, max_length=64,
                                       pattern=r"^[A-Za-z0-9._:-]+$")
     object_key: str | None = Field(None, max_length=1024, pattern=OBJECT_KEY_PATTERN)
@@ -138,7 +142,10 @@ class ControlLinkOut(BaseModel):
     linked_at: str | None
 
 
-class PushedOut(BaseModel):
+class PushedEvidenceOut(BaseModel):
+    """One pushed object (named apart from the auditor view's PushedOut: the OpenAPI document
+    keys schemas by class name)."""
+
     id: str
     source: str = "pushed"
     object_key: str
@@ -154,17 +161,17 @@ class PushedOut(BaseModel):
     controls: list[ControlLinkOut]
 
 
-class PushedQuery(BaseModel):
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+class PushedQuery(QueryModel):
+    limit: int = page_limit(50, 200)
+    offset: int = page_offset()
     status: ObjectStatus = ObjectStatus.VERIFIED
-    control_id: str | None = Field(None, max_length=64)
-    framework_id: str | None = Field(None, max_length=32)
+    control_id: str | None = text(64, default=None, pattern=LINE)
+    framework_id: str | None = text(32, default=None, pattern=LINE)
 
 
 class PushedList(BaseModel):
     success: bool = True
-    evidence: list[PushedOut]
+    evidence: list[PushedEvidenceOut]
     total: int
     limit: int
     offset: int
@@ -172,7 +179,7 @@ class PushedList(BaseModel):
 
 class PushedItem(BaseModel):
     success: bool = True
-    evidence: PushedOut
+    evidence: PushedEvidenceOut
 
 
 class DownloadOut(BaseModel):
@@ -192,9 +199,9 @@ def link_out(lin: EvidenceLineage) -> ControlLinkOut:
                           assessment_id=lin.assessment_id, linked_at=iso(lin.created_at))
 
 
-def pushed_out(item: pushed.PushedEvidence) -> PushedOut:
+def pushed_out(item: pushed.PushedEvidence) -> PushedEvidenceOut:
     row = item.evidence
-    return PushedOut(id=row.id, object_key=row.upload_key, filename=row.filename,
+    return PushedEvidenceOut(id=row.id, object_key=row.upload_key, filename=row.filename,
                      content_type=row.content_type, status=row.status.value, sha256=row.sha256,
                      size=row.size, duplicate_of=row.duplicate_of,
                      uploaded_by=row.uploaded_by_key_id or row.uploaded_by,

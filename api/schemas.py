@@ -1,7 +1,8 @@
 """Request and response models of the API: the shapes of seed 000 and seed 003.
 
-Every string a request carries is bounded and free of NUL characters (Postgres refuses them),
-and every number fits its column, so bad input is a 422 before anything is written.
+Every string a request carries is bounded and free of NUL and lone surrogates (api/fields.py),
+every boolean and date is strict and every number fits its column, so bad input is a 422
+before anything is written.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 from flask import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.fields import Flag, page_limit, page_offset, text
 from connectors.base import Category
 from engine.configuration import OwnerState, shown_value
 from engine.controls import ControlCount
@@ -29,18 +31,10 @@ def json_reply(body: BaseModel, status: int = 200) -> Response:
     return Response(body.model_dump_json(), status=status, mimetype="application/json")
 """What a view returns: a JSON body, or a body and a status (evaluated by flask-openapi3)."""
 
-NO_NUL = r"^[^\x00]*$"
 MAX_ID = 2**63 - 1
 ConnectorId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$",
                                    description="A catalog integration id, e.g. `aws`")]
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
-
-
-def text(max_length: int, *, default: Any = ..., min_length: int = 0,
-         description: str | None = None) -> Any:
-    """A bounded, NUL-free string field (required unless given a default)."""
-    return Field(default, min_length=min_length, max_length=max_length, pattern=NO_NUL,
-                 description=description)
 
 
 class QueryModel(BaseModel):
@@ -83,8 +77,8 @@ class WaitQuery(QueryModel):
 
 
 class EvidenceQuery(QueryModel):
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=1_000_000_000)
+    limit: int = page_limit(50, 200)
+    offset: int = page_offset()
     status: EvidenceStatus | None = None
     check: str | None = text(200, default=None, description="Only this check's evidence")
 
@@ -315,13 +309,20 @@ class OAuthUrlOut(BaseModel):
     expiresAt: str | None = Field(description="the link (its state) works once, until then")
 
 
+STATE_MAX_LENGTH = 1024
+"""An issued state is a compact HS256 JWS of about 400 characters (nonce, account and
+integration ids, times, audience); with code and error the callback's URL stays well inside
+the 4,094 bytes gunicorn reads of a request line."""
+
+
 class CallbackQuery(QueryModel):
-    code: str | None = text(2048, default=None, min_length=1,
+    code: str | None = text(1024, default=None, min_length=1,
                              description="Authorization code (provider)")
-    state: str = text(4096, min_length=1, description="The signed state this server issued")
+    state: str = text(STATE_MAX_LENGTH, min_length=1,
+                      description="The signed state this server issued (a compact JWS)")
     error: str | None = text(200, default=None,
                               description="Set by the provider when access was denied")
-    error_description: str | None = text(2000, default=None)
+    error_description: str | None = text(1000, default=None)
 
 
 # --- custom integrations and configuration parameters (seed 003) --------------------------
@@ -339,13 +340,13 @@ class CustomIntegrationIn(BaseModel):
                            description="Short identifier, unique in the account")
     description: str | None = text(4000, default=None)
     integrationType: IntegrationType
-    active: bool = True
+    active: Flag = True
 
 
 class ModuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    needsRestart: bool = Field(description="false acknowledges a configuration change")
+    needsRestart: Flag = Field(description="false acknowledges a configuration change")
 
 
 class CustomIntegrationUpdate(CustomIntegrationIn):
@@ -392,7 +393,7 @@ class ConfIn(BaseModel):
     confName: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
     confValue: str = text(8192)
     confDescription: str | None = text(2000, default=None)
-    secret: bool | None = Field(None, description="Write-only value, answered masked (default: "
+    secret: Flag | None = Field(None, description="Write-only value, answered masked (default: "
                                 "as the connector declares, or when the name says secret, "
                                 "password, token, key or credential)")
 

@@ -367,37 +367,42 @@ class Connector:
     @classmethod
     def parse_credentials(cls, raw: Mapping[str, Any]) -> BaseModel:
         """Validate raw credentials; the error lists failing fields, never their values."""
-        try:
-            return cls.credentials_model.model_validate(raw)
-        except ValidationError as exc:
-            fields = _field_errors(exc)
-            raise InvalidInput(
-                f"credentials for {cls.id} are invalid: "
-                + ", ".join(f["field"] for f in fields),
-                code="invalid_credentials", fields=fields,
-            ) from None
+        fields = unstorable_text(raw)
+        if not fields:
+            try:
+                return cls.credentials_model.model_validate(raw)
+            except ValidationError as exc:
+                fields = _field_errors(exc)
+        raise InvalidInput(
+            f"credentials for {cls.id} are invalid: " + ", ".join(f["field"] for f in fields),
+            code="invalid_credentials", fields=fields)
 
     @classmethod
     def parse_config(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
         """Validate a whole configuration against `config_model`; the error lists failing and
         unknown fields, never their values. Returns the given values, validated, as plain JSON
-        (secrets revealed: only for storage the vault or the connector reads)."""
+        (secrets revealed: only for storage the vault or the connector reads). Without a model,
+        the declared parameters are taken as given, if Postgres can store their text."""
         model = cls.config_model
-        if model is None:
-            return dict(raw)
-        fields = [{"field": str(name), "message": f"not a configuration parameter of {cls.id}"}
-                  for name in raw if name not in model.model_fields]
-        try:
-            parsed = model.model_validate({k: v for k, v in raw.items()
-                                           if k in model.model_fields})
-        except ValidationError as exc:
-            fields += _field_errors(exc)
+        declared = model.model_fields if model is not None else {p.name for p in cls.config_params}
+        fields = [{"field": str(name)[:100], "message": f"not a configuration parameter of "
+                   f"{cls.id}"} for name in raw if name not in declared]
+        known = {k: v for k, v in raw.items() if k in declared}
+        fields += unstorable_text(known)
+        parsed = None
+        if model is not None and not fields:
+            try:
+                parsed = model.model_validate(known)
+            except ValidationError as exc:
+                fields += _field_errors(exc)
         if fields:
             raise InvalidInput(
                 f"configuration for {cls.id} is invalid: "
                 + ", ".join(f"{f['field']} ({f['message']})" for f in fields),
                 code="invalid_config", fields=fields,
             ) from None
+        if parsed is None:
+            return known
         return {key: value.get_secret_value() if isinstance(value, SecretStr)
                 else to_jsonable_python(value)
                 for key, value in parsed.model_dump(exclude_unset=True).items()}
@@ -491,6 +496,46 @@ class _Snapshot:
     @property
     def usable(self) -> bool:
         return self.succeeded > 0
+
+
+MAX_TEXT = 65_536
+"""The longest string a credentials or configuration value may hold (a PEM key is ~3 KB)."""
+
+
+def unstorable_text(value: Any, max_text: int = MAX_TEXT) -> list[dict[str, str]]:
+    """Each string (key or value, at any depth) that is not storable text: one holding NUL or
+    a lone surrogate (Postgres and the vault's JSON refuse them), or longer than `max_text`.
+    Iterative, so a deep document costs no stack; never names the value."""
+    found: list[dict[str, str]] = []
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack and len(found) < 10:
+        path, item = stack.pop()
+        if isinstance(item, Mapping):
+            for key, child in item.items():
+                problem = _text_problem(str(key), 200)
+                if problem:
+                    found.append({"field": path or "body", "message": f"a key {problem}"})
+                else:
+                    stack.append((f"{path}.{key}" if path else str(key), child))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}.{i}" if path else str(i), child)
+                         for i, child in enumerate(item))
+        elif isinstance(item, str) and _text_problem(item, max_text):
+            found.append({"field": path or "body", "message": _text_problem(item, max_text)})
+    return found
+
+
+def _text_problem(text: str, max_length: int) -> str:
+    """Why `text` is not storable, or "" when it is."""
+    if len(text) > max_length:
+        return f"is longer than {max_length} characters"
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not valid Unicode)"
+    return ""
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, str]]:

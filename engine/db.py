@@ -51,7 +51,10 @@ def _drop_pending(session: Session, *_: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    """The pool for `url`. A failing statement's error and log never carry its bound
+    parameters (they can be key hashes, tokens or a tenant's data): only the SQL."""
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         hide_parameters=True)
 
 
 def make_sessionmaker(db: Engine) -> sessionmaker[Session]:

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", validation_alias="EVIDENCE_API_HOST")
     api_port: int = Field(8000, validation_alias="EVIDENCE_API_PORT")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, validation_alias="EVIDENCE_MAX_BODY_BYTES",
+        description="The largest request body the API reads (413 body_too_large beyond it)")
     worker_concurrency: int = Field(8, validation_alias="EVIDENCE_WORKER_CONCURRENCY")
     shutdown_seconds: float = Field(
         30.0, ge=0, validation_alias="EVIDENCE_SHUTDOWN_SECONDS",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from pydantic import BaseModel, ConfigDict
+
 from connectors.aws import (
     cloudtrail,
     config,
@@ -19,7 +21,14 @@ from connectors.aws import (
 from connectors.aws.session import AwsCredentials, AwsSession
 from connectors.base import AuthType, Category, Connector, PermissionMissing
 
-__all__ = ["AwsConnector", "AwsCredentials", "AwsSession"]
+__all__ = ["AwsConfig", "AwsConnector", "AwsCredentials", "AwsSession"]
+
+
+class AwsConfig(BaseModel):
+    """AWS takes no configuration parameters (regions are part of the credentials): any key is
+    refused, 422 `invalid_config`, before anything is stored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class AwsConnector(Connector):
@@ -36,6 +45,7 @@ class AwsConnector(Connector):
                    "EBS encryption, security groups, VPC flow logs and IMDSv2; RDS encryption, "
                    "exposure and backups; load balancer TLS and Lambda function URLs.")
     credentials_model = AwsCredentials
+    config_model = AwsConfig
     checks = (
         s3.bucket_default_encryption,
         s3.bucket_public_access_block,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 from connectors.base import (
     AuthFailed,
     ConnectorError,
+    Endpoint,
     HttpUrl,
     PermissionMissing,
     ProviderUnavailable,
@@ -81,7 +82,7 @@ class AwsCredentials(BaseModel):
     regions: list[RegionName] | None = Field(
         None, min_length=1,
         description="Regions to audit; every region enabled for the account when omitted.")
-    endpoint_url: HttpUrl | None = Field(
+    endpoint_url: Annotated[HttpUrl | None, Endpoint.EMULATOR] = Field(
         None, description="Send every call to this endpoint (emulators and tests).")
 
     @field_validator("session_token")

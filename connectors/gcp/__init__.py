@@ -45,7 +45,7 @@ class GcpConnector(Connector):
 
     def session(self) -> GcpSession:
         return GcpSession(cast(GcpCredentials, self.credentials), self.config,
-                          retry=self.retry_policy)
+                          retry=self.retry_policy, endpoints=self.endpoints)
 
     def verify(self) -> dict[str, Any]:
         """Prove the credentials by listing one bucket; name the project and the principal."""

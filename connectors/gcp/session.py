@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -26,6 +26,7 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.auth.credentials import Credentials as GoogleCredentials
 from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import Request as AuthRequest
 from google.cloud import storage
 from google.oauth2 import service_account
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
@@ -35,11 +36,15 @@ from tenacity.stop import stop_base
 from connectors.base import (
     AuthFailed,
     ConnectorError,
+    Endpoint,
+    EndpointPolicy,
     HttpUrl,
     PermissionMissing,
     ProviderUnavailable,
     RateLimited,
 )
+from connectors.egress import guard_requests, requests_session
+from connectors.endpoints import LOCKED, unreachable
 
 T = TypeVar("T")
 
@@ -62,7 +67,7 @@ class GcpCredentials(BaseModel):
 
     project_id: str = Field(pattern=_PROJECT_ID,
                             description="The Google Cloud project whose buckets are audited.")
-    endpoint_url: HttpUrl | None = Field(
+    endpoint_url: Annotated[HttpUrl | None, Endpoint.EMULATOR] = Field(
         None, description="Send every Cloud Storage call to this endpoint (emulators, private "
                           "endpoints). Without service_account_json the calls are anonymous.")
     service_account_json: SecretStr | None = Field(
@@ -191,8 +196,10 @@ class GcpSession:
     """What every Google Cloud collector receives: clients, the project, and `call`."""
 
     def __init__(self, credentials: GcpCredentials, config: Mapping[str, Any] | None = None,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, *,
+                 endpoints: EndpointPolicy = LOCKED) -> None:
         self.credentials = credentials
+        self.endpoints = endpoints
         self.config = dict(config or {})
         self.project_id = credentials.project_id
         self.principal = credentials.principal
@@ -213,13 +220,16 @@ class GcpSession:
         The endpoint is always explicit, so STORAGE_EMULATOR_HOST in the environment never
         redirects a production connection. A 401 refreshes a service account's token once (it
         may have expired); anonymous calls have nothing to refresh, so their 401 surfaces at once.
+        Both the API calls and the token requests connect under the endpoint policy.
         """
         client: storage.Client | None = getattr(self._local, "storage", None)
         if client is None:
             is_anonymous = isinstance(self._google_credentials, AnonymousCredentials)
             http = AuthorizedSession(self._google_credentials,
                                      refresh_status_codes=() if is_anonymous else (401,),
-                                     max_refresh_attempts=1)
+                                     max_refresh_attempts=1,
+                                     auth_request=AuthRequest(requests_session(self.endpoints)))
+            guard_requests(http, self.endpoints)
             client = storage.Client(project=self.project_id,
                                     credentials=self._google_credentials,
                                     client_options={"api_endpoint": self.endpoint}, _http=http)
@@ -265,8 +275,9 @@ def translate_error(exc: BaseException, *, action: str, permission: str, project
                           "have been deleted or the service account disabled; create a new key "
                           "and reconnect with it as service_account_json", **details)
     if isinstance(exc, auth_exceptions.TransportError | requests.RequestException):
-        return ProviderUnavailable(f"could not reach Google Cloud ({action}): "
-                                   f"{exc.__class__.__name__}", **details)
+        # One text whatever failed (refused, timed out, TLS, not allowed): no port mapping.
+        where = "endpoint_url" if endpoint != GOOGLE_STORAGE_ENDPOINT else endpoint
+        return ProviderUnavailable(unreachable("Google Cloud", where), **details)
     if isinstance(exc, auth_exceptions.GoogleAuthError):
         return AuthFailed(f"Google Cloud credentials could not be used: "
                           f"{exc.__class__.__name__}", **details)

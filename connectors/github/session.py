@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Annotated, Any, TypeVar
 
 import requests
 from github import Auth, Github, GithubException
 from github.GithubObject import GithubObject
 from github.PaginatedList import PaginatedList
-from github.Requester import Requester
+from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
@@ -27,11 +28,14 @@ from connectors.base import (
     AuthFailed,
     ConnectorError,
     Endpoint,
+    EndpointPolicy,
     HttpUrl,
     PermissionMissing,
     ProviderUnavailable,
     RateLimited,
 )
+from connectors.egress import guard_requests
+from connectors.endpoints import LOCKED, unreachable
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -153,8 +157,10 @@ class GithubSession:
     """
 
     def __init__(self, credentials: GithubCredentials, policy: RetryPolicy | None = None,
-                 config: Mapping[str, Any] | None = None) -> None:
+                 config: Mapping[str, Any] | None = None, *,
+                 endpoints: EndpointPolicy = LOCKED) -> None:
         self.credentials = credentials
+        self.endpoints = endpoints
         self.policy = policy or RetryPolicy()
         self.config = dict(config or {})
         self._local = threading.local()
@@ -174,6 +180,7 @@ class GithubSession:
                         per_page=PER_PAGE, timeout=TIMEOUT_SECONDS, user_agent=USER_AGENT,
                         seconds_between_requests=None, seconds_between_writes=None,
                         lazy=True, **options)
+            guard_connections(gh.requester, self.endpoints)
             self._local.client = gh
         return gh
 
@@ -190,10 +197,11 @@ class GithubSession:
             return retrying(read)
         except GithubException as exc:
             raise translate(exc, what, needs, self.policy) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise ProviderUnavailable(
-                f"could not reach GitHub at {self.api_url} reading {what}: "
-                f"{exc.__class__.__name__}", what=what) from None
+        except (requests.ConnectionError, requests.Timeout):
+            # One text whatever failed (refused, timed out, TLS, not allowed): a tenant's
+            # base_url must not map ports.
+            raise ProviderUnavailable(unreachable("GitHub", self._endpoint_name),
+                                      what=what) from None
 
     def each(self, listing: Callable[[], PaginatedList[G]], convert: Callable[[G], U], *,
              what: str, needs: Permission) -> list[U]:
@@ -236,6 +244,10 @@ class GithubSession:
     def api_url(self) -> str:
         return self.credentials.base_url or API_URL
 
+    @property
+    def _endpoint_name(self) -> str:
+        return "base_url" if self.credentials.base_url else API_URL
+
     # --- the retry policy --------------------------------------------------------------------
 
     def _is_retryable(self, exc: BaseException) -> bool:
@@ -255,6 +267,40 @@ class GithubSession:
             return asked
         backoff: float = self.policy.first_wait * 2 ** (state.attempt_number - 1)
         return min(self.policy.max_wait, backoff)
+
+
+def guard_connections(requester: Requester, policy: EndpointPolicy) -> None:
+    """Make a PyGithub client connect only where the endpoint policy allows.
+
+    PyGithub builds its own requests sessions inside its connection classes and takes no
+    session or adapter; its Requester keeps the classes it uses per instance, so this client's
+    get subclasses that mount the SDK's guarded adapters (tests/connectors/github prove it
+    still holds through the real PyGithub).
+    """
+    if policy.allow_custom:
+        return
+    https, http = _guarded_connection_classes(policy)
+    for name, cls in (("connectionClass", https if requester.scheme == "https" else http),
+                      ("httpsConnectionClass", https), ("httpConnectionClass", http)):
+        attribute = f"_Requester__{name}"
+        if not hasattr(requester, attribute):  # PyGithub changed: fail closed, loudly
+            raise ConnectorError(f"PyGithub has no {attribute}: cannot guard its connections")
+        setattr(requester, attribute, cls)
+
+
+@cache
+def _guarded_connection_classes(policy: EndpointPolicy) -> tuple[type[Any], type[Any]]:
+    class GuardedHttps(HTTPSRequestsConnectionClass):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            guard_requests(self.session, policy, self.pool_size, self.retry)
+
+    class GuardedHttp(HTTPRequestsConnectionClass):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            guard_requests(self.session, policy, self.pool_size, self.retry)
+
+    return GuardedHttps, GuardedHttp
 
 
 def _headers(exc: GithubException) -> dict[str, str]:

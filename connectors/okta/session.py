@@ -22,9 +22,10 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from functools import cache, partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
+import aiohttp
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
@@ -34,10 +35,14 @@ from tenacity.wait import wait_exponential_jitter
 from connectors.base import (
     AuthFailed,
     ConnectorError,
+    Endpoint,
+    EndpointPolicy,
     PermissionMissing,
     ProviderUnavailable,
     RateLimited,
 )
+from connectors.egress import aiohttp_connector
+from connectors.endpoints import LOCKED, unreachable
 
 if TYPE_CHECKING:
     from okta.client import Client
@@ -75,7 +80,9 @@ class OktaCredentials(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    org_url: str = Field(
+    # An Endpoint.SERVER: https to a public host (acme.okta.com, acme.oktapreview.com or the
+    # org's custom domain) unless the deployment allows custom endpoints.
+    org_url: Annotated[str, Endpoint.SERVER] = Field(
         max_length=255,
         description="The org's URL, e.g. https://acme.okta.com (not the -admin URL).")
     api_token: SecretStr | None = Field(
@@ -220,8 +227,10 @@ class OktaSession:
     """What every Okta collector receives: credentials, thresholds and `read`, the way in."""
 
     def __init__(self, credentials: OktaCredentials, settings: OktaSettings | None = None,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, *,
+                 endpoints: EndpointPolicy = LOCKED) -> None:
         self.credentials = credentials
+        self.endpoints = endpoints
         self.settings = settings or OktaSettings()
         self.retry = retry or RetryPolicy()
         self.org_url = credentials.org_url
@@ -236,7 +245,12 @@ class OktaSession:
         return asyncio.run(self._read(reader))
 
     async def _read(self, reader: Callable[[OktaApi], Awaitable[T]]) -> T:
-        async with self._client() as client:
+        # The SDK's own `async with Client` opens a plain aiohttp session; this one connects
+        # only where the endpoint policy allows (the OAuth token request included).
+        client = self._client()
+        connector = aiohttp_connector(self.endpoints)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            client.get_request_executor().set_session(http)
             return await reader(OktaApi(client, self))
 
     def _client(self) -> Client:
@@ -358,15 +372,17 @@ class OktaApi:
 
 @cache
 def _raising_http_client() -> type:
-    """The SDK's HTTP client, but a network failure raises (the SDK would fail obscurely)."""
+    """The SDK's HTTP client, but a network failure raises (the SDK would fail obscurely), with
+    one text whatever the failure was, so trying hosts and ports maps nothing."""
     from okta.http_client import HTTPClient
 
     class RaisingHttpClient(HTTPClient):
         async def send_request(self, request: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+            if self._session is None:  # never the SDK's own, unguarded, session
+                raise ConnectorError("the okta SDK was used without the session's HTTP client")
             info, response, body, error = await super().send_request(request)
             if response is None:
-                name = error.__class__.__name__ if error else "no answer"
-                raise ProviderUnavailable(f"could not reach Okta ({name})", retry_after=None)
+                raise ProviderUnavailable(unreachable("Okta", "org_url"), retry_after=None)
             return info, response, body, error
 
     return RaisingHttpClient
