@@ -89,8 +89,9 @@ def _audit(session: Session) -> Audit:
 def _audit_to_change(session: Session) -> Audit:
     """The audit, locked, for a session that may still write (409 once it is complete)."""
     p = auditor()
-    audits.require_session_writable(p)
-    return audits.get_audit(session, p.account_id, p.audit_id, for_update=True)
+    audit = audits.get_audit(session, p.account_id, p.audit_id, for_update=True)
+    audits.require_session_writable(session, p)
+    return audit
 
 
 # --- requests ------------------------------------------------------------------------------

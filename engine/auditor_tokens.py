@@ -184,6 +184,14 @@ def verify_auditor_token(settings: Settings, session: Session, token: str,
     row = session.get(AuditorSession, sid)
     if row is None or row.audit_id != claims["audit"] or row.invitation_id != claims["sub"]:
         raise Unauthorized("this auditor token names no session", code="invalid_token")
+    require_live(row, now)
+    return AuditorPrincipal(row.id, row.invitation_id, row.audit_id, row.account_id, row.email,
+                            row.name, can_write=row.writes_ended_at is None)
+
+
+def require_live(row: AuditorSession, now: datetime) -> None:
+    """A revoked session is refused (401 `session_revoked`, with the reason), an expired one
+    too (401 `token_expired`)."""
     if row.revoked_at is not None:
         reason = row.revoked_reason or RevokeReason.REVOKED
         raise Unauthorized(REVOKED_MESSAGES[reason], code="session_revoked",
@@ -191,5 +199,3 @@ def verify_auditor_token(settings: Settings, session: Session, token: str,
     if row.expires_at <= now:
         raise Unauthorized("the auditor session has expired; ask for a new invitation",
                            code="token_expired")
-    return AuditorPrincipal(row.id, row.invitation_id, row.audit_id, row.account_id, row.email,
-                            row.name, can_write=row.writes_ended_at is None)

@@ -28,6 +28,7 @@ from engine.auditor_tokens import (
     end_session_writes,
     new_link_token,
     redeem_link_token,
+    require_live,
     revoke_sessions,
     start_session,
 )
@@ -385,9 +386,14 @@ def revoke_auditor(session: Session, audit: Audit, actor: Actor, invitation_id: 
     return access_of(invitation, list(rows), now)
 
 
-def require_session_writable(principal: AuditorPrincipal) -> None:
-    """A session whose writes ended (its audit is complete) reads, and changes nothing."""
-    if not principal.can_write:
+def require_session_writable(session: Session, principal: AuditorPrincipal,
+                             now: datetime | None = None) -> None:
+    """Before an auditor's change, with the audit row locked (as revoking and completing lock
+    it): the session is read again, so a change never lands after a revocation committed, and
+    a session whose writes ended (its audit is complete) changes nothing."""
+    row = session.get_one(AuditorSession, principal.session_id)
+    require_live(row, now or now_utc())
+    if row.writes_ended_at is not None:
         raise Conflict("this audit is complete: the auditor session is read-only (the audit "
                        "and its report stay readable)", code="audit_read_only",
                        status=AuditStatus.COMPLETE.value, allowed_next_statuses=[])

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.connections import connection_parameters, ensure_account, require_connection
+from engine.endpoints import check_config_endpoints
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.integrations import needs_fresh_sync
 from engine.models import Connection, ConnectionStatus, Trigger
@@ -207,7 +208,9 @@ def _check_config(session: Session, owner: Owner, settings: Settings, *,
         params.pop(drop, None)
     if put is not None:
         params[put[0]] = put[1]
-    cls.parse_config({**conn.config, **params})
+    merged = {**conn.config, **params}
+    cls.parse_config(merged)
+    check_config_endpoints(cls, merged, settings)
 
 
 def _set_value(param: ConfigParameter, value: str, secret: bool, settings: Settings) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from connectors.base import Connector, ConnectorError
 from engine.db import enqueue_after_commit, rowcount, session_factory
-from engine.endpoints import check_endpoint_policy
+from engine.endpoints import check_config_endpoints, check_endpoint_policy, endpoint_policy
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.lease import (
     Lease,
@@ -119,6 +119,8 @@ def connect(session: Session, *, integration_id: str, credentials: Mapping[str, 
     # A configuration given at connect replaces the stored one (parameters saved through
     # /integration-confs still override it); validated before anything is written.
     given = _connect_config(cls, config) if config is not None else None
+    if given is not None:
+        check_config_endpoints(cls, given, settings)
     conn = store_credentials(session, cls, parsed, frequency, settings)
     if given is not None:
         conn.config = given
@@ -221,7 +223,7 @@ def open_connector(conn: Connection, settings: Settings | None = None) -> Connec
         if cls.oauth is not None:
             raw = _fresh_oauth_credentials(own, conn, raw, settings)
         config = {**conn.config, **connection_parameters(own, conn.id, sealer)}
-    return cls(cls.parse_credentials(raw), config)
+    return cls(cls.parse_credentials(raw), config, endpoints=endpoint_policy(settings))
 
 
 def _fresh_oauth_credentials(own: Session, conn: Connection, raw: dict[str, Any],

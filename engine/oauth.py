@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Connector, OAuthClientCredentials, RevokeGrant
 from engine.connections import ensure_account, store_credentials
-from engine.endpoints import check_endpoint_policy
+from engine.endpoints import check_endpoint_policy, endpoint_policy
 from engine.errors import (
     AuthFailed,
     BadRequest,
@@ -347,7 +347,7 @@ def revoke(integration_id: str, credentials: dict[str, Any], settings: Settings)
     except EngineError:
         return False
     if app.revoke is not None:
-        return _revoke_by_hook(app, app.revoke, credentials)
+        return _revoke_by_hook(app, app.revoke, credentials, settings)
     if app.revoke_url is None:
         return False
     hint = "refresh_token" if credentials.get("refresh_token") else "access_token"
@@ -366,8 +366,10 @@ def revoke(integration_id: str, credentials: dict[str, Any], settings: Settings)
     return True
 
 
-def _revoke_by_hook(app: OAuthApp, hook: RevokeGrant, credentials: dict[str, Any]) -> bool:
-    client = OAuthClientCredentials(app.client_id, SecretStr(app.client_secret))
+def _revoke_by_hook(app: OAuthApp, hook: RevokeGrant, credentials: dict[str, Any],
+                    settings: Settings) -> bool:
+    client = OAuthClientCredentials(app.client_id, SecretStr(app.client_secret),
+                                    endpoints=endpoint_policy(settings))
     try:
         return hook(client, get_connector(app.integration_id).parse_credentials(credentials))
     except EngineError as exc:  # ConnectorError, or credentials that no longer parse

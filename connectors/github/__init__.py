@@ -69,7 +69,7 @@ class GithubConnector(Connector):
 
     def session(self) -> GithubSession:
         return GithubSession(cast(GithubCredentials, self.credentials), self.retry_policy,
-                             self.config)
+                             self.config, endpoints=self.endpoints)
 
     def verify(self) -> dict[str, Any]:
         """Prove the token with GET /orgs/{org}; name the organization, its plan and size."""

@@ -16,6 +16,7 @@ import requests
 from pydantic import BaseModel
 
 from connectors.base import ConnectorError, OAuthClientCredentials, ProviderUnavailable
+from connectors.egress import requests_session
 from connectors.github.session import API_URL, TIMEOUT_SECONDS, USER_AGENT, GithubCredentials
 
 __all__ = ["grant_url", "revoke_grant"]
@@ -40,13 +41,14 @@ def revoke_grant(client: OAuthClientCredentials, credentials: BaseModel) -> bool
         return False
     host = creds.base_url or API_URL
     try:
-        resp = requests.delete(
-            grant_url(creds, client.client_id),
-            auth=(client.client_id, client.client_secret.get_secret_value()),
-            json={"access_token": creds.access_token.get_secret_value()},
-            headers={"Accept": "application/vnd.github+json", "User-Agent": USER_AGENT,
-                     "X-GitHub-Api-Version": API_VERSION},
-            timeout=TIMEOUT_SECONDS, allow_redirects=False)
+        with requests_session(client.endpoints) as http:  # base_url is the tenant's
+            resp = http.delete(
+                grant_url(creds, client.client_id),
+                auth=(client.client_id, client.client_secret.get_secret_value()),
+                json={"access_token": creds.access_token.get_secret_value()},
+                headers={"Accept": "application/vnd.github+json", "User-Agent": USER_AGENT,
+                         "X-GitHub-Api-Version": API_VERSION},
+                timeout=TIMEOUT_SECONDS, allow_redirects=False)
     except requests.RequestException as exc:
         raise ProviderUnavailable(f"could not reach GitHub at {host} to revoke the OAuth grant: "
                                   f"{exc.__class__.__name__}") from None

@@ -62,7 +62,8 @@ class OktaConnector(Connector):
             fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
             raise ConnectorError(f"okta connection config is invalid: {fields}",
                                  code="invalid_config") from None
-        return OktaSession(cast(OktaCredentials, self.credentials), settings)
+        return OktaSession(cast(OktaCredentials, self.credentials), settings,
+                           endpoints=self.endpoints)
 
     def verify(self) -> dict[str, Any]:
         """Prove the credentials by listing one user; name the org and the auth mode."""

@@ -9,10 +9,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
 from flask.testing import FlaskClient
 
-from engine.auditor_tokens import _signing_key, new_link_token
+from engine import audits
+from engine.auditor_tokens import _signing_key, new_link_token, verify_auditor_token
 from engine.db import session_factory
+from engine.errors import Unauthorized
 from engine.models.audit import AuditorInvitation
 from engine.settings import Settings
 from engine.tokens import mint
@@ -263,3 +266,23 @@ def test_the_new_routes_are_documented_with_their_shapes(client):
     assert {"status", "sessions", "revoked_at", "accepted_at"} <= set(auditor)
     session = doc["components"]["schemas"]["AuditorSessionOut"]["properties"]
     assert {"id", "status", "can_write", "revoked_reason"} <= set(session)
+
+
+def test_a_change_authenticated_before_a_revocation_committed_is_refused(
+        client, auth, audit_settings):
+    """Revoking and auditor changes both lock the audit row, and a change reads its session
+    again under that lock: a request already past authentication cannot land after the
+    revocation."""
+    audit_id = create_audit(client, auth)["id"]
+    _, accepted = join(client, audit_settings, audit_id)
+    sessions = session_factory(audit_settings)
+    with sessions() as s:
+        principal = verify_auditor_token(audit_settings, s, accepted["token"])
+    inv_id = listed(client, auth, audit_id)["auditor@firm.com"]["id"]
+    ok(client.delete(f"/api/v1/audits/{audit_id}/auditors/{inv_id}", headers=auth))
+
+    with sessions() as s:
+        audits.get_audit(s, principal.account_id, principal.audit_id, for_update=True)
+        with pytest.raises(Unauthorized) as refusal:
+            audits.require_session_writable(s, principal)
+    assert refusal.value.code == "session_revoked"

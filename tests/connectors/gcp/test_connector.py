@@ -10,7 +10,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from connectors.base import ENTRY_POINT_GROUP, Status
+from connectors.base import ENTRY_POINT_GROUP, EndpointPolicy, Status
 from connectors.gcp import GcpConnector, GcpCredentials
 from connectors.gcp.emulated import BUCKETS, seed_estate
 from engine.errors import InvalidInput
@@ -19,7 +19,8 @@ from tests.connectors.gcp.local_gcs import ACCESS_TOKEN, LocalGcs
 
 
 def connect(raw, config=None) -> GcpConnector:
-    return GcpConnector(GcpConnector.parse_credentials(raw), config or {})
+    return GcpConnector(GcpConnector.parse_credentials(raw), config or {},
+                        endpoints=EndpointPolicy(allow_custom=True))  # a loopback emulator
 
 
 def verdicts(outcomes) -> dict[str, dict[str, str]]:

@@ -13,7 +13,13 @@ import pytest
 import requests
 from google.api_core import exceptions as api_exceptions
 
-from connectors.base import AuthFailed, PermissionMissing, ProviderUnavailable, Status
+from connectors.base import (
+    AuthFailed,
+    EndpointPolicy,
+    PermissionMissing,
+    ProviderUnavailable,
+    Status,
+)
 from connectors.gcp import GcpConnector, RetryPolicy
 from connectors.gcp.session import retry_after
 from connectors.gcp.storage import resource_id
@@ -40,7 +46,7 @@ def gcs(local_gcs: LocalGcs) -> LocalGcs:
 
 def anonymous(gcs: LocalGcs, cls: type[GcpConnector] = GcpConnector) -> GcpConnector:
     raw = {"project_id": "acme-prod", "endpoint_url": gcs.endpoint}
-    return cls(cls.parse_credentials(raw), {})
+    return cls(cls.parse_credentials(raw), {}, endpoints=EndpointPolicy(allow_custom=True))
 
 
 def statuses(outcome) -> dict[str, str]:
@@ -111,7 +117,8 @@ def test_a_401_to_a_service_account_names_the_account_after_one_token_refresh(gc
     gcs.fail("list", 401, times=None)
     key = service_account_json(rsa_key, f"{gcs.endpoint}/token")
     connector = GcpConnector(GcpConnector.parse_credentials(
-        {"project_id": "acme-prod", "service_account_json": key, "endpoint_url": gcs.endpoint}))
+        {"project_id": "acme-prod", "service_account_json": key, "endpoint_url": gcs.endpoint}),
+        endpoints=EndpointPolicy(allow_custom=True))
 
     with pytest.raises(AuthFailed, match=SERVICE_ACCOUNT) as caught:
         connector.verify()
@@ -189,7 +196,8 @@ def test_a_transient_503_is_retried_and_forgotten(gcs):
 def test_an_unreachable_endpoint_is_provider_unavailable():
     raw = {"project_id": "acme-prod", "endpoint_url": f"http://127.0.0.1:{free_port()}"}
     with pytest.raises(ProviderUnavailable, match="could not reach Google Cloud"):
-        QuickRetryGcp(QuickRetryGcp.parse_credentials(raw)).verify()
+        QuickRetryGcp(QuickRetryGcp.parse_credentials(raw),
+                      endpoints=EndpointPolicy(allow_custom=True)).verify()
 
 
 # --- the retry policy itself ----------------------------------------------------------------
@@ -225,7 +233,8 @@ def test_a_token_endpoint_outage_is_unavailability_not_a_bad_key(gcs, rsa_key):
     gcs.fail("token", 503, times=None)
     key = service_account_json(rsa_key, f"{gcs.endpoint}/token")
     connector = GcpConnector(GcpConnector.parse_credentials(
-        {"project_id": "acme-prod", "service_account_json": key, "endpoint_url": gcs.endpoint}))
+        {"project_id": "acme-prod", "service_account_json": key, "endpoint_url": gcs.endpoint}),
+        endpoints=EndpointPolicy(allow_custom=True))
 
     with pytest.raises(ProviderUnavailable, match="token endpoint is unavailable"):
         connector.verify()

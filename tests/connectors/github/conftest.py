@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from connectors.base import EndpointPolicy
 from connectors.github import GithubConnector, RetryPolicy
 from connectors.github.emulated import Estate, seed_estate
 from tests.connectors.github.server import GithubServer, github_server
@@ -33,6 +34,7 @@ def github(github_api: GithubServer) -> Estate:
 def connector(raw: dict[str, Any], config: dict[str, Any] | None = None,
               policy: RetryPolicy = FAST_RETRIES) -> GithubConnector:
     """A connector on the given raw credentials, with a fast retry policy for tests."""
-    conn = GithubConnector(GithubConnector.parse_credentials(raw), config or {})
+    conn = GithubConnector(GithubConnector.parse_credentials(raw), config or {},
+                           endpoints=EndpointPolicy(allow_custom=True))  # a loopback server
     conn.retry_policy = policy
     return conn

@@ -8,9 +8,13 @@ from typing import Any
 
 import pytest
 
+from connectors.base import EndpointPolicy
 from connectors.okta import OktaConnector
 from tests.conftest import TEST_ONLY_ENV
 from tests.connectors.okta.okta_server import OktaServer, okta_server
+
+OPEN = EndpointPolicy(allow_custom=True)
+"""EVIDENCE_ALLOW_CUSTOM_ENDPOINTS on: the test servers are on loopback."""
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,8 +38,9 @@ def okta() -> Iterator[OktaServer]:
 
 
 def connector(raw: dict[str, Any], config: dict[str, Any] | None = None) -> OktaConnector:
-    """An Okta connector from raw credentials, validated as the engine validates them."""
-    return OktaConnector(OktaConnector.parse_credentials(raw), config or {})
+    """An Okta connector from raw credentials, validated as the engine validates them; the
+    local server is on loopback, so custom endpoints are allowed (as the suite's workers do)."""
+    return OktaConnector(OktaConnector.parse_credentials(raw), config or {}, endpoints=OPEN)
 
 
 def verdicts(outcomes: Any) -> dict[str, dict[str, str]]:

@@ -10,7 +10,7 @@ import pytest
 from connectors.base import AuthFailed, ProviderUnavailable, Status
 from connectors.okta import OktaCredentials, OktaSession
 from connectors.okta.session import OktaApi, RetryPolicy, Scope
-from tests.connectors.okta.conftest import connector, verdicts
+from tests.connectors.okta.conftest import OPEN, connector, verdicts
 from tests.connectors.okta.okta_server import OktaServer
 
 ADMIN_CHECK = "okta.admin.super_admin_count"
@@ -109,7 +109,8 @@ def test_a_service_answering_503_fails_only_its_checks_after_retries(okta: OktaS
 def test_an_unreachable_org_is_provider_unavailable(okta: OktaServer):
     okta.stop()
     credentials = OktaCredentials.model_validate(okta.estate.credentials())
-    session = OktaSession(credentials, retry=RetryPolicy(attempts=2, initial_backoff=0.01))
+    session = OktaSession(credentials, retry=RetryPolicy(attempts=2, initial_backoff=0.01),
+                          endpoints=OPEN)
 
     async def list_users(api: OktaApi) -> object:
         return await api.call("list users", Scope.USERS_READ,
