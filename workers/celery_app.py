@@ -59,21 +59,26 @@ def make_celery(settings: Settings) -> Celery:
 class SingleBeatScheduler(PersistentScheduler):
     """Celery's default scheduler, run only by the beat holding the database's beat lock.
 
-    The lock is taken before the schedule file is opened: a second beat exits with
-    BEAT_LOCKED_EXIT and a message, touching nothing. EVIDENCE_BEAT_LOCK=false skips it.
+    The lock is taken before the schedule file is opened (a scheduler built lazily, for the
+    banner, takes nothing): a second beat exits with BEAT_LOCKED_EXIT and a message, touching
+    nothing. EVIDENCE_BEAT_LOCK=false skips it.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def setup_schedule(self) -> None:
         settings = get_settings()
-        if settings.beat_lock:
-            self.beat_lock = BeatLock(settings, on_lost=_stop_beat)
+        if settings.beat_lock and not _held:
+            lock = BeatLock(settings, on_lost=_stop_beat)
             try:
-                self.beat_lock.hold()
+                lock.hold()
             except BeatLocked as exc:
                 log.critical("%s; a second beat would double every periodic task, so this one "
                              "does not start", exc)
                 raise SystemExit(BEAT_LOCKED_EXIT) from exc
-        super().__init__(*args, **kwargs)
+            _held.append(lock)
+        super().setup_schedule()
+
+
+_held: list[BeatLock] = []  # the lock this process holds, for its life
 
 
 def _stop_beat(reason: str) -> None:

@@ -147,10 +147,10 @@ class Stack:
             self.ready(name)
         return proc
 
-    def beat(self, name: str = "beat", wait: bool = True) -> Process:
+    def beat(self, name: str = "beat", wait: bool = True, **env: str) -> Process:
         argv = beat_command(self.settings)
         argv[argv.index("--schedule") + 1] = str(self.folder / f"{name}-schedule")
-        proc = self._start(name, argv)
+        proc = self._start(name, argv, env)
         proc.ready_text = "Sending due task"
         if wait:
             self.ready(name)
