@@ -139,8 +139,7 @@ def end_session_writes(session: Session, audit_id: str, now: datetime) -> list[s
 
 @dataclass(frozen=True)
 class AuditorPrincipal:
-    """An authenticated auditor: the one audit its session reaches, who it is, and whether
-    the session may still change the audit."""
+    """An authenticated auditor: its session, the one audit it reaches, and who it is."""
 
     session_id: str
     invitation_id: str
@@ -148,7 +147,6 @@ class AuditorPrincipal:
     account_id: str
     email: str
     name: str
-    can_write: bool
 
     @property
     def label(self) -> str:
@@ -186,7 +184,7 @@ def verify_auditor_token(settings: Settings, session: Session, token: str,
         raise Unauthorized("this auditor token names no session", code="invalid_token")
     require_live(row, now)
     return AuditorPrincipal(row.id, row.invitation_id, row.audit_id, row.account_id, row.email,
-                            row.name, can_write=row.writes_ended_at is None)
+                            row.name)
 
 
 def require_live(row: AuditorSession, now: datetime) -> None:

@@ -360,8 +360,8 @@ def auditors(session: Session, audit: Audit, now: datetime | None = None) -> lis
 def revoke_auditor(session: Session, audit: Audit, actor: Actor, invitation_id: str,
                    now: datetime | None = None) -> AuditorAccess:
     """Withdraw an auditor: its link stops working and every session it opened ends, so the
-    auditor's next request is refused. Allowed on a complete audit (its report stays
-    readable otherwise); revoking twice changes nothing."""
+    auditor's next request is refused. Allowed on a complete audit too (so access to its
+    report can be withdrawn); revoking twice changes nothing."""
     now = now or now_utc()
     invitation = session.scalars(select(AuditorInvitation).where(
         AuditorInvitation.audit_id == audit.id, AuditorInvitation.id == invitation_id)
