@@ -76,15 +76,15 @@ def database(base: Settings, tmp: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def seed(settings: Settings, rows: int) -> None:
-    """One active AWS connection with `rows` current evidence rows over the AWS checks (and
-    their per-check result-set rows, as a sync writes them)."""
+def seed(settings: Settings, rows: int, account: str = ACCOUNT) -> None:
+    """One active AWS connection of `account` with `rows` current evidence rows over the AWS
+    checks (and their per-check result-set rows, as a sync writes them)."""
     checks = [c.id for c in get_connector("aws").checks]
     now = datetime.now(UTC)
     with session_factory(settings)() as s, s.begin():
-        s.add(Account(id=ACCOUNT))
+        s.add(Account(id=account))
         s.flush()
-        conn = Connection(account_id=ACCOUNT, integration_id="aws",
+        conn = Connection(account_id=account, integration_id="aws",
                           status=ConnectionStatus.ACTIVE, last_sync_at=now,
                           meta={"accountAlias": "bench", "regions": ["us-east-1"]})
         s.add(conn)
@@ -101,10 +101,10 @@ def seed(settings: Settings, rows: int) -> None:
                                f"Bucket bench-{i:06d} is {status}",
                                {"region": "us-east-1", "rules": [{"SSEAlgorithm": "aws:kms"}],
                                 "index": i})
-                copy.write_row((ACCOUNT, conn.id, checks[i % len(checks)], item.resource_id,
+                copy.write_row((account, conn.id, checks[i % len(checks)], item.resource_id,
                                 item.resource_type, item.status, item.title, item.data_json,
                                 item.content_hash, now, now))
-        s.add_all([CheckState(connection_id=conn.id, check_id=check, account_id=ACCOUNT,
+        s.add_all([CheckState(connection_id=conn.id, check_id=check, account_id=account,
                               set_hash="0" * 64, last_verified_at=now,
                               resource_count=len(range(n, rows, len(checks))))
                    for n, check in enumerate(checks)])
