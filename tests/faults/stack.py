@@ -1,7 +1,8 @@
 """Real worker, beat and Flower processes for fault tests, and servers of their own to restart.
 
 Every stack gets its own Redis key prefix, so the suite's shared `worker` fixture never takes
-its messages, and runs with timings in seconds (FAST) so no test waits for production timeouts.
+its messages, and runs with lease timings in seconds (FAST) so no test waits for production
+timeouts; the broker's visibility timeout stays an hour, as in production.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ FAST = {
     "EVIDENCE_REAP_SECONDS": "1",
     "EVIDENCE_DISPATCH_SECONDS": "1",
     "EVIDENCE_SLOT_RETRY_SECONDS": "1",
-    "EVIDENCE_VISIBILITY_TIMEOUT": "4",
+    # As in production: recovery after a kill must come from leases and the reaper, never
+    # from the broker handing a message out again (the one test of that trap sets its own).
+    "EVIDENCE_VISIBILITY_TIMEOUT": "3600",
     "EVIDENCE_EXTRA_CONNECTORS": ("tests.faults.slow:SlowConnector,"
                                   "tests.faults.slow:SlowSplitConnector"),
     "EVIDENCE_WORKER_EVENTS": "true",

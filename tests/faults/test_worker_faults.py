@@ -2,7 +2,8 @@
 
 Each test prints what it saw (`pytest -s` shows it): runs, attempts, rows, duplicates.
 Timings are seconds (tests/faults/stack.py FAST): heartbeat 0.5 s, lease stale after 8 s,
-reaper every second, visibility timeout 4 s.
+reaper every second; the visibility timeout is an hour, as in production, except in the test of
+the visibility-timeout trap, whose worker has 4 s.
 """
 
 from __future__ import annotations
@@ -29,23 +30,30 @@ from tests.faults.stack import (
     request_run,
 )
 
+TRAP_SECONDS = 4
+
 
 def test_a_sync_longer_than_the_visibility_timeout_is_executed_once(live: Stack, tmp_path: Path):
     control = tmp_path / "ctl"
     slow.control(control, resources=3, gate="trap", gate_before=0)
     conn = add_connection(live, control)
-    worker = live.procs["worker-sync"]
-    run_id = request_run(live, conn)
-    [task] = live.task_ids[run_id]
-    live.wait_for(lambda: slow.collections(control) == 1, 60, "the sync to start")
-    # The broker hands the unacknowledged message out again after 4 s; that copy must find
-    # the lease fresh and leave (its task returns None).
-    live.wait_for(lambda: log_count(worker, f"sync.run[{task}] succeeded") >= 1, 90,
-                  "the broker to redeliver the task and the copy to leave")
-    (control / "open-trap").touch()
-    run = live.wait_for(lambda: finished(live, run_id), 60, "the run to finish")
-    received = log_count(worker, f"sync.run[{task}] received")
-    left = log_count(worker, f"sync.run[{task}] succeeded") - 1
+    # The trap itself: a sync worker whose broker hands an unacknowledged message out again
+    # after 4 s (the stack's other workers keep the realistic hour).
+    live.stop("worker-sync")
+    worker = live.worker("worker-trap", "sync", EVIDENCE_VISIBILITY_TIMEOUT=str(TRAP_SECONDS))
+    try:
+        run_id = request_run(live, conn)
+        [task] = live.task_ids[run_id]
+        live.wait_for(lambda: slow.collections(control) == 1, 60, "the sync to start")
+        # That copy must find the lease fresh and leave (its task returns None).
+        live.wait_for(lambda: log_count(worker, f"sync.run[{task}] succeeded") >= 1, 90,
+                      "the broker to redeliver the task and the copy to leave")
+        (control / "open-trap").touch()
+        run = live.wait_for(lambda: finished(live, run_id), 60, "the run to finish")
+        received = log_count(worker, f"sync.run[{task}] received")
+        left = log_count(worker, f"sync.run[{task}] succeeded") - 1
+    finally:
+        live.stop("worker-trap")
     print(f"\nvisibility trap: deliveries of the task={received}, copies that left at once="
           f"{left}, provider reads={slow.collections(control)}, run={run.status} "
           f"attempts={run.attempts}")
