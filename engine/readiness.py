@@ -36,9 +36,34 @@ class Readiness:
 
 
 @lru_cache(maxsize=1)
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS))
+
+
 def code_heads() -> frozenset[str]:
     """The Alembic heads this code ships (every head is applied by `evidence db upgrade`)."""
-    return frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    return frozenset(_scripts().get_heads())
+
+
+def migration_state(applied: set[str]) -> str:
+    """"ok" when the database's heads (alembic_version) cover every head of this code.
+
+    A head another revision depends on is not kept in alembic_version once that one is
+    applied, so the comparison is between what the heads reach, not the two lists."""
+    scripts = _scripts()
+    unknown = sorted(applied - _revisions())
+    reached = {r.revision for r in scripts.iterate_revisions(
+        tuple(h for h in applied if h not in unknown), "base")} if applied else set()
+    missing = sorted(code_heads() - reached)
+    if not missing and not unknown:
+        return OK
+    parts = [f"not applied: {', '.join(missing)} (run `evidence db upgrade`)"] if missing else []
+    return "; ".join(parts + ([f"unknown to this code: {', '.join(unknown)}"] if unknown else []))
+
+
+@lru_cache(maxsize=1)
+def _revisions() -> frozenset[str]:
+    return frozenset(r.revision for r in _scripts().walk_revisions())
 
 
 def check_readiness(settings: Settings) -> Readiness:
@@ -62,16 +87,7 @@ def _database(settings: Settings) -> tuple[str, str]:
     except psycopg.Error as exc:
         log.warning("readiness: the database is unreachable: %s", _first_line(exc))
         return "unreachable", "unknown: the database is unreachable"
-    return OK, _compare_heads(applied, code_heads())
-
-
-def _compare_heads(applied: set[str], expected: frozenset[str]) -> str:
-    if applied == expected:
-        return OK
-    missing, unknown = sorted(expected - applied), sorted(applied - expected)
-    parts = [f"not applied: {', '.join(missing)}"] if missing else []
-    parts += [f"unknown to this code: {', '.join(unknown)}"] if unknown else []
-    return "; ".join(parts) + " (run `evidence db upgrade`)" * bool(missing)
+    return OK, migration_state(applied)
 
 
 def _broker(settings: Settings) -> str:
