@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from pydantic import ValidationError
 
@@ -13,6 +13,7 @@ from connectors.okta.session import (
     OktaCredentials,
     OktaSession,
     OktaSettings,
+    RetryPolicy,
     Scope,
 )
 
@@ -54,6 +55,7 @@ class OktaConnector(Connector):
         admins.super_admin_count,
     )
     max_parallel = 4  # Okta's concurrent-request limit is per org and shared with its admins
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
 
     def session(self) -> OktaSession:
         try:
@@ -63,7 +65,7 @@ class OktaConnector(Connector):
             raise ConnectorError(f"okta connection config is invalid: {fields}",
                                  code="invalid_config") from None
         return OktaSession(cast(OktaCredentials, self.credentials), settings,
-                           endpoints=self.endpoints)
+                           self.retry_policy, endpoints=self.endpoints)
 
     def verify(self) -> dict[str, Any]:
         """Prove the credentials by listing one user; name the org and the auth mode."""

@@ -10,9 +10,15 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from connectors.endpoints import unreachable
+from connectors.okta import OktaConnector
+from connectors.okta.session import RetryPolicy
+from engine.connections import verify_connection
 from engine.db import session_factory
-from engine.models import Account, Connection, SyncRun
+from engine.models import Account, Connection, ConnectionStatus, SyncRun
 from engine.settings import Settings
+from tests.conftest import TEST_ONLY_ENV
+from tests.connectors.okta.okta_server import okta_server
 
 TOKEN = "00" + "a" * 40
 
@@ -58,3 +64,26 @@ def test_okta_orgs_and_public_custom_domains_need_no_flag(
         "credentials": {"org_url": org_url, "api_token": TOKEN}})
     assert resp.status_code == 202, resp.get_json()
     assert [job.name for job in jobs] == ["connections.verify"]
+
+
+def test_a_worker_with_the_flag_off_refuses_a_stored_loopback_org_when_it_connects(
+        app_client: Callable[..., FlaskClient], auth, settings, jobs,
+        monkeypatch: pytest.MonkeyPatch):
+    """Connected while the flag was on, verified by a worker where it is off: the worker's
+    connector gets the deployment's policy, so the okta SDK never reaches the loopback org."""
+    monkeypatch.setenv(*next(iter(TEST_ONLY_ENV.items())))  # the okta SDK takes http:// here
+    monkeypatch.setattr(OktaConnector, "retry_policy", RetryPolicy(attempts=2,
+                                                                   initial_backoff=0.01))
+    with okta_server() as okta:
+        resp = app_client().post("/api/v1/integrations/okta/connect", headers=auth,
+                                 json={"credentials": okta.estate.credentials()})
+        assert resp.status_code == 202, resp.get_json()
+        [job] = jobs
+        locked = settings.model_copy(update={"allow_custom_endpoints": False})
+
+        assert verify_connection(session_factory(settings), job.args[0],
+                                 locked) == ConnectionStatus.ERROR
+        assert okta.seen == []
+    with session_factory(settings)() as s:
+        conn = s.get(Connection, job.args[0])
+        assert conn is not None and conn.status_message == unreachable("Okta", "org_url")
