@@ -11,7 +11,7 @@ from api.auth import settings
 from api.errors import ErrorBody
 from api.fields import LINE, text
 from api.keys_auth import authenticate_account_token, caller
-from api.schemas import Reply
+from api.schemas import OrgPath, Reply
 from engine import apikeys
 from engine.db import unit_of_work
 from engine.integrations import iso
@@ -28,10 +28,6 @@ def _authorize() -> None:
 
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
-
-
-class OrgPath(BaseModel):
-    org_id: str = text(64, min_length=1, pattern=ID_PATTERN)
 
 
 class KeyPath(OrgPath):

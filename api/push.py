@@ -17,7 +17,7 @@ from api.auth import settings
 from api.errors import ErrorBody
 from api.fields import LINE, page_limit, page_offset, text
 from api.keys_auth import authenticate_caller, caller
-from api.schemas import QueryModel, Reply
+from api.schemas import OrgPath, QueryModel, Reply
 from engine import pushed
 from engine.apikeys import require_scope
 from engine.db import unit_of_work
@@ -45,10 +45,6 @@ def _authorize() -> None:
     """401 without a valid key or token, 403 for another org or a key without the scope."""
     needed = Scope.READ_EVIDENCE if request.method in ("GET", "HEAD") else Scope.WRITE_EVIDENCE
     require_scope(authenticate_caller(), needed)
-
-
-class OrgPath(BaseModel):
-    org_id: str = text(64, min_length=1, pattern=ID_PATTERN)
 
 
 class EvidencePath(OrgPath):

@@ -56,6 +56,15 @@ class IntegrationPath(BaseModel):
     integration_id: ConnectorId
 
 
+ORG_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
+
+
+class OrgPath(BaseModel):
+    """`/orgs/{org_id}/…`: the caller's own account (else 403 not_a_member)."""
+
+    org_id: str = text(64, min_length=1, pattern=ORG_ID_PATTERN)
+
+
 class ConnectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
