@@ -21,7 +21,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from connectors.base import Connector, ConnectorError
 from engine.db import enqueue_after_commit, rowcount, session_factory
-from engine.endpoints import check_config_endpoints, check_endpoint_policy, endpoint_policy
+from engine.endpoints import (
+    check_config_endpoints,
+    check_endpoint_policy,
+    check_stored_endpoints,
+    endpoint_policy,
+)
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.lease import (
     Lease,
@@ -223,7 +228,9 @@ def open_connector(conn: Connection, settings: Settings | None = None) -> Connec
         if cls.oauth is not None:
             raw = _fresh_oauth_credentials(own, conn, raw, settings)
         config = {**conn.config, **connection_parameters(own, conn.id, sealer)}
-    return cls(cls.parse_credentials(raw), config, endpoints=endpoint_policy(settings))
+    credentials = cls.parse_credentials(raw)
+    check_stored_endpoints(cls, credentials, config, settings)
+    return cls(credentials, config, endpoints=endpoint_policy(settings))
 
 
 def _fresh_oauth_credentials(own: Session, conn: Connection, raw: dict[str, Any],

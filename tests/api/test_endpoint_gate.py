@@ -87,3 +87,23 @@ def test_a_worker_with_the_flag_off_refuses_a_stored_loopback_org_when_it_connec
     with session_factory(settings)() as s:
         conn = s.get(Connection, job.args[0])
         assert conn is not None and conn.status_message == unreachable("Okta", "org_url")
+
+
+def test_an_emulator_endpoint_stored_while_the_flag_was_on_is_never_opened_without_it(
+        app_client: Callable[..., FlaskClient], auth, settings, jobs):
+    """botocore connects on its own: the engine refuses to open a connector whose stored
+    endpoint_url the policy now refuses, and the connection says why."""
+    resp = app_client().post("/api/v1/integrations/aws/connect", headers=auth, json={
+        "credentials": {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "s" * 40,
+                        "endpoint_url": "http://169.254.169.254"}})
+    assert resp.status_code == 202, resp.get_json()
+    [job] = jobs
+    locked = settings.model_copy(update={"allow_custom_endpoints": False})
+
+    assert verify_connection(session_factory(settings), job.args[0],
+                             locked) == ConnectionStatus.ERROR
+    with session_factory(settings)() as s:
+        conn = s.get(Connection, job.args[0])
+        assert conn is not None and conn.status_message is not None
+        assert "credentials.endpoint_url" in conn.status_message
+        assert "EVIDENCE_ALLOW_CUSTOM_ENDPOINTS=true" in conn.status_message
