@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Reaped:
-    """Run ids (and part ids, for fanned-out runs) the reaper acted on."""
+    """Run ids (and part ids, for fanned-out runs, and task lease ids `<task>:<subject>` of
+    verifies, mail and the upload expiry) the reaper acted on."""
 
     requeued: list[str] = field(default_factory=list)  # stale lease: queued again
     resent: list[str] = field(default_factory=list)  # queued, message presumed lost: sent again
