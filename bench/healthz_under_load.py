@@ -275,7 +275,9 @@ def report(phases: list[Phase], seconds: float) -> None:
                           f"{pct([v / 1000 for v in p.waiter_202_ms], 0.5):.1f} ms, p99 "
                           f"{pct([v / 1000 for v in p.waiter_202_ms], 0.99):.1f} ms")
     console.print("Target: /healthz p99 < 100 ms under waits. Latency counts from each request's "
-                  "scheduled slot (open loop).")
+                  "scheduled slot (open loop). Load average (1, 5, 15 min) at the end: "
+                  + ", ".join(f"{v:.1f}" for v in os.getloadavg())
+                  + f" on {os.cpu_count()} cores (other jobs on the machine skew every phase).")
 
 
 def main() -> None:
