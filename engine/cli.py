@@ -31,6 +31,13 @@ def child_env(services: Services, **extra: str) -> dict[str, str]:
     return {**os.environ, **services.environ(), **extra}
 
 
+GUNICORN_LIMITS = ("--worker-class", "api.gunicorn_worker.JsonErrorWorker",
+                   "--limit-request-line", "4094", "--limit-request-field_size", "8190",
+                   "--limit-request-fields", "100")
+"""What gunicorn reads of a request before the app sees it; beyond it the refusal (414, 431,
+400) is JSON in the API's error shape (the worker class). Bodies: EVIDENCE_MAX_BODY_BYTES."""
+
+
 def api_command(settings: Settings, workers: int = 2) -> list[str]:
     """gunicorn with a control socket of its own under the data folder (its default, one per
     user, would be shared by every stack on the machine); drains within the shutdown bound."""
@@ -39,7 +46,7 @@ def api_command(settings: Settings, workers: int = 2) -> list[str]:
             "--workers", str(workers), "--threads", str(settings.api_threads),
             "--access-logfile", "-", "--control-socket", str(control),
             "--graceful-timeout", str(max(1, int(settings.shutdown_seconds))),
-            "api.wsgi:app"]
+            *GUNICORN_LIMITS, "api.wsgi:app"]
 
 
 def worker_command(settings: Settings, queues: str = "sync,default", *, pool: str = "threads",

@@ -3,12 +3,14 @@ code, and nothing is written."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 
 from engine.db import session_factory
@@ -202,3 +204,24 @@ def test_nul_in_a_path_parameter_is_refused(client, auth, settings):
     assert resp.status_code in (404, 422) and resp.is_json
     resp = client.delete("/api/v1/orgs/acme/api-keys/key%00", headers=auth)
     assert resp.status_code in (404, 422) and resp.is_json
+
+
+def test_a_failing_statement_never_carries_its_parameters(settings, db, caplog):
+    """SQL errors (in the exception and so in any log of it) show the statement, never the
+    bound values: a key hash, a token or a tenant's data."""
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(DBAPIError) as failed, session_factory(settings)() as s:
+        s.execute(select(ApiKey).where(ApiKey.key_hash == "hash-of-a-secret\x00"))
+    assert "hash-of-a-secret" not in str(failed.value)
+    assert "hide_parameters" in str(failed.value)
+    assert "hash-of-a-secret" not in caplog.text
+
+
+def test_a_json_string_body_holding_deep_json_is_a_422(client, settings):
+    """flask-openapi3 parses a JSON string body again with pydantic, whose parser has its own
+    bound: still a 4xx."""
+    inner = "[" * 10_000 + "]" * 10_000
+    resp = client.post("/api/v1/auditor/accept-invitation", data=json.dumps(inner),
+                       content_type="application/json")
+    refused(resp, 422, "invalid_request")
+    assert rows(settings) == 0
