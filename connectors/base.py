@@ -215,6 +215,9 @@ class Check:
     remediation: str
     needs: tuple[Collector, ...]
     fn: Callable[..., Iterable[Result]]
+    benchmarks: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False,
+                                                      compare=False)
+    """Benchmark recommendations the check tests, by framework id: {"cis_aws": ("1.4",)}."""
 
     def judge(self, *snapshots: Any) -> list[Result]:
         """Run the check on snapshots; a resource judged twice is a bug in the check."""
@@ -229,6 +232,7 @@ class Check:
 
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: Collector | Sequence[Collector], title: str | None = None,
+          benchmarks: Mapping[str, Sequence[str]] | None = None,
           ) -> Callable[[Callable[..., Iterable[Result]]], Check]:
     """Declare a check; its title defaults to the first line of the function's docstring."""
 
@@ -240,8 +244,11 @@ def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
         if not _CHECK_ID.match(id):
             raise TypeError(f"check id {id!r} must look like provider.service.name")
         collectors = (needs,) if isinstance(needs, Collector) else tuple(needs)
+        refs = {str(fw): tuple(str(r) for r in ids) for fw, ids in (benchmarks or {}).items()}
+        if any(not ids or isinstance(ids, str) for ids in (benchmarks or {}).values()):
+            raise TypeError(f"check {id}: each benchmark needs a list of recommendation ids")
         return Check(id=id, title=declared, severity=severity, resource_type=resource_type,
-                     remediation=remediation, needs=collectors, fn=fn)
+                     remediation=remediation, needs=collectors, fn=fn, benchmarks=refs)
 
     return wrap
 

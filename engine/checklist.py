@@ -68,13 +68,15 @@ def mapped_controls(extra_mapping_files: Iterable[Path] = ()) -> ControlRefs:
 
 
 def check_catalog(registry: Mapping[str, type[Connector]] | None = None) -> list[ConnectorChecks]:
-    """Every connector of the registry (by id) with its checks and their mapped controls."""
+    """Every connector of the registry (by id) with its checks and their mapped controls
+    (a benchmark the check declares itself shows even where no mapping file names it)."""
     registered = dict(sorted((registry if registry is not None else connectors()).items()))
     mappings = mapped_controls(cls.control_mappings for cls in registered.values()
                                if cls.control_mappings is not None)
     return [ConnectorChecks(id=connector_id, name=cls.name, checks=tuple(
         CheckEntry(id=chk.id, severity=chk.severity, title=chk.title,
-                   resource_type=chk.resource_type, controls=mappings.get(chk.id, {}))
+                   resource_type=chk.resource_type,
+                   controls={**chk.benchmarks, **mappings.get(chk.id, {})})
         for chk in cls.checks)) for connector_id, cls in registered.items()]
 
 

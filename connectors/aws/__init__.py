@@ -8,15 +8,20 @@ from pydantic import BaseModel, ConfigDict
 
 from connectors.aws import (
     cloudtrail,
+    cloudwatch,
     config,
     ec2,
+    efs,
     elb,
     guardduty,
     iam,
+    iam_access,
+    iam_root,
     kms,
     lambda_,
     rds,
     s3,
+    securityhub,
 )
 from connectors.aws.session import AwsCredentials, AwsSession
 from connectors.base import AuthType, Category, Connector, PermissionMissing
@@ -74,6 +79,23 @@ class AwsConnector(Connector):
         rds.auto_minor_version_upgrade,
         elb.https_listeners,
         lambda_.function_url_auth,
+        # CIS AWS Foundations Benchmark v3.0 (each declares its recommendation number)
+        iam_root.no_root_access_keys,
+        iam_root.root_hardware_mfa,
+        iam_access.user_permissions_via_groups,
+        iam_access.support_role,
+        iam_access.expired_server_certificates,
+        iam_access.cloudshell_full_access_restricted,
+        s3.account_public_access_block,
+        s3.bucket_mfa_delete,
+        efs.encryption_at_rest,
+        cloudtrail.bucket_access_logging,
+        cloudtrail.s3_object_write_logging,
+        cloudtrail.s3_object_read_logging,
+        *cloudwatch.MONITORING_CHECKS,
+        securityhub.securityhub_enabled,
+        ec2.network_acl_admin_ports,
+        ec2.default_security_group_restricted,
     )
     max_parallel = 8
 

@@ -1,5 +1,5 @@
-"""Amazon EC2: EBS encryption by default, security groups open to the internet, VPC flow logs
-and instances that require IMDSv2."""
+"""Amazon EC2: EBS encryption by default, security groups and network ACLs open to the internet,
+default security groups, VPC flow logs and instances that require IMDSv2."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class SecurityGroup:
     region: str
     vpc_id: str | None
     ingress: list[dict[str, Any]] = field(default_factory=list)
+    egress: list[dict[str, Any]] = field(default_factory=list)
 
 
 @collector(scoped=True)
@@ -64,6 +65,7 @@ def collect_security_groups(session: AwsSession, region: str) -> list[SecurityGr
                     group_id=group["GroupId"], name=group.get("GroupName", ""), arn=arn,
                     region=region, vpc_id=group.get("VpcId"),
                     ingress=list(group.get("IpPermissions", [])),
+                    egress=list(group.get("IpPermissionsEgress", [])),
                 ))
     return groups
 
@@ -119,6 +121,111 @@ def security_group_admin_ports(groups: list[SecurityGroup]) -> Iterator[Result]:
         yield Result.of(g.arn, passing=not ports, title=title,
                         data={"group_id": g.group_id, "name": g.name, "region": g.region,
                               "vpc_id": g.vpc_id, "ingress": g.ingress,
+                              "open_admin_ports": ports})
+
+
+@check(id="aws.ec2.default_security_group_restricted", severity=Severity.MEDIUM,
+       resource_type="aws.ec2.security_group", needs=collect_security_groups,
+       benchmarks={"cis_aws": ["5.4"]},
+       remediation="Remove every inbound and outbound rule from each VPC's default security "
+                   "group (`aws ec2 revoke-security-group-ingress` / `revoke-security-group-"
+                   "egress`) and give resources purpose-made groups instead.")
+def default_security_group_restricted(groups: list[SecurityGroup]) -> Iterator[Result]:
+    """The default security group of every VPC allows no inbound or outbound traffic."""
+    for g in groups:
+        if g.name != "default":
+            continue
+        label = f"Default security group {g.group_id} of {g.vpc_id} in {g.region}"
+        rules = [*(["inbound"] if g.ingress else []), *(["outbound"] if g.egress else [])]
+        title = (f"{label} has {' and '.join(rules)} rules" if rules
+                 else f"{label} allows no traffic")
+        yield Result.of(g.arn, passing=not rules, title=title,
+                        data={"group_id": g.group_id, "region": g.region, "vpc_id": g.vpc_id,
+                              "ingress": g.ingress, "egress": g.egress})
+
+
+# --- network ACLs ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NetworkAcl:
+    """One network ACL and its entries."""
+
+    acl_id: str
+    arn: str
+    region: str
+    vpc_id: str | None
+    is_default: bool
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+@collector(scoped=True)
+def collect_network_acls(session: AwsSession, region: str) -> list[NetworkAcl]:
+    """Every network ACL in the region with its entries."""
+    partition = session.identity().partition
+    acls = []
+    with session.service("ec2", region) as ec2:
+        for page in ec2.get_paginator("describe_network_acls").paginate():
+            for acl in page["NetworkAcls"]:
+                acls.append(NetworkAcl(
+                    acl_id=acl["NetworkAclId"],
+                    arn=(f"arn:{partition}:ec2:{region}:{acl['OwnerId']}"
+                         f":network-acl/{acl['NetworkAclId']}"),
+                    region=region, vpc_id=acl.get("VpcId"),
+                    is_default=bool(acl.get("IsDefault", False)),
+                    entries=sorted((dict(e) for e in acl.get("Entries", [])),
+                                   key=lambda e: (bool(e.get("Egress")), e.get("RuleNumber", 0))),
+                ))
+    return sorted(acls, key=lambda a: a.arn)
+
+
+def _entry_covers(entry: Mapping[str, Any], port: int) -> bool:
+    """Whether a NACL entry's protocol and port range include the TCP port."""
+    protocol = str(entry.get("Protocol", ""))
+    if protocol == "-1":
+        return True
+    if protocol not in ("6", "tcp"):
+        return False
+    ports = entry.get("PortRange") or {}
+    return int(ports.get("From", 0)) <= port <= int(ports.get("To", 65535))
+
+
+def nacl_open_admin_ports(entries: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The admin ports a NACL lets in from anywhere: per port and per source (0.0.0.0/0,
+    ::/0), the lowest-numbered inbound entry that matches decides, as AWS evaluates them."""
+    inbound = sorted((e for e in entries if not e.get("Egress")),
+                     key=lambda e: int(e.get("RuleNumber", 0)))
+    opened = set()
+    for port in ADMIN_PORTS:
+        for cidr_key, anywhere in (("CidrBlock", "0.0.0.0/0"), ("Ipv6CidrBlock", "::/0")):
+            for entry in inbound:
+                if entry.get(cidr_key) == anywhere and _entry_covers(entry, port):
+                    if entry.get("RuleAction") == "allow":
+                        opened.add(port)
+                    break
+    return sorted(opened)
+
+
+@check(id="aws.ec2.network_acl_admin_ports", severity=Severity.MEDIUM,
+       resource_type="aws.ec2.network_acl", needs=collect_network_acls,
+       benchmarks={"cis_aws": ["5.1"]},
+       remediation="Add inbound deny entries for TCP 22 and 3389 from 0.0.0.0/0 and ::/0 ahead "
+                   "of the allow-all entry (a lower rule number), or replace the allow-all "
+                   "entry with the ports and sources each subnet needs, e.g. `aws ec2 "
+                   "create-network-acl-entry --network-acl-id ACL --ingress --rule-number 50 "
+                   "--protocol tcp --port-range From=22,To=22 --cidr-block 0.0.0.0/0 "
+                   "--rule-action deny`.")
+def network_acl_admin_ports(acls: list[NetworkAcl]) -> Iterator[Result]:
+    """Network ACLs do not let SSH or RDP in from the whole internet."""
+    for a in acls:
+        ports = nacl_open_admin_ports(a.entries)
+        label = f"Network ACL {a.acl_id}{' (default)' if a.is_default else ''} in {a.region}"
+        title = (f"{label} allows " + ", ".join(f"{ADMIN_PORTS[p]} ({p})" for p in ports)
+                 + " from the internet" if ports
+                 else f"{label} allows no SSH or RDP from the internet")
+        yield Result.of(a.arn, passing=not ports, title=title,
+                        data={"acl_id": a.acl_id, "region": a.region, "vpc_id": a.vpc_id,
+                              "is_default": a.is_default,
+                              "inbound_entries": [e for e in a.entries if not e.get("Egress")],
                               "open_admin_ports": ports})
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from connectors.aws.emulated_cis import seed_cis
 from connectors.base import Status
 
 ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
@@ -344,6 +345,7 @@ def seed_estate(endpoint_url: str, regions: Sequence[str] = ("us-east-1", "eu-we
     resources += _seed_databases(seeder, account_id, expected)
     resources += _seed_load_balancers(seeder, expected)
     resources += _seed_functions(seeder, expected)
+    resources += seed_cis(seeder, account_id, expected)  # last: it reads back what is above
     return Estate(endpoint_url=endpoint_url, regions=seeder.regions, account_id=account_id,
                   account_alias=ACCOUNT_ALIAS, resources=resources, expected=expected)
 

@@ -241,6 +241,8 @@ class CredentialReport:
     account_id: str
     collected_at: datetime
     users: list[CredentialUser] = field(default_factory=list)
+    root: CredentialUser | None = None
+    """The root user's row (<root_account>), judged apart from the IAM users."""
 
 
 def _report_time(value: str | None) -> str | None:
@@ -284,10 +286,11 @@ def collect_credential_report(session: AwsSession) -> CredentialReport:
         content = iam.get_credential_report()["Content"]
     collected_at = datetime.now(UTC)
     text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
-    users = [_credential_user(row) for row in csv.DictReader(io.StringIO(text))
-             if row.get("user") != _REPORT_ROOT_ROW]
+    rows = [_credential_user(row) for row in csv.DictReader(io.StringIO(text))]
+    users = [u for u in rows if u.name != _REPORT_ROOT_ROW]
+    root = next((u for u in rows if u.name == _REPORT_ROOT_ROW), None)
     return CredentialReport(account_id=account_id, collected_at=collected_at,
-                            users=sorted(users, key=lambda u: u.arn))
+                            users=sorted(users, key=lambda u: u.arn), root=root)
 
 
 def days_since(timestamp: str, now: datetime) -> int:

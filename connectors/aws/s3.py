@@ -1,4 +1,5 @@
-"""Amazon S3: bucket default encryption, public access block, versioning and TLS-only policy."""
+"""Amazon S3: bucket default encryption, public access block (the bucket's and the account's),
+versioning, MFA delete and TLS-only policy."""
 
 from __future__ import annotations
 
@@ -6,12 +7,21 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
+from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
 from connectors.aws.policy import as_list, is_everyone, parse_document, statements
 from connectors.aws.session import AwsSession, error_code
-from connectors.base import PermissionMissing, Result, Severity, Shard, check, collector
+from connectors.base import (
+    PermissionMissing,
+    Result,
+    Severity,
+    Shard,
+    check,
+    collector,
+)
 
 T = TypeVar("T")
 
@@ -32,6 +42,8 @@ class Bucket:
     public_access_block: dict[str, bool] | None = None
     policy: dict[str, Any] | None = None
     read_errors: dict[str, str] = field(default_factory=dict)
+    account_public_access_block: dict[str, bool] | None = None
+    """The account-level Block Public Access setting, which applies to this bucket too."""
 
 
 @collector(shardable=True)
@@ -41,14 +53,19 @@ def collect_buckets(session: AwsSession, *, shard: Shard) -> list[Bucket]:
     with session.service("s3") as s3:
         listed = [entry for page in s3.get_paginator("list_buckets").paginate()
                   for entry in page["Buckets"] if shard.owns(entry["Name"])]
-    read = session.fan_out(lambda entry: _read_bucket(session, entry, partition), listed)
+    account = read_account_public_access_block(session) if listed else None
+    read = session.fan_out(lambda entry: _read_bucket(session, entry, partition, account),
+                           listed)
     return [bucket for bucket in read if bucket is not None]
 
 
-def _read_bucket(session: AwsSession, entry: dict[str, Any], partition: str) -> Bucket | None:
+def _read_bucket(session: AwsSession, entry: dict[str, Any], partition: str,
+                 account: AccountPublicAccessBlock | None) -> Bucket | None:
     """Read one bucket; None when it was deleted since the listing."""
     name = entry["Name"]
     errors: dict[str, str] = {}
+    if account is not None and account.read_error is not None:
+        errors["account_public_access_block"] = account.read_error
     region = entry.get("BucketRegion") or _read_setting(
         session, None, "region", errors, lambda s3: _bucket_region(s3, name))
     if region is None and "region" not in errors:
@@ -66,6 +83,7 @@ def _read_bucket(session: AwsSession, entry: dict[str, Any], partition: str) -> 
             lambda s3: _public_access_block(s3, name)),
         policy=_read_setting(session, region, "policy", errors, lambda s3: _policy(s3, name)),
         read_errors=errors,
+        account_public_access_block=account.config if account is not None else None,
     )
 
 
@@ -155,29 +173,126 @@ def bucket_default_encryption(buckets: list[Bucket]) -> Iterator[Result]:
                         data={"bucket": b.name, "region": b.region, "rules": b.encryption_rules})
 
 
+# --- Block Public Access: the account's setting applies to every bucket -------------------
+
+@dataclass(frozen=True)
+class AccountPublicAccessBlock:
+    """The account-level Block Public Access setting (S3 Control); None when never set.
+
+    `read_error` names a permission the credentials lack: the account check then reports an
+    error and the bucket check judges each bucket on its own settings.
+    """
+
+    account_id: str
+    root_arn: str
+    config: dict[str, bool] | None
+    read_error: str | None = None
+
+    def flag(self, name: str) -> bool:
+        return bool((self.config or {}).get(name, False))
+
+
+@collector()
+def collect_account_public_access_block(session: AwsSession) -> AccountPublicAccessBlock:
+    """The account's Block Public Access configuration (s3control GetPublicAccessBlock)."""
+    return read_account_public_access_block(session)
+
+
+def read_account_public_access_block(session: AwsSession) -> AccountPublicAccessBlock:
+    """The account's Block Public Access configuration; a denied read is kept as read_error
+    (the bucket collector reads it too, once a run, so each bucket is judged with it)."""
+    identity = session.identity()
+    config: dict[str, bool] | None = None
+    try:
+        with session.service("s3control") as s3control:
+            _reach_emulator(session, s3control, identity.account_id)
+            try:
+                answer = s3control.get_public_access_block(AccountId=identity.account_id)
+                raw = answer["PublicAccessBlockConfiguration"]
+                config = {flag: bool(raw.get(flag, False)) for flag in PUBLIC_ACCESS_FLAGS}
+            except ClientError as exc:
+                if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
+                    raise
+    except PermissionMissing as exc:
+        return AccountPublicAccessBlock(account_id=identity.account_id,
+                                        root_arn=identity.root_arn, config=None,
+                                        read_error=exc.message)
+    return AccountPublicAccessBlock(account_id=identity.account_id, root_arn=identity.root_arn,
+                                    config=config)
+
+
+def _reach_emulator(session: AwsSession, client: Any, account_id: str) -> None:
+    """S3 Control puts the account id in front of the endpoint's host; an emulator reached
+    by address (127.0.0.1) has no such name, so there the prefix is taken off again."""
+    if session.endpoint_url is None:
+        return
+
+    def strip_account_prefix(request: AWSRequest, **_: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.netloc.startswith(f"{account_id}."):
+            request.url = urlunsplit(parts._replace(netloc=parts.netloc[len(account_id) + 1:]))
+
+    client.meta.events.register("before-sign.s3-control", strip_account_prefix,
+                                unique_id="evidence-s3control-emulator-host")
+
+
+@check(id="aws.s3.account_public_access_block", severity=Severity.HIGH,
+       resource_type="aws.account", needs=collect_account_public_access_block,
+       benchmarks={"cis_aws": ["2.1.4"]},
+       remediation="Turn on all four Block Public Access settings for the account (S3 > Block "
+                   "Public Access settings for this account), e.g. `aws s3control "
+                   "put-public-access-block --account-id ACCOUNT "
+                   "--public-access-block-configuration BlockPublicAcls=true,"
+                   "IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`.")
+def account_public_access_block(block: AccountPublicAccessBlock) -> Iterator[Result]:
+    """The account blocks public access to every S3 bucket with all four settings."""
+    data = {"account_id": block.account_id, "public_access_block": block.config}
+    if block.read_error is not None:
+        yield Result.error(block.root_arn, "Could not read the account's Block Public Access "
+                           f"settings: {block.read_error}", {**data, "error": block.read_error})
+        return
+    off = [f for f in PUBLIC_ACCESS_FLAGS if not block.flag(f)]
+    if block.config is None:
+        title = "The account has no Block Public Access configuration"
+    elif off:
+        title = f"The account does not block public access: {', '.join(off)} off"
+    else:
+        title = "The account blocks all public access to S3"
+    yield Result.of(block.root_arn, passing=not off, title=title, data=data)
+
+
 @check(id="aws.s3.bucket_public_access_block", severity=Severity.HIGH,
        resource_type="aws.s3.bucket", needs=collect_buckets,
-       remediation="Turn on all four Block Public Access settings on the bucket (Permissions > "
-                   "Block public access), e.g. `aws s3api put-public-access-block --bucket NAME "
-                   "--public-access-block-configuration BlockPublicAcls=true,"
-                   "IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true`; "
-                   "serve public content through CloudFront with origin access control.")
+       benchmarks={"cis_aws": ["2.1.4"]},
+       remediation="Turn on all four Block Public Access settings on the bucket or, better, for "
+                   "the whole account (Permissions > Block public access), e.g. `aws s3api "
+                   "put-public-access-block --bucket NAME --public-access-block-configuration "
+                   "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,"
+                   "RestrictPublicBuckets=true`; serve public content through CloudFront with "
+                   "origin access control.")
 def bucket_public_access_block(buckets: list[Bucket]) -> Iterator[Result]:
-    """S3 buckets block public access with all four Block Public Access settings."""
+    """S3 buckets block public access with all four Block Public Access settings, set on the
+    bucket or for the whole account."""
     for b in buckets:
         if "public_access_block" in b.read_errors:
             yield _unreadable(b, "public_access_block", "Block Public Access settings")
             continue
         config = b.public_access_block
-        off = [f for f in PUBLIC_ACCESS_FLAGS if not (config or {}).get(f, False)]
-        if config is None:
+        by_account = [f for f in PUBLIC_ACCESS_FLAGS
+                      if (b.account_public_access_block or {}).get(f, False)]
+        off = [f for f in PUBLIC_ACCESS_FLAGS
+               if not (config or {}).get(f, False) and f not in by_account]
+        if off and config is None and not by_account:
             title = f"Bucket {b.name} has no Block Public Access configuration"
         elif off:
             title = f"Bucket {b.name} does not block public access: {', '.join(off)} off"
+        elif len(by_account) == len(PUBLIC_ACCESS_FLAGS):
+            title = f"Bucket {b.name} blocks all public access (the account blocks it)"
         else:
             title = f"Bucket {b.name} blocks all public access"
         yield Result.of(b.arn, passing=not off, title=title,
-                        data={"bucket": b.name, "region": b.region, "public_access_block": config})
+                        data={"bucket": b.name, "region": b.region, "public_access_block": config,
+                              "account_public_access_block": b.account_public_access_block})
 
 
 @check(id="aws.s3.bucket_versioning", severity=Severity.MEDIUM,
@@ -253,3 +368,23 @@ def bucket_tls_only(buckets: list[Bucket]) -> Iterator[Result]:
         yield Result.of(b.arn, passing=bool(denying), title=title,
                         data={"bucket": b.name, "region": b.region, "policy": b.policy,
                               "tls_statements": denying})
+
+
+@check(id="aws.s3.bucket_mfa_delete", severity=Severity.MEDIUM,
+       resource_type="aws.s3.bucket", needs=collect_buckets,
+       benchmarks={"cis_aws": ["2.1.2"]},
+       remediation="As the root user with its MFA device, enable versioning with MFA delete: "
+                   "`aws s3api put-bucket-versioning --bucket NAME --versioning-configuration "
+                   "Status=Enabled,MFADelete=Enabled --mfa 'arn:aws:iam::ACCOUNT:mfa/"
+                   "root-account-mfa-device CODE'`.")
+def bucket_mfa_delete(buckets: list[Bucket]) -> Iterator[Result]:
+    """S3 buckets require MFA to delete object versions or suspend versioning (MFA delete)."""
+    for b in buckets:
+        if "versioning" in b.read_errors:
+            yield _unreadable(b, "versioning", "versioning state")
+            continue
+        enabled = b.versioning.get("MFADelete") == "Enabled"
+        title = (f"Bucket {b.name} has MFA delete enabled" if enabled
+                 else f"Bucket {b.name} does not require MFA to delete versions")
+        yield Result.of(b.arn, passing=enabled, title=title,
+                        data={"bucket": b.name, "region": b.region, "versioning": b.versioning})

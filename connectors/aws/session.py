@@ -62,9 +62,11 @@ _IAM_ACTIONS = {
     ("s3", "HeadBucket"): "ListBucket",
     ("s3", "GetBucketEncryption"): "GetEncryptionConfiguration",
     ("s3", "GetPublicAccessBlock"): "GetBucketPublicAccessBlock",
+    ("s3control", "GetPublicAccessBlock"): "GetAccountPublicAccessBlock",
 }
 # Where a boto3 service name is not the IAM service prefix of its actions.
-_IAM_PREFIXES = {"elbv2": "elasticloadbalancing"}
+_IAM_PREFIXES = {"elbv2": "elasticloadbalancing", "accessanalyzer": "access-analyzer",
+                 "efs": "elasticfilesystem", "s3control": "s3"}
 
 
 class AwsCredentials(BaseModel):

@@ -63,8 +63,8 @@ def sse(algorithm):
     return [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algorithm}}]
 
 
-def test_connector_lists_exactly_the_twenty_seven_checks():
-    assert [c.id for c in AwsConnector.checks] == [
+def test_connector_lists_the_first_twenty_seven_checks_then_the_cis_ones():
+    assert [c.id for c in AwsConnector.checks][:27] == [
         "aws.s3.bucket_default_encryption", "aws.s3.bucket_public_access_block",
         "aws.s3.bucket_versioning", "aws.iam.root_account_mfa", "aws.iam.console_users_mfa",
         "aws.iam.password_policy_strength", "aws.cloudtrail.multi_region_trail",
@@ -78,6 +78,8 @@ def test_connector_lists_exactly_the_twenty_seven_checks():
         "aws.rds.automated_backups", "aws.rds.auto_minor_version_upgrade",
         "aws.elbv2.https_listeners", "aws.lambda.function_url_auth",
     ]
+    assert len(AwsConnector.checks) == 57
+    assert all(c.benchmarks.get("cis_aws") for c in AwsConnector.checks[27:])
     for chk in AwsConnector.checks:
         assert chk.title and chk.remediation and chk.resource_type.startswith("aws.")
 

@@ -177,13 +177,22 @@ def test_denied_api_becomes_error_results_naming_the_permission_and_others_stand
     for check_id, verdict in (("aws.iam.console_users_mfa", "not_applicable"),
                               ("aws.iam.access_key_rotation", "passing"),
                               ("aws.iam.unused_credentials", "passing"),
-                              ("aws.iam.single_active_access_key", "passing")):
+                              ("aws.iam.single_active_access_key", "passing"),
+                              # its own inline policy, not a group's
+                              ("aws.iam.user_permissions_via_groups", "failing")):
         expected[check_id] = {**expected[check_id], auditor: verdict}
     got = verdicts(outcomes.values())
-    # moto 5.2's server rejects the SigV4 signature of every GuardDuty and Lambda call once
-    # auth is on (SignatureDoesNotMatch), so those checks are judged in the other tests only.
-    unjudgeable = {"aws.guardduty.enabled", "aws.lambda.function_url_auth"}
-    for check_id in set(expected) - rds_checks - unjudgeable - {"aws.s3.bucket_versioning"}:
+    # moto 5.2's server rejects the SigV4 signature of every GuardDuty, Lambda, Security Hub
+    # and EFS call once auth is on, so those checks are judged in the other tests only.
+    unjudgeable = {"aws.guardduty.enabled", "aws.lambda.function_url_auth",
+                   "aws.securityhub.enabled", "aws.efs.encryption_at_rest"}
+    for error in [e for c in ("aws.securityhub.enabled", "aws.efs.encryption_at_rest")
+                  for e in outcomes[c].errors]:
+        assert "SignatureDoesNotMatch" in error or "signature" in error.lower(), error
+    # MFA delete is read from the bucket's versioning, which is denied
+    denied = {"aws.s3.bucket_versioning", "aws.s3.bucket_mfa_delete"}
+    assert {r.status for r in outcomes["aws.s3.bucket_mfa_delete"].results} == {Status.ERROR}
+    for check_id in set(expected) - rds_checks - unjudgeable - denied:
         assert got[check_id] == expected[check_id], check_id
         assert outcomes[check_id].errors == []
 

@@ -1,0 +1,449 @@
+"""The CIS AWS Foundations Benchmark v3.0 checks as pure functions on plain snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connectors.aws import (
+    AwsConnector,
+    accessanalyzer,
+    cloudtrail,
+    cloudwatch,
+    ec2,
+    efs,
+    iam_access,
+    iam_root,
+    s3,
+    securityhub,
+)
+from connectors.aws.accessanalyzer import RegionAnalyzers
+from connectors.aws.cloudtrail import TrailSetup, TrailSetups
+from connectors.aws.cloudwatch import Alarm, MetricFilter, Monitoring, pattern_has
+from connectors.aws.ec2 import NetworkAcl, SecurityGroup
+from connectors.aws.efs import FileSystem
+from connectors.aws.iam import AccessKeySlot, AccountSummary, CredentialReport, CredentialUser
+from connectors.aws.iam_access import (
+    Authorization,
+    Principal,
+    ServerCertificate,
+    ServerCertificates,
+)
+from connectors.aws.iam_root import VirtualMfaDevices
+from connectors.aws.s3 import AccountPublicAccessBlock, Bucket
+from connectors.aws.securityhub import RegionHub
+from connectors.base import Status
+from engine.checklist import check_catalog, render_markdown
+
+ACCOUNT = "123456789012"
+ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+ALL_ON = dict.fromkeys(s3.PUBLIC_ACCESS_FLAGS, True)
+ACLS_ONLY = {**ALL_ON, "BlockPublicPolicy": False, "RestrictPublicBuckets": False}
+
+
+def statuses(results):
+    return {r.resource_id: r.status for r in results}
+
+
+def only(results):
+    [result] = results
+    return result
+
+
+# --- metadata ------------------------------------------------------------------------------
+
+def test_every_cis_number_a_check_declares_is_the_one_its_mapping_names():
+    mappings = yaml.safe_load((Path(__file__).parents[2] / "engine/frameworks/mappings/aws.yaml")
+                              .read_text())
+    for chk in AwsConnector.checks:
+        if chk.benchmarks:
+            assert tuple(mappings[chk.id]["cis_aws"]) == chk.benchmarks["cis_aws"], chk.id
+
+
+def test_the_check_catalog_shows_a_declared_cis_number():
+    [aws] = check_catalog({"aws": AwsConnector})
+    entry = next(e for e in aws.checks if e.id == "aws.iam.root_hardware_mfa")
+    assert entry.controls["cis_aws"] == ("1.6",)
+    assert "| 1.6 |" in render_markdown([aws])
+
+
+# --- IAM: the root user --------------------------------------------------------------------
+
+def summary(mfa=True, keys=False):
+    return AccountSummary(account_id=ACCOUNT, root_arn=ROOT, root_mfa_enabled=mfa,
+                          root_access_keys_present=keys)
+
+
+def root_row(*active):
+    return CredentialUser(name="<root_account>", arn=ROOT, created=None, password_enabled=True,
+                          password_last_used=None, password_last_changed=None, mfa_active=True,
+                          access_keys=[AccessKeySlot(slot, slot in active, None, None)
+                                       for slot in (1, 2)])
+
+
+def report(root=None):
+    return CredentialReport(account_id=ACCOUNT, collected_at=NOW, users=[], root=root)
+
+
+def test_root_access_keys_are_judged_from_the_credential_report_root_row():
+    passing = only(iam_root.no_root_access_keys.judge(report(root_row()), summary(keys=True)))
+    failing = only(iam_root.no_root_access_keys.judge(report(root_row(2)), summary()))
+    assert (passing.resource_id, passing.status) == (ROOT, Status.PASSING)
+    assert failing.status is Status.FAILING and "1 active access key" in failing.title
+    assert failing.data["active_root_access_keys"] == [2]
+
+
+def test_root_access_keys_fall_back_to_the_account_summary_without_a_root_row():
+    assert only(iam_root.no_root_access_keys.judge(report(), summary(keys=True))).status \
+        is Status.FAILING
+    result = only(iam_root.no_root_access_keys.judge(report(), summary(keys=False)))
+    assert result.status is Status.PASSING and result.data["source"] == "account summary"
+
+
+def test_root_with_a_virtual_mfa_device_fails_hardware_mfa():
+    def devices(**assigned):
+        return VirtualMfaDevices(account_id=ACCOUNT, root_arn=ROOT, assigned=assigned)
+
+    virtual = devices(**{f"arn:aws:iam::{ACCOUNT}:mfa/root-account-mfa-device": ROOT})
+    a_users = devices(**{f"arn:aws:iam::{ACCOUNT}:mfa/alice": f"arn:aws:iam::{ACCOUNT}:user/a"})
+    hardware = only(iam_root.root_hardware_mfa.judge(summary(mfa=True), a_users))
+    on_phone = only(iam_root.root_hardware_mfa.judge(summary(mfa=True), virtual))
+    none = only(iam_root.root_hardware_mfa.judge(summary(mfa=False), devices()))
+    assert hardware.status is Status.PASSING and "hardware" in hardware.title
+    assert on_phone.status is Status.FAILING and "virtual" in on_phone.title
+    assert none.status is Status.FAILING and "no MFA" in none.title
+
+
+# --- IAM: who holds which policy -----------------------------------------------------------
+
+def principal(kind, name, attached=(), inline=(), groups=()):
+    return Principal(kind=kind, name=name, arn=f"arn:aws:iam::{ACCOUNT}:{kind}/{name}",
+                     attached=list(attached), inline=list(inline), groups=list(groups))
+
+
+def authorization(*principals):
+    return Authorization(account_id=ACCOUNT, root_arn=ROOT, partition="aws",
+                         principals=list(principals))
+
+
+SUPPORT = "arn:aws:iam::aws:policy/AWSSupportAccess"
+CLOUDSHELL = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
+
+
+def test_users_pass_with_group_permissions_and_fail_with_their_own_policies():
+    results = iam_access.user_permissions_via_groups.judge(authorization(
+        principal("user", "alice", groups=["developers"]),
+        principal("user", "bob", attached=[f"arn:aws:iam::{ACCOUNT}:policy/deploy"]),
+        principal("user", "carol", inline=["s3-access"]),
+        principal("group", "developers", attached=[f"arn:aws:iam::{ACCOUNT}:policy/dev"]),
+    ))
+    user = f"arn:aws:iam::{ACCOUNT}:user/"
+    assert statuses(results) == {user + "alice": Status.PASSING, user + "bob": Status.FAILING,
+                                 user + "carol": Status.FAILING}
+    assert "deploy" in {r.resource_id: r.title for r in results}[user + "bob"]
+
+
+def test_support_role_needs_a_role_holding_aws_support_access():
+    passing = only(iam_access.support_role.judge(
+        authorization(principal("role", "aws-support", attached=[SUPPORT]))))
+    failing = only(iam_access.support_role.judge(
+        authorization(principal("user", "alice", attached=[SUPPORT]))))  # a user is no role
+    assert (passing.resource_id, passing.status) == (ROOT, Status.PASSING)
+    assert passing.data["support_roles"] == ["aws-support"]
+    assert failing.status is Status.FAILING
+
+
+def test_cloudshell_full_access_fails_when_anyone_holds_it():
+    passing = only(iam_access.cloudshell_full_access_restricted.judge(authorization(
+        principal("role", "ops"))))
+    failing = only(iam_access.cloudshell_full_access_restricted.judge(authorization(
+        principal("group", "admins", attached=[CLOUDSHELL]))))
+    assert (passing.resource_id, passing.status) == (CLOUDSHELL, Status.PASSING)
+    assert failing.status is Status.FAILING and "group admins" in failing.title
+
+
+def test_expired_server_certificates_fail_and_current_ones_pass():
+    def cert(name, days):
+        return ServerCertificate(name=name, arn=f"arn:aws:iam::{ACCOUNT}:server-certificate/"
+                                 f"{name}", expiration=(NOW + timedelta(days=days)).isoformat())
+
+    results = iam_access.expired_server_certificates.judge(ServerCertificates(
+        collected_at=NOW, certificates=[cert("current", 30), cert("stale", -1)]))
+    assert [r.status for r in results] == [Status.PASSING, Status.FAILING]
+    assert "expired on 2026-05-31" in results[1].title
+
+
+# --- Access Analyzer, Security Hub, EFS ----------------------------------------------------
+
+def region_id(region):
+    return f"aws:account:{ACCOUNT}:region:{region}"
+
+
+def test_access_analyzer_needs_an_active_analyzer_in_each_region():
+    results = accessanalyzer.access_analyzer_enabled.judge([
+        RegionAnalyzers(ACCOUNT, "us-east-1", [{"name": "acct", "type": "ACCOUNT",
+                                                "status": "ACTIVE"}]),
+        RegionAnalyzers(ACCOUNT, "eu-west-1", [{"name": "acct", "type": "ACCOUNT",
+                                                "status": "FAILED"}]),
+        RegionAnalyzers(ACCOUNT, "ap-south-1", []),
+    ])
+    assert statuses(results) == {region_id("us-east-1"): Status.PASSING,
+                                 region_id("eu-west-1"): Status.FAILING,
+                                 region_id("ap-south-1"): Status.FAILING}
+
+
+def test_security_hub_is_judged_per_region():
+    results = securityhub.securityhub_enabled.judge([
+        RegionHub(ACCOUNT, "us-east-1", f"arn:aws:securityhub:us-east-1:{ACCOUNT}:hub/default",
+                  "2026-01-01T00:00:00Z"),
+        RegionHub(ACCOUNT, "eu-west-1", None, None),
+    ])
+    assert statuses(results) == {region_id("us-east-1"): Status.PASSING,
+                                 region_id("eu-west-1"): Status.FAILING}
+
+
+def test_efs_file_systems_must_be_encrypted():
+    def fs(fs_id, encrypted):
+        return FileSystem(fs_id, f"arn:aws:elasticfilesystem:us-east-1:{ACCOUNT}:file-system/"
+                          f"{fs_id}", "us-east-1", None, encrypted, None)
+
+    results = efs.encryption_at_rest.judge([fs("fs-1", True), fs("fs-2", False)])
+    assert [r.status for r in results] == [Status.PASSING, Status.FAILING]
+
+
+# --- S3: the account's Block Public Access, MFA delete -------------------------------------
+
+def account_block(config, error=None):
+    return AccountPublicAccessBlock(account_id=ACCOUNT, root_arn=ROOT, config=config,
+                                    read_error=error)
+
+
+def test_account_public_access_block_needs_all_four_settings():
+    assert only(s3.account_public_access_block.judge(account_block(ALL_ON))).status \
+        is Status.PASSING
+    partial = only(s3.account_public_access_block.judge(account_block(ACLS_ONLY)))
+    assert partial.status is Status.FAILING
+    assert "BlockPublicPolicy, RestrictPublicBuckets off" in partial.title
+    assert only(s3.account_public_access_block.judge(account_block(None))).status \
+        is Status.FAILING
+    denied = only(s3.account_public_access_block.judge(
+        account_block(None, "missing permission s3:GetAccountPublicAccessBlock")))
+    assert denied.status is Status.ERROR and "s3:GetAccountPublicAccessBlock" in denied.title
+
+
+def bucket(name, **settings):
+    return Bucket(name=name, arn=f"arn:aws:s3:::{name}", region="us-east-1", **settings)
+
+
+def test_bucket_public_access_counts_the_account_level_block():
+    results = s3.bucket_public_access_block.judge([
+        bucket("covered-by-account", account_public_access_block=ALL_ON),
+        bucket("half-and-half", public_access_block={**ALL_ON, "BlockPublicAcls": False,
+                                                     "IgnorePublicAcls": False},
+               account_public_access_block=ACLS_ONLY),
+        bucket("gap-left", public_access_block=None, account_public_access_block=ACLS_ONLY),
+    ])
+    assert statuses(results) == {"arn:aws:s3:::covered-by-account": Status.PASSING,
+                                 "arn:aws:s3:::half-and-half": Status.PASSING,
+                                 "arn:aws:s3:::gap-left": Status.FAILING}
+    assert "the account blocks it" in results[0].title
+    assert results[0].data["account_public_access_block"] == ALL_ON
+
+
+def test_bucket_mfa_delete_passes_only_when_enabled():
+    results = s3.bucket_mfa_delete.judge([
+        bucket("vault", versioning={"Status": "Enabled", "MFADelete": "Enabled"}),
+        bucket("plain", versioning={"Status": "Enabled", "MFADelete": "Disabled"}),
+        bucket("locked", read_errors={"versioning": "missing permission s3:GetBucketVersioning"}),
+    ])
+    assert [r.status for r in results] == [Status.PASSING, Status.FAILING, Status.ERROR]
+
+
+# --- CloudTrail: bucket access logging, S3 object-level events ------------------------------
+
+def trail(name, **settings):
+    base = {"home_region": "us-east-1", "is_multi_region": True, "is_logging": True,
+            "s3_bucket": "trail-bucket", "log_group_arn": None}
+    return TrailSetup(name=name, arn=f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/{name}",
+                      **{**base, **settings})
+
+
+def setups(*trails):
+    return [TrailSetups(account_id=ACCOUNT, root_arn=ROOT, region="us-east-1",
+                        trails=list(trails))]
+
+
+def test_trail_bucket_access_logging_passes_fails_and_skips_foreign_buckets():
+    results = cloudtrail.bucket_access_logging.judge(setups(
+        trail("logged", bucket_logging={"TargetBucket": "logs", "TargetPrefix": "ct/"}),
+        trail("unlogged"),
+        trail("central", bucket_read="not_found"),
+        trail("denied", bucket_read="missing permission s3:GetBucketLogging"),
+    ))
+    assert [r.status for r in results] == [Status.PASSING, Status.FAILING,
+                                           Status.NOT_APPLICABLE, Status.ERROR]
+
+
+S3_ALL = [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3"]}]
+
+
+def test_s3_object_logging_reads_basic_and_advanced_selectors():
+    write_only = trail("writes", event_selectors=[
+        {"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True,
+         "DataResources": S3_ALL}])
+    advanced_reads = trail("reads", advanced_event_selectors=[{"FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Data"]},
+        {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+        {"Field": "readOnly", "Equals": ["true"]}]}])
+    one_bucket = trail("one", event_selectors=[{"ReadWriteType": "All", "DataResources": [
+        {"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::payroll/"]}]}])
+    stopped = trail("stopped", is_logging=False, event_selectors=[
+        {"ReadWriteType": "All", "DataResources": S3_ALL}])
+
+    def verdict(chk, *trails):
+        return only(chk.judge(setups(*trails))).status
+
+    assert verdict(cloudtrail.s3_object_write_logging, write_only) is Status.PASSING
+    assert verdict(cloudtrail.s3_object_read_logging, write_only) is Status.FAILING
+    assert verdict(cloudtrail.s3_object_read_logging, advanced_reads) is Status.PASSING
+    assert verdict(cloudtrail.s3_object_write_logging, advanced_reads) is Status.FAILING
+    assert verdict(cloudtrail.s3_object_write_logging, one_bucket) is Status.FAILING
+    assert verdict(cloudtrail.s3_object_read_logging, stopped) is Status.FAILING
+
+
+# --- CloudWatch: the monitoring section's metric filters and alarms -------------------------
+
+GROUP_ARN = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:cloudtrail:*"
+TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts"
+CIS_PATTERNS = {
+    "unauthorized_api_calls_alarm": '{ ($.errorCode = "*UnauthorizedOperation") || '
+                                    '($.errorCode = "AccessDenied*") && '
+                                    '($.sourceIPAddress!="delivery.logs.amazonaws.com") }',
+    "root_usage_alarm": '{ $.userIdentity.type = "Root" && $.userIdentity.invokedBy NOT EXISTS '
+                        '&& $.eventType != "AwsServiceEvent" }',
+    "console_signin_without_mfa_alarm": '{ ($.eventName = "ConsoleLogin") && '
+                                        '($.additionalEventData.MFAUsed != "Yes") }',
+    "console_auth_failures_alarm": '{ ($.eventName = ConsoleLogin) && '
+                                   '($.errorMessage = "Failed authentication") }',
+    "kms_key_deletion_alarm": '{($.eventSource = kms.amazonaws.com) && '
+                              '(($.eventName=DisableKey)||($.eventName=ScheduleKeyDeletion)) }',
+}
+
+
+def cis_pattern(key):
+    if key in CIS_PATTERNS:
+        return CIS_PATTERNS[key]
+    terms = cloudwatch.WATCHES[key].terms
+    return "{ " + " || ".join(f"($.{f} {op} {v})" for f, op, v in reversed(terms)) + " }"
+
+
+def monitoring(key, *, trail_settings=None, alarm=True, subscribers=1, pattern=None):
+    filters = [MetricFilter(log_group="cloudtrail", region="us-east-1", name="f",
+                            pattern=pattern or cis_pattern(key), metrics=[("M", "CIS")])]
+    alarms = [Alarm(name="a", region="us-east-1", metric_name="M", namespace="CIS",
+                    actions=[TOPIC])] if alarm else []
+    return Monitoring(account_id=ACCOUNT, root_arn=ROOT,
+                      trails=[trail("main", log_group_arn=GROUP_ARN, **(trail_settings or {}))],
+                      filters=filters, alarms=alarms, subscribers={TOPIC: subscribers})
+
+
+WATCH_CHECKS = {chk.id.rsplit(".", 1)[-1]: chk for chk in cloudwatch.MONITORING_CHECKS}
+
+
+def test_there_is_one_monitoring_check_per_recommendation_4_1_to_4_15():
+    assert sorted((c.benchmarks["cis_aws"][0] for c in cloudwatch.MONITORING_CHECKS),
+                  key=lambda n: int(n.split(".")[1])) == [f"4.{n}" for n in range(1, 16)]
+    assert set(WATCH_CHECKS) == set(cloudwatch.WATCHES)
+
+
+@pytest.mark.parametrize("key", sorted(cloudwatch.WATCHES))
+def test_each_monitoring_check_passes_with_the_benchmark_filter_alarm_and_subscriber(key):
+    result = only(WATCH_CHECKS[key].judge(monitoring(key)))
+    assert (result.resource_id, result.status) == (ROOT, Status.PASSING), result.title
+
+
+@pytest.mark.parametrize("key", sorted(cloudwatch.WATCHES))
+def test_each_monitoring_check_fails_when_its_filter_misses_a_term(key):
+    terms = cloudwatch.WATCHES[key].terms
+    pattern = cis_pattern(key)
+    name, _, value = terms[-1]
+    broken = pattern.replace(value, "Nothing") if value else pattern.replace("NOT EXISTS", "")
+    assert pattern_has(broken, terms), broken
+    result = only(WATCH_CHECKS[key].judge(monitoring(key, pattern=broken)))
+    assert result.status is Status.FAILING and "No metric filter" in result.title
+
+
+def test_a_monitoring_check_names_each_missing_link():
+    key = "unauthorized_api_calls_alarm"
+    chk = WATCH_CHECKS[key]
+    no_alarm = only(chk.judge(monitoring(key, alarm=False)))
+    nobody = only(chk.judge(monitoring(key, subscribers=0)))
+    single_region = only(chk.judge(monitoring(key, trail_settings={"is_multi_region": False})))
+    writes_only = only(chk.judge(monitoring(key, trail_settings={"event_selectors": [
+        {"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]})))
+    assert no_alarm.status is Status.FAILING and "has no alarm" in no_alarm.title
+    assert nobody.status is Status.FAILING and "no SNS topic" in nobody.title
+    for result in (single_region, writes_only):
+        assert result.status is Status.FAILING and "No multi-region trail" in result.title
+
+
+def test_event_names_match_exactly_so_create_route_table_is_not_create_route():
+    terms = (("eventName", "=", "CreateRoute"),)
+    assert pattern_has("{ ($.eventName = CreateRouteTable) }", terms) == list(terms)
+    assert pattern_has('{ ($.eventName = "CreateRoute") }', terms) == []
+    assert pattern_has("{ ($.eventName != CreateRoute) }", terms) == list(terms)
+
+
+# --- EC2: network ACLs and default security groups ------------------------------------------
+
+def entry(number, action, cidr="0.0.0.0/0", protocol="6", port=None, egress=False):
+    e = {"RuleNumber": number, "RuleAction": action, "Protocol": protocol, "Egress": egress}
+    e["Ipv6CidrBlock" if ":" in cidr else "CidrBlock"] = cidr
+    if port is not None:
+        e["PortRange"] = {"From": port[0], "To": port[1]}
+    return e
+
+
+def acl(acl_id, *entries):
+    return NetworkAcl(acl_id=acl_id, arn=f"arn:aws:ec2:us-east-1:{ACCOUNT}:network-acl/"
+                      f"{acl_id}", region="us-east-1", vpc_id="vpc-1", is_default=False,
+                      entries=list(entries))
+
+
+def test_network_acls_are_judged_in_rule_order_for_ssh_and_rdp():
+    results = ec2.network_acl_admin_ports.judge([
+        acl("acl-open", entry(100, "allow", protocol="-1"), entry(32767, "deny", protocol="-1")),
+        acl("acl-guarded", entry(50, "deny", port=(22, 22)), entry(60, "deny", port=(3389, 3389)),
+            entry(100, "allow", protocol="-1")),
+        acl("acl-web", entry(100, "allow", port=(443, 443)),
+            entry(110, "allow", "10.0.0.0/8", port=(22, 22))),
+        acl("acl-v6-rdp", entry(100, "allow", "::/0", port=(3000, 4000))),
+        acl("acl-egress", entry(100, "allow", protocol="-1", egress=True)),
+    ])
+    got = {r.resource_id.rsplit("/", 1)[-1]: r for r in results}
+    assert {k: r.status for k, r in got.items()} == {
+        "acl-open": Status.FAILING, "acl-guarded": Status.PASSING, "acl-web": Status.PASSING,
+        "acl-v6-rdp": Status.FAILING, "acl-egress": Status.PASSING}
+    assert got["acl-open"].data["open_admin_ports"] == [22, 3389]
+    assert got["acl-v6-rdp"].data["open_admin_ports"] == [3389]
+
+
+def test_default_security_groups_must_have_no_rules_and_other_groups_are_skipped():
+    allow_all = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+
+    def group(group_id, name, ingress=(), egress=()):
+        return SecurityGroup(group_id=group_id, name=name, region="us-east-1", vpc_id="vpc-1",
+                             arn=f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{group_id}",
+                             ingress=list(ingress), egress=list(egress))
+
+    results = ec2.default_security_group_restricted.judge([
+        group("sg-empty", "default"), group("sg-egress", "default", egress=allow_all),
+        group("sg-web", "web", ingress=allow_all),
+    ])
+    assert [(r.resource_id.rsplit("/", 1)[-1], r.status) for r in results] == [
+        ("sg-empty", Status.PASSING), ("sg-egress", Status.FAILING)]
+    assert "outbound" in results[1].title
