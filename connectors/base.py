@@ -389,15 +389,15 @@ class Connector:
         """Validate a whole configuration against `config_model`; the error lists failing and
         unknown fields, never their values. Returns the given values, validated, as plain JSON
         (secrets revealed: only for storage the vault or the connector reads). Without a model,
-        the declared parameters are taken as given, if Postgres can store their text."""
+        the configuration is taken as given, if Postgres can store its text."""
         model = cls.config_model
-        declared = model.model_fields if model is not None else {p.name for p in cls.config_params}
+        known = {k: v for k, v in raw.items() if model is None or k in model.model_fields}
         fields = [{"field": str(name)[:100], "message": f"not a configuration parameter of "
-                   f"{cls.id}"} for name in raw if name not in declared]
-        known = {k: v for k, v in raw.items() if k in declared}
-        fields += unstorable_text(known)
+                   f"{cls.id}"} for name in raw if name not in known]
+        unstorable = unstorable_text(known)
+        fields += unstorable
         parsed = None
-        if model is not None and not fields:
+        if model is not None and not unstorable:
             try:
                 parsed = model.model_validate(known)
             except ValidationError as exc:
