@@ -89,6 +89,7 @@ class BeatLock:
                 log.warning("lost the connection holding the beat lock; taking it again")
             try:
                 self.conn = take_beat_lock(self.settings, wait_seconds=0)
+                log.info("holding the beat lock again")
             except BeatLocked as exc:
                 self.on_lost(str(exc))
                 return

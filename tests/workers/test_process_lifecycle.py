@@ -218,6 +218,19 @@ def test_a_second_beat_refuses_to_start_while_the_first_holds_the_lock(
     assert third.popen.wait(timeout=120) == 0, third.text()
 
 
+def test_a_second_up_on_the_same_database_stops_instead_of_adding_a_beat(
+        settings: Settings, db: None, tmp_path: Path, started: list[Supervised]):
+    env = stack_env(settings, tmp_path / "one")
+    first = up(started, env, tmp_path / "up-1.log")
+    first.wait_ready()
+    second = up(started, own_stack(env, tmp_path / "two"), tmp_path / "up-2.log")
+    assert second.popen.wait(timeout=START) == 3, second.text()
+    assert "holds the beat lock of this database" in second.text()
+    assert first.popen.poll() is None and "beat exited" not in first.text()
+    first.popen.send_signal(signal.SIGTERM)
+    assert first.popen.wait(timeout=120) == 0, first.text()
+
+
 def test_up_says_ready_only_once_readyz_answers(
         settings: Settings, db: None, tmp_path: Path, started: list[Supervised]):
     broker = OwnRedis(tmp_path / "redis")  # not started yet: the broker is unreachable
