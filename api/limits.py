@@ -102,7 +102,7 @@ def is_unlimited() -> bool:
 
 
 def too_many_requests(limit: RequestLimit) -> Response:
-    retry = max(1, math.ceil(limit.reset_at - time.time()))
+    retry = max(1, math.ceil(limit.window.reset_time - time.time()))
     response = jsonify(error_body(
         "rate_limited", f"too many requests (at most {limit.limit}); retry in {retry} s",
         retryAfter=retry))
