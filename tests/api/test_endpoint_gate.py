@@ -10,9 +10,6 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from connectors.endpoints import unreachable
-from connectors.okta import OktaConnector
-from connectors.okta.session import RetryPolicy
 from engine.connections import verify_connection
 from engine.db import session_factory
 from engine.models import Account, Connection, ConnectionStatus, SyncRun
@@ -66,14 +63,13 @@ def test_okta_orgs_and_public_custom_domains_need_no_flag(
     assert [job.name for job in jobs] == ["connections.verify"]
 
 
-def test_a_worker_with_the_flag_off_refuses_a_stored_loopback_org_when_it_connects(
+def test_a_worker_with_the_flag_off_never_reaches_a_loopback_org_stored_while_it_was_on(
         app_client: Callable[..., FlaskClient], auth, settings, jobs,
         monkeypatch: pytest.MonkeyPatch):
-    """Connected while the flag was on, verified by a worker where it is off: the worker's
-    connector gets the deployment's policy, so the okta SDK never reaches the loopback org."""
+    """Connected while the flag was on, verified by a worker where it is off: the stored
+    org_url is judged again before the connector is opened, so the okta SDK never reaches the
+    loopback org and the connection names the field."""
     monkeypatch.setenv(*next(iter(TEST_ONLY_ENV.items())))  # the okta SDK takes http:// here
-    monkeypatch.setattr(OktaConnector, "retry_policy", RetryPolicy(attempts=2,
-                                                                   initial_backoff=0.01))
     with okta_server() as okta:
         resp = app_client().post("/api/v1/integrations/okta/connect", headers=auth,
                                  json={"credentials": okta.estate.credentials()})
@@ -86,7 +82,9 @@ def test_a_worker_with_the_flag_off_refuses_a_stored_loopback_org_when_it_connec
         assert okta.seen == []
     with session_factory(settings)() as s:
         conn = s.get(Connection, job.args[0])
-        assert conn is not None and conn.status_message == unreachable("Okta", "org_url")
+        assert conn is not None and conn.status_message is not None
+        assert conn.status_message.startswith("credentials.org_url: ")
+        assert "EVIDENCE_ALLOW_CUSTOM_ENDPOINTS=true" in conn.status_message
 
 
 def test_an_emulator_endpoint_stored_while_the_flag_was_on_is_never_opened_without_it(
