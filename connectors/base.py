@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import AfterValidator, BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_core import to_jsonable_python
 
+from connectors.endpoints import LOCKED, Endpoint, EndpointPolicy, EndpointRefused, HttpUrl
 from engine.errors import (
     AuthFailed,
     ConnectorError,
@@ -44,6 +44,8 @@ __all__ = [
     "ConfigParam",
     "Connector",
     "Endpoint",
+    "EndpointPolicy",
+    "EndpointRefused",
     "HttpUrl",
     "OAuthClientCredentials",
     "OAuthSpec",
@@ -65,30 +67,6 @@ __all__ = [
 ENTRY_POINT_GROUP = "evidence_engine.connectors"
 _CONNECTOR_ID = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 _CHECK_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){2,}$")
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL")
-    return value.rstrip("/")
-
-
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
-"""An http(s) URL without a trailing slash: endpoint and base URLs in credentials models."""
-
-
-class Endpoint(StrEnum):
-    """Marks a credentials field that points the provider SDK at another host, so the engine
-    can gate it (EVIDENCE_ALLOW_CUSTOM_ENDPOINTS): `Annotated[HttpUrl | None, Endpoint.SERVER]`.
-
-    EMULATOR: only for emulators and test doubles, refused unless the flag is set (a field
-    named `endpoint_url` counts as one unmarked). SERVER: the customer's own server of the
-    provider (GitHub Enterprise Server), accepted over https to a public host without the flag.
-    """
-
-    EMULATOR = "emulator"
-    SERVER = "server"
 
 
 class Status(StrEnum):
@@ -270,6 +248,9 @@ class OAuthClientCredentials:
 
     client_id: str
     client_secret: SecretStr
+    endpoints: EndpointPolicy = LOCKED
+    """Where the hook may connect (the deployment's EVIDENCE_ALLOW_CUSTOM_ENDPOINTS): open its
+    HTTP client through connectors.egress with it."""
 
 
 RevokeGrant = Callable[[OAuthClientCredentials, BaseModel], bool]
@@ -351,9 +332,13 @@ class Connector:
         super().__init_subclass__(**kwargs)
         _validate_metadata(cls)
 
-    def __init__(self, credentials: BaseModel, config: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, credentials: BaseModel, config: Mapping[str, Any] | None = None, *,
+                 endpoints: EndpointPolicy = LOCKED) -> None:
         self.credentials = credentials
         self.config = dict(config or {})
+        self.endpoints = endpoints
+        """Where the session may connect (EVIDENCE_ALLOW_CUSTOM_ENDPOINTS): a session opens
+        its HTTP clients through connectors.egress with it. Public hosts only by default."""
 
     # --- what a provider implements -------------------------------------------------------
 
