@@ -345,7 +345,8 @@ def seed_estate(endpoint_url: str, regions: Sequence[str] = ("us-east-1", "eu-we
     resources += _seed_databases(seeder, account_id, expected)
     resources += _seed_load_balancers(seeder, expected)
     resources += _seed_functions(seeder, expected)
-    resources += seed_cis(seeder, account_id, expected)  # last: it reads back what is above
+    aged = _moto_iam_backend(seeder, account_id) is not None
+    resources += seed_cis(seeder, account_id, expected, USERS, aged)  # last: reads back the above
     return Estate(endpoint_url=endpoint_url, regions=seeder.regions, account_id=account_id,
                   account_alias=ACCOUNT_ALIAS, resources=resources, expected=expected)
 

@@ -8,6 +8,7 @@ seeding specification, not from the connector.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,8 @@ from cryptography.x509.oid import NameOID
 from connectors.aws.cloudwatch import WATCHES
 from connectors.base import Status
 
-if TYPE_CHECKING:  # the seeder lives in emulated.py, which imports this module
-    from connectors.aws.emulated import _Seeder
+if TYPE_CHECKING:  # the seeder and users live in emulated.py, which imports this module
+    from connectors.aws.emulated import _Seeder, _User
 
 PASSING, FAILING, NOT_APPLICABLE = (Status.PASSING.value, Status.FAILING.value,
                                     Status.NOT_APPLICABLE.value)
@@ -38,6 +39,9 @@ DIRECT_POLICY = ("ci-deployer", "acme-ci-deploy")  # a user holding a policy of 
 LOG_GROUP, ALERTS_TOPIC, UNWATCHED_TOPIC = "acme-cloudtrail", "acme-security-alerts", \
     "acme-unwatched-alerts"
 ALERTS_EMAIL = "secops@acme.example.com"
+SETUP_KEY_USER = "henry.ng"  # a console user whose access key, made at setup, was never used
+CIS_UNUSED_DAYS = 45
+CONSOLE_PASSWORD = "Emulated-Console-Passw0rd!"  # noqa: S105 - the emulator's throwaway users
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,13 @@ FILE_SYSTEMS = (
 )
 
 
-def seed_cis(seeder: _Seeder, account_id: str, expected: Expected) -> int:
-    """Seed what the CIS checks read; return how many resources were created."""
+def seed_cis(seeder: _Seeder, account_id: str, expected: Expected,
+             users: Sequence[_User], aged: bool) -> int:
+    """Seed what the CIS checks read; return how many resources were created. `users` are
+    the estate's IAM users, `aged` whether their dates were back-dated in moto."""
     root = f"arn:aws:iam::{account_id}:root"
     created = 0
+    created += _seed_credentials(seeder, account_id, expected, users, aged)
     created += _seed_account_block(seeder, account_id, root, expected)
     created += _seed_iam(seeder, account_id, root, expected)
     created += _seed_file_systems(seeder, expected)
@@ -86,6 +93,47 @@ def seed_cis(seeder: _Seeder, account_id: str, expected: Expected) -> int:
     created += _seed_monitoring(seeder, account_id, root, expected)
     created += _seed_network(seeder, account_id, expected)
     return created
+
+
+def _credential_verdicts(spec: _User, aged: bool) -> tuple[str, str, str]:
+    """Initial access key (1.11), console password and access keys unused 45 days (1.12)."""
+    def days(value: int | None) -> int | None:
+        return value if aged else None  # without back-dating, everything happened today
+
+    key_used = days(spec.key_used_days)
+    initial = (FAILING if spec.console_password and spec.access_key
+               and (key_used is None or spec.second_key) else PASSING)
+    password_idle = (days(spec.password_used_days) if spec.password_used_days is not None
+                     else days(spec.age_days)) or 0
+    console = (FAILING if spec.console_password and password_idle >= CIS_UNUSED_DAYS
+               else PASSING)
+    key_idle = (key_used if key_used is not None else days(spec.key_age_days)) or 0
+    keys = FAILING if spec.access_key and key_idle >= CIS_UNUSED_DAYS else PASSING
+    return initial, console, keys
+
+
+def _seed_credentials(seeder: _Seeder, account_id: str, expected: Expected,
+                      users: Sequence[_User], aged: bool) -> int:
+    """One more console user, created today with an access key it never used."""
+    iam = seeder.client("iam")
+    iam.create_user(UserName=SETUP_KEY_USER, Tags=[{"Key": "team", "Value": "acme"}])
+    iam.create_login_profile(UserName=SETUP_KEY_USER, Password=CONSOLE_PASSWORD)
+    iam.create_access_key(UserName=SETUP_KEY_USER)
+    henry = f"arn:aws:iam::{account_id}:user/{SETUP_KEY_USER}"
+    # the older user checks judge henry too: no MFA, a fresh key, nothing idle
+    for check_id, verdict in (("aws.iam.console_users_mfa", FAILING),
+                              ("aws.iam.access_key_rotation", PASSING),
+                              ("aws.iam.unused_credentials", PASSING),
+                              ("aws.iam.single_active_access_key", PASSING)):
+        expected[check_id][henry] = verdict
+    initial, console, keys = {henry: FAILING}, {henry: PASSING}, {henry: PASSING}
+    for spec in users:
+        arn = f"arn:aws:iam::{account_id}:user/{spec.name}"
+        initial[arn], console[arn], keys[arn] = _credential_verdicts(spec, aged)
+    expected["aws.iam.no_initial_access_keys"] = initial
+    expected["aws.iam.console_password_unused_45_days"] = console
+    expected["aws.iam.access_keys_unused_45_days"] = keys
+    return 2
 
 
 def _seed_account_block(seeder: _Seeder, account_id: str, root: str,

@@ -336,7 +336,7 @@ def access_key_rotation(report: CredentialReport) -> Iterator[Result]:
         yield Result.of(u.arn, passing=not stale, title=title, data=data)
 
 
-def _idle_credentials(u: CredentialUser, now: datetime) -> list[dict[str, Any]]:
+def idle_credentials(u: CredentialUser, now: datetime) -> list[dict[str, Any]]:
     """The user's enabled credentials with the days since each was last used (or set up)."""
     found: list[dict[str, Any]] = []
     if u.password_enabled:
@@ -366,7 +366,7 @@ def _describe_idle(item: Mapping[str, Any]) -> str:
 def unused_credentials(report: CredentialReport) -> Iterator[Result]:
     """IAM users' console passwords and access keys have been used within 90 days."""
     for u in report.users:
-        credentials = _idle_credentials(u, report.collected_at)
+        credentials = idle_credentials(u, report.collected_at)
         data = {"user": u.name, "created": u.created, "credentials": credentials,
                 "max_idle_days": UNUSED_CREDENTIAL_DAYS}
         if not credentials:

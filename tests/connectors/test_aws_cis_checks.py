@@ -16,6 +16,7 @@ from connectors.aws import (
     ec2,
     efs,
     iam_access,
+    iam_credentials,
     iam_root,
     s3,
     securityhub,
@@ -116,6 +117,63 @@ def test_root_with_a_virtual_mfa_device_fails_hardware_mfa():
     assert hardware.status is Status.PASSING and "hardware" in hardware.title
     assert on_phone.status is Status.FAILING and "virtual" in on_phone.title
     assert none.status is Status.FAILING and "no MFA" in none.title
+
+
+# --- IAM: the credential report's users (1.11, 1.12) -----------------------------------------
+
+def cred_user(name, *, password=False, password_used=None, created=None, keys=()):
+    """keys: (slot, last_rotated, last_used) of each active key; times in days before NOW."""
+    def ago(days):
+        return (NOW - timedelta(days=days)).isoformat() if days is not None else None
+
+    return CredentialUser(
+        name=name, arn=f"arn:aws:iam::{ACCOUNT}:user/{name}", created=ago(created),
+        password_enabled=password, password_last_used=ago(password_used),
+        password_last_changed=None, mfa_active=False,
+        access_keys=[AccessKeySlot(slot, True, ago(rotated), ago(used))
+                     for slot, rotated, used in keys])
+
+
+def users_report(*users):
+    return CredentialReport(account_id=ACCOUNT, collected_at=NOW, users=list(users))
+
+
+def by_name(results):
+    return {r.resource_id.rsplit("/", 1)[-1]: r.status for r in results}
+
+
+def test_console_users_with_a_never_used_access_key_fail_initial_keys():
+    results = iam_credentials.no_initial_access_keys.judge(users_report(
+        cred_user("fresh", password=True, created=1, keys=[(1, 1, None)]),
+        cred_user("working", password=True, created=99, keys=[(1, 99, 2)]),
+        cred_user("ci", keys=[(1, 10, None)]),
+    ))
+    assert by_name(results) == {"fresh": Status.FAILING, "working": Status.PASSING,
+                                "ci": Status.PASSING}
+
+
+def test_console_passwords_unused_for_45_days_fail_and_users_without_one_pass():
+    results = iam_credentials.console_password_unused_45_days.judge(users_report(
+        cred_user("recent", password=True, created=400, password_used=44),
+        cred_user("stale", password=True, created=400, password_used=45),
+        cred_user("never", password=True, created=60),
+        cred_user("bot", keys=[(1, 1, 1)]),
+    ))
+    assert by_name(results) == {"recent": Status.PASSING, "stale": Status.FAILING,
+                                "never": Status.FAILING, "bot": Status.PASSING}
+
+
+def test_access_keys_unused_for_45_days_fail_and_users_without_keys_pass():
+    results = iam_credentials.access_keys_unused_45_days.judge(users_report(
+        cred_user("busy", keys=[(1, 300, 1)]),
+        cred_user("idle", keys=[(1, 300, 1), (2, 100, 50)]),
+        cred_user("unused", keys=[(1, 46, None)]),
+        cred_user("person", password=True, created=5),
+    ))
+    assert by_name(results) == {"busy": Status.PASSING, "idle": Status.FAILING,
+                                "unused": Status.FAILING, "person": Status.PASSING}
+    assert "access key 2 unused for 50 days" in next(
+        r.title for r in results if r.resource_id.endswith("/idle"))
 
 
 # --- IAM: who holds which policy -----------------------------------------------------------

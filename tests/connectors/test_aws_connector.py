@@ -178,6 +178,9 @@ def test_denied_api_becomes_error_results_naming_the_permission_and_others_stand
                               ("aws.iam.access_key_rotation", "passing"),
                               ("aws.iam.unused_credentials", "passing"),
                               ("aws.iam.single_active_access_key", "passing"),
+                              ("aws.iam.no_initial_access_keys", "passing"),
+                              ("aws.iam.console_password_unused_45_days", "passing"),
+                              ("aws.iam.access_keys_unused_45_days", "passing"),
                               # its own inline policy, not a group's
                               ("aws.iam.user_permissions_via_groups", "failing")):
         expected[check_id] = {**expected[check_id], auditor: verdict}
@@ -195,6 +198,19 @@ def test_denied_api_becomes_error_results_naming_the_permission_and_others_stand
     for check_id in set(expected) - rds_checks - unjudgeable - denied:
         assert got[check_id] == expected[check_id], check_id
         assert outcomes[check_id].errors == []
+
+
+def test_the_account_public_access_block_is_read_through_s3_control(aws_endpoint):
+    # (moto's S3 Control enforces no IAM policy, so a denied read is tested on plain data)
+    estate = seed_estate(aws_endpoint)
+    wanted = {c.id: c for c in AwsConnector.checks}
+    [outcome] = connect(estate.credentials()).run_checks(
+        [wanted["aws.s3.account_public_access_block"]])
+    [result] = outcome.results
+    assert result.data["public_access_block"] == {
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False,
+        "RestrictPublicBuckets": False}
+    assert "BlockPublicPolicy, RestrictPublicBuckets off" in result.title
 
 
 def test_a_wrong_secret_is_refused_with_auth_failed_that_never_shows_it(aws_endpoint):
