@@ -225,3 +225,12 @@ def test_a_json_string_body_holding_deep_json_is_a_422(client, settings):
                        content_type="application/json")
     refused(resp, 422, "invalid_request")
     assert rows(settings) == 0
+
+
+@pytest.mark.parametrize("levels, status, code", [(64, 422, "invalid_request"),
+                                                  (65, 400, "json_too_deep")])
+def test_the_depth_limit_is_64_levels(client, levels, status, code):
+    body = '{"token": ' + "[" * (levels - 1) + "]" * (levels - 1) + "}"
+    resp = client.post("/api/v1/auditor/accept-invitation", data=body,
+                       content_type="application/json")
+    refused(resp, status, code)
