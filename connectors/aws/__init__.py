@@ -83,6 +83,7 @@ class AwsConnector(Connector):
         # CIS AWS Foundations Benchmark v3.0 (each declares its recommendation number)
         iam_root.no_root_access_keys,
         iam_root.root_hardware_mfa,
+        iam_root.root_not_used,
         iam_access.user_permissions_via_groups,
         iam_access.support_role,
         iam_access.expired_server_certificates,

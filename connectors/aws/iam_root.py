@@ -1,6 +1,7 @@
-"""AWS IAM, the root user: no access keys, and a hardware (not virtual) MFA device.
+"""AWS IAM, the root user: not in daily use, no access keys, and a hardware (not virtual) MFA
+device.
 
-CIS AWS Foundations Benchmark v3.0 1.4 and 1.6. The root user is judged as one resource, the
+CIS AWS Foundations Benchmark v3.0 1.4, 1.6 and 1.7. The root user is judged as one resource, the
 account's root principal, as Prowler and the other root checks do.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from connectors.aws.iam import (
     AccountSummary,
@@ -93,3 +95,40 @@ def root_hardware_mfa(summary: AccountSummary, devices: VirtualMfaDevices) -> It
                     data={"account_id": summary.account_id,
                           "AccountMFAEnabled": int(summary.root_mfa_enabled),
                           "root_virtual_mfa_devices": virtual})
+
+
+ROOT_RECENT_USE_DAYS = 1  # as Prowler: a root sign-in or key use within a day is daily use
+
+
+@check(id="aws.iam.root_not_used", severity=Severity.HIGH,
+       resource_type="aws.account", needs=(collect_credential_report, collect_account_summary),
+       benchmarks={"cis_aws": ["1.7"]},
+       remediation="Stop using the root user for daily and administrative work: give people "
+                   "IAM Identity Center or IAM roles with the permissions they need, keep the "
+                   "root credentials for the few tasks only root can do, and alert on root use "
+                   "(CIS 4.3).")
+def root_not_used(report: CredentialReport, summary: AccountSummary) -> Iterator[Result]:
+    """The root user was not used (console sign-in or access key) within the last day."""
+    root = report.root
+    if root is None:
+        yield Result.not_applicable(summary.root_arn, "The credential report has no root user "
+                                    "row, so the root user's last use is unknown",
+                                    {"account_id": summary.account_id})
+        return
+    uses = {"console password": root.password_last_used,
+            **{f"access key {k.slot}": k.last_used for k in root.access_keys}}
+    used = {what: when for what, when in uses.items() if when}
+    last = max(used.items(), key=lambda item: item[1], default=None)
+    days = ((report.collected_at - datetime.fromisoformat(last[1])).days
+            if last is not None else None)
+    recent = days is not None and days <= ROOT_RECENT_USE_DAYS
+    if last is None:
+        title = "The root user has never been used"
+    elif recent:
+        title = f"The root user's {last[0]} was used {days} day{'s' if days != 1 else ''} ago"
+    else:
+        title = f"The root user was last used {days} days ago ({last[0]})"
+    yield Result.of(summary.root_arn, passing=not recent, title=title,
+                    data={"account_id": summary.account_id, "last_used": used,
+                          "days_since_last_use": days,
+                          "max_recent_days": ROOT_RECENT_USE_DAYS})

@@ -78,7 +78,7 @@ def test_connector_lists_the_first_twenty_seven_checks_then_the_cis_ones():
         "aws.rds.automated_backups", "aws.rds.auto_minor_version_upgrade",
         "aws.elbv2.https_listeners", "aws.lambda.function_url_auth",
     ]
-    assert len(AwsConnector.checks) == 60
+    assert len(AwsConnector.checks) == 61
     assert all(c.benchmarks.get("cis_aws") for c in AwsConnector.checks[27:])
     for chk in AwsConnector.checks:
         assert chk.title and chk.remediation and chk.resource_type.startswith("aws.")

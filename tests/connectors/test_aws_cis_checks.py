@@ -105,6 +105,26 @@ def test_root_access_keys_fall_back_to_the_account_summary_without_a_root_row():
     assert result.status is Status.PASSING and result.data["source"] == "account summary"
 
 
+def test_root_used_within_a_day_fails_and_older_or_no_use_passes():
+    def root_used(password_days=None, key_days=None):
+        def ago(days):
+            return (NOW - timedelta(days=days)).isoformat() if days is not None else None
+
+        return CredentialUser(
+            name="<root_account>", arn=ROOT, created=None, password_enabled=True,
+            password_last_used=ago(password_days), password_last_changed=None,
+            mfa_active=True, access_keys=[AccessKeySlot(1, False, None, ago(key_days))])
+
+    def verdict(root):
+        return only(iam_root.root_not_used.judge(report(root), summary())).status
+
+    assert verdict(root_used(password_days=0)) is Status.FAILING
+    assert verdict(root_used(password_days=30, key_days=1)) is Status.FAILING
+    assert verdict(root_used(password_days=30)) is Status.PASSING
+    assert verdict(root_used()) is Status.PASSING
+    assert verdict(None) is Status.NOT_APPLICABLE
+
+
 def test_root_with_a_virtual_mfa_device_fails_hardware_mfa():
     def devices(**assigned):
         return VirtualMfaDevices(account_id=ACCOUNT, root_arn=ROOT, assigned=assigned)
