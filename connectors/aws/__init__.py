@@ -49,7 +49,10 @@ class AwsConnector(Connector):
                    "public access, versioning and TLS; IAM MFA, password policy, access keys "
                    "and admin policies; CloudTrail, GuardDuty, AWS Config and KMS rotation; "
                    "EBS encryption, security groups, VPC flow logs and IMDSv2; RDS encryption, "
-                   "exposure and backups; load balancer TLS and Lambda function URLs.")
+                   "exposure and backups; load balancer TLS and Lambda function URLs; and the "
+                   "CIS AWS Foundations Benchmark v3.0: the root user, policies through "
+                   "groups, account-level S3 Block Public Access, EFS encryption, CloudTrail "
+                   "data events, the monitoring alarms, Security Hub and network ACLs.")
     credentials_model = AwsCredentials
     config_model = AwsConfig
     checks = (

@@ -271,8 +271,7 @@ def account_public_access_block(block: AccountPublicAccessBlock) -> Iterator[Res
                    "RestrictPublicBuckets=true`; serve public content through CloudFront with "
                    "origin access control.")
 def bucket_public_access_block(buckets: list[Bucket]) -> Iterator[Result]:
-    """S3 buckets block public access with all four Block Public Access settings, set on the
-    bucket or for the whole account."""
+    """S3 buckets block public access with all four settings, on the bucket or the account."""
     for b in buckets:
         if "public_access_block" in b.read_errors:
             yield _unreadable(b, "public_access_block", "Block Public Access settings")
