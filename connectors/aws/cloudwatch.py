@@ -16,7 +16,7 @@ from typing import Any
 
 from connectors.aws.cloudtrail import TrailSetup, read_trail_setups
 from connectors.aws.session import AwsSession
-from connectors.base import Check, Result, Severity, check, collector
+from connectors.base import Check, PermissionMissing, Result, Severity, check, collector
 
 Term = tuple[str, str, str]  # (field, operator, value): operator "=", "!=" or "NOT EXISTS"
 
@@ -54,7 +54,9 @@ class Monitoring:
     trails: list[TrailSetup] = field(default_factory=list)
     filters: list[MetricFilter] = field(default_factory=list)
     alarms: list[Alarm] = field(default_factory=list)
-    subscribers: dict[str, int] = field(default_factory=dict)  # topic ARN → confirmed count
+    subscribers: dict[str, int | None] = field(default_factory=dict)
+    """Topic ARN → its confirmed subscriptions; None where the topic could not be read (another
+    account's topic the credentials may not list)."""
 
 
 def log_group_of(arn: str) -> tuple[str, str]:
@@ -99,12 +101,16 @@ def collect_monitoring(session: AwsSession) -> Monitoring:
                                    for topic in topics})
 
 
-def _confirmed_subscribers(session: AwsSession, topic: str) -> int:
-    with session.service("sns", topic.split(":")[3]) as sns:
-        return sum(1 for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
-                       TopicArn=topic)
-                   for s in page["Subscriptions"]
-                   if str(s.get("SubscriptionArn", "")).startswith("arn:"))
+def _confirmed_subscribers(session: AwsSession, topic: str) -> int | None:
+    """The topic's confirmed subscriptions (a pending one has no ARN yet); None when denied."""
+    try:
+        with session.service("sns", topic.split(":")[3]) as sns:
+            return sum(1 for page in sns.get_paginator("list_subscriptions_by_topic").paginate(
+                           TopicArn=topic)
+                       for s in page["Subscriptions"]
+                       if str(s.get("SubscriptionArn", "")).startswith("arn:"))
+    except PermissionMissing:
+        return None
 
 
 def _term_pattern(term: Term) -> re.Pattern[str]:
@@ -162,7 +168,7 @@ def judge_watch(watch: Watch, monitoring: Monitoring) -> Result:
             findings.append({"filter": f.name, "log_group": f.log_group, "region": f.region,
                              "pattern": f.pattern, "alarm": None})
     good = [x for x in findings if x["alarm"] and x["actions_enabled"]
-            and any(n > 0 for n in x["sns_subscribers"].values())]
+            and any((n or 0) > 0 for n in x["sns_subscribers"].values())]
     if good:
         g = good[0]
         title = (f"Metric filter {g['filter']} on {g['log_group']} alarms on {watch.subject} "

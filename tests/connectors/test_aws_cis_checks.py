@@ -460,11 +460,13 @@ def test_a_monitoring_check_names_each_missing_link():
     chk = WATCH_CHECKS[key]
     no_alarm = only(chk.judge(monitoring(key, alarm=False)))
     nobody = only(chk.judge(monitoring(key, subscribers=0)))
+    unreadable = only(chk.judge(monitoring(key, subscribers=None)))  # another account's topic
     single_region = only(chk.judge(monitoring(key, trail_settings={"is_multi_region": False})))
     writes_only = only(chk.judge(monitoring(key, trail_settings={"event_selectors": [
         {"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]})))
     assert no_alarm.status is Status.FAILING and "has no alarm" in no_alarm.title
-    assert nobody.status is Status.FAILING and "no SNS topic" in nobody.title
+    for result in (nobody, unreadable):
+        assert result.status is Status.FAILING and "no SNS topic" in result.title
     for result in (single_region, writes_only):
         assert result.status is Status.FAILING and "No multi-region trail" in result.title
 
