@@ -196,7 +196,7 @@ class TrailSetup:
             fields = _fields(s)
             if (fields.get("eventCategory") == ["Data"]
                     and fields.get("resources.type") == ["AWS::S3::Object"]
-                    and "resources.ARN" not in fields
+                    and "resources.ARN" not in fields and "eventName" not in fields
                     and fields.get("readOnly") != [excluded]):
                 return True
         return False

@@ -379,6 +379,10 @@ def test_s3_object_logging_reads_basic_and_advanced_selectors():
         {"Field": "readOnly", "Equals": ["true"]}]}])
     one_bucket = trail("one", event_selectors=[{"ReadWriteType": "All", "DataResources": [
         {"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::payroll/"]}]}])
+    puts_only = trail("puts", advanced_event_selectors=[{"FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Data"]},
+        {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+        {"Field": "eventName", "Equals": ["PutObject"]}]}])
     stopped = trail("stopped", is_logging=False, event_selectors=[
         {"ReadWriteType": "All", "DataResources": S3_ALL}])
 
@@ -391,6 +395,7 @@ def test_s3_object_logging_reads_basic_and_advanced_selectors():
     assert verdict(cloudtrail.s3_object_write_logging, advanced_reads) is Status.FAILING
     assert verdict(cloudtrail.s3_object_write_logging, one_bucket) is Status.FAILING
     assert verdict(cloudtrail.s3_object_read_logging, stopped) is Status.FAILING
+    assert verdict(cloudtrail.s3_object_write_logging, puts_only) is Status.FAILING
 
 
 # --- CloudWatch: the monitoring section's metric filters and alarms -------------------------
