@@ -15,6 +15,8 @@ from botocore.exceptions import ClientError
 from connectors.aws.policy import as_list, is_everyone, parse_document, statements
 from connectors.aws.session import AwsSession, error_code
 from connectors.base import (
+    AuthFailed,
+    ConnectorError,
     PermissionMissing,
     Result,
     Severity,
@@ -53,7 +55,7 @@ def collect_buckets(session: AwsSession, *, shard: Shard) -> list[Bucket]:
     with session.service("s3") as s3:
         listed = [entry for page in s3.get_paginator("list_buckets").paginate()
                   for entry in page["Buckets"] if shard.owns(entry["Name"])]
-    account = read_account_public_access_block(session) if listed else None
+    account = _account_block_for_buckets(session) if listed else None
     read = session.fan_out(lambda entry: _read_bucket(session, entry, partition, account),
                            listed)
     return [bucket for bucket in read if bucket is not None]
@@ -221,6 +223,20 @@ def read_account_public_access_block(session: AwsSession) -> AccountPublicAccess
                                     config=config)
 
 
+def _account_block_for_buckets(session: AwsSession) -> AccountPublicAccessBlock:
+    """The account's block as the bucket checks use it: any failure to read it (not only a
+    denied one) leaves each bucket judged on its own settings rather than failing them all."""
+    try:
+        return read_account_public_access_block(session)
+    except AuthFailed:
+        raise
+    except ConnectorError as exc:
+        identity = session.identity()
+        return AccountPublicAccessBlock(account_id=identity.account_id,
+                                        root_arn=identity.root_arn, config=None,
+                                        read_error=exc.message)
+
+
 def _reach_emulator(session: AwsSession, client: Any, account_id: str) -> None:
     """S3 Control puts the account id in front of the endpoint's host; an emulator reached
     by address (127.0.0.1) has no such name, so there the prefix is taken off again."""
@@ -291,7 +307,10 @@ def bucket_public_access_block(buckets: list[Bucket]) -> Iterator[Result]:
             title = f"Bucket {b.name} blocks all public access"
         yield Result.of(b.arn, passing=not off, title=title,
                         data={"bucket": b.name, "region": b.region, "public_access_block": config,
-                              "account_public_access_block": b.account_public_access_block})
+                              "account_public_access_block": b.account_public_access_block,
+                              **({"account_public_access_block_error":
+                                  b.read_errors["account_public_access_block"]}
+                                 if "account_public_access_block" in b.read_errors else {})})
 
 
 @check(id="aws.s3.bucket_versioning", severity=Severity.MEDIUM,

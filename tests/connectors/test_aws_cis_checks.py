@@ -332,6 +332,17 @@ def test_bucket_public_access_counts_the_account_level_block():
     assert results[0].data["account_public_access_block"] == ALL_ON
 
 
+def test_an_unreadable_account_block_leaves_each_bucket_judged_on_its_own_settings():
+    error = "missing permission s3:GetAccountPublicAccessBlock"
+    results = s3.bucket_public_access_block.judge([
+        bucket("own-block", public_access_block=ALL_ON,
+               read_errors={"account_public_access_block": error}),
+        bucket("none", read_errors={"account_public_access_block": error}),
+    ])
+    assert [r.status for r in results] == [Status.PASSING, Status.FAILING]
+    assert results[0].data["account_public_access_block_error"] == error
+
+
 def test_bucket_mfa_delete_passes_only_when_enabled():
     results = s3.bucket_mfa_delete.judge([
         bucket("vault", versioning={"Status": "Enabled", "MFADelete": "Enabled"}),
