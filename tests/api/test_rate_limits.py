@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from tests.audits.conftest import accepted_auditor, create_audit
+
 LIST = "/api/v1/integrations"
 
 
@@ -58,6 +60,17 @@ def test_the_budget_is_the_accounts_whichever_credential_it_sends(limited, auth)
     assert client.get(LIST, headers=auth).status_code == 200
 
     assert client.get("/api/v1/orgs/acme/evidence", headers=key).status_code == 429
+    assert client.get(LIST, headers=auth).status_code == 429
+
+
+def test_an_auditor_of_the_accounts_audit_spends_the_accounts_budget(limited, auth, settings):
+    client = limited(rate_limit="3/minute")
+    audit = create_audit(client, auth)
+    auditor = accepted_auditor(settings, audit["id"])
+    assert client.get("/api/v1/auditor/audit", headers=auditor).status_code == 200
+    assert client.get(LIST, headers=auth).status_code == 200
+
+    assert client.get("/api/v1/auditor/audit", headers=auditor).status_code == 429
     assert client.get(LIST, headers=auth).status_code == 429
 
 
