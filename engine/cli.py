@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.logging import RichHandler
 
+from engine.db import unit_of_work
 from engine.embedded import Services, ensure_services, resolved
+from engine.lease import release_dead_holders
 from engine.settings import Settings, get_settings
 from engine.supervisor import Children, supervise
 
@@ -98,7 +100,7 @@ def cmd_up(settings: Settings) -> int:
     env = child_env(services)
     env.setdefault("EVIDENCE_WORKER_EVENTS", "true")  # so `evidence flower` sees the tasks
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    children = Children(settings.shutdown_seconds)
+    children = Children(settings.shutdown_seconds, on_exit=lambda pids: release(settings, pids))
     url, ready = readyz_url(settings), threading.Event()
 
     def start() -> None:
@@ -120,6 +122,14 @@ def cmd_up(settings: Settings) -> int:
     return supervise(children, start, announce_when_ready)
 
 
+def release(settings: Settings, pids: list[int]) -> None:
+    """Leases held by worker processes that are gone: stale now, taken over at once."""
+    with unit_of_work(settings) as session:
+        released = release_dead_holders(session, pids)
+    if released:
+        console.log(f"released {released} leases held by stopped workers")
+
+
 def _metrics_env(env: dict[str, str], settings: Settings, offset: int) -> dict[str, str]:
     """Each worker process of `up` exports its metrics on EVIDENCE_WORKER_METRICS_PORT + n."""
     if not settings.worker_metrics_port:
@@ -138,7 +148,8 @@ def run_supervised(settings: Settings, name: str, argv: list[str], env: dict[str
     """One child that dies with this process; SIGTERM or SIGINT drains it within
     EVIDENCE_SHUTDOWN_SECONDS (then exit 0); otherwise its own exit code."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    children = Children(settings.shutdown_seconds)
+    releases = (lambda pids: release(settings, pids)) if name == "worker" else None
+    children = Children(settings.shutdown_seconds, on_exit=releases)
 
     def start() -> None:
         children.start(name, argv, env)

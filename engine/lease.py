@@ -173,6 +173,22 @@ def drop_task(session: Session, kind: TaskKind, subject_id: str) -> None:
     session.execute(delete(TaskLease).where(TaskLease.id == lease_id(kind, subject_id)))
 
 
+def release_dead_holders(session: Session, pids: list[int]) -> int:
+    """Leases that worker processes of this host held when they died (killed at the shutdown
+    bound, or by hand) made stale at once, so a redelivery or the reaper takes the work over
+    now rather than after `lease_stale_seconds`. Only for processes known dead: a live holder
+    would lose its lease (its writes stay fenced). A fanned-out run is held by its parts."""
+    host = socket.gethostname()
+    released = 0
+    for model in (SyncRun, SyncPart, TaskLease):
+        held = or_(*(model.worker.startswith(f"{host}:{pid}:", autoescape=True) for pid in pids))
+        scope = [SyncRun.parts == 0] if model is SyncRun else []
+        released += rowcount(session.execute(
+            update(model).where(model.status == RunStatus.RUNNING, held, *scope)
+            .values(heartbeat_at=None).execution_options(synchronize_session=False)))
+    return released
+
+
 __all__ = ["EVERY_UPLOAD", "Lease", "LeaseLost", "Leased", "TaskKind", "TaskLease", "claim_task",
            "claimable", "drop_task", "end_task", "job_of", "lease_id", "queue_task",
-           "requeue_task", "stale_before", "task_job", "worker_id"]
+           "release_dead_holders", "requeue_task", "stale_before", "task_job", "worker_id"]

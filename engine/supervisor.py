@@ -5,7 +5,8 @@ with the supervisor: PR_SET_PDEATHSIG kills it when the supervisor's thread that
 gone, even after `kill -9`. Its own children end in turn (gunicorn workers leave when their
 master is gone, billiard pool processes carry the same signal). SIGTERM or SIGINT to the
 supervisor drains: SIGTERM to every child group, up to `shutdown_seconds` for them to exit,
-then SIGKILL to whatever is left.
+then SIGKILL to whatever is left. `on_exit` hears of every child gone (`evidence up` releases
+the leases its workers held, so the work they were killed in is taken over at once).
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ class Children:
     beat holding the lock. `stopping` is set by SIGTERM/SIGINT (see `stop_on_signals`).
     """
 
-    def __init__(self, shutdown_seconds: float = 30.0) -> None:
+    def __init__(self, shutdown_seconds: float = 30.0,
+                 on_exit: Callable[[list[int]], None] | None = None) -> None:
         self.shutdown_seconds = shutdown_seconds
+        self.on_exit = on_exit  # told the pids of children that have exited (say, to release)
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.stopping = threading.Event()
         self._restartable: dict[str, tuple[list[str], dict[str, str], bool]] = {}
@@ -85,6 +88,7 @@ class Children:
             if code is None:
                 continue
             console.log(f"{name} exited with {code}")
+            self._exited([proc.pid])
             if code == BEAT_LOCKED_EXIT and name == "beat":
                 console.log("another beat holds this database's beat lock (is another "
                             "`evidence up` or `evidence beat` running?); stopping")
@@ -127,6 +131,15 @@ class Children:
         for _, proc in self.procs:
             _signal_group(proc, signal.SIGKILL)  # the child, if still there, and any leftover
             proc.wait()
+        self._exited([proc.pid for _, proc in self.procs])
+
+    def _exited(self, pids: list[int]) -> None:
+        if self.on_exit is None or not pids:
+            return
+        try:
+            self.on_exit(pids)
+        except Exception as exc:  # noqa: BLE001 - best effort: staleness releases them anyway
+            console.log(f"could not release what exited processes held: {exc}")
 
 
 @contextlib.contextmanager

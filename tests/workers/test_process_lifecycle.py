@@ -255,8 +255,9 @@ def test_up_says_ready_only_once_readyz_answers(
 
 def test_a_sync_cut_short_by_sigterm_of_up_finishes_exactly_once_after(
         settings: Settings, db: None, tmp_path: Path, started: list[Supervised]):
-    """The worker drains past EVIDENCE_SHUTDOWN_SECONDS and is killed mid-run; the next `up`
-    (its reaper) runs it again: every result once, no version twice."""
+    """The worker drains past EVIDENCE_SHUTDOWN_SECONDS and is killed mid-run; `up` releases
+    the run's lease, and the next `up` (its reaper) runs it again at once: every result once,
+    no version twice."""
     plan = Stack(settings, tmp_path / "stack")  # its settings (FAST) and helpers; no processes
     try:
         cut_short_and_resumed(plan, tmp_path, started)
@@ -278,7 +279,9 @@ def cut_short_and_resumed(plan: Stack, tmp_path: Path, started: list[Supervised]
     first.popen.send_signal(signal.SIGTERM)
     assert first.popen.wait(timeout=120) == 0, first.text()
     assert "worker-sync did not stop within 3s; killing it" in first.text()
-    assert get_run(plan, run_id).status == RunStatus.RUNNING  # cut short, not finished
+    assert "released 1 leases held by stopped workers" in first.text()
+    cut = get_run(plan, run_id)
+    assert cut.status == RunStatus.RUNNING and cut.heartbeat_at is None  # released, not done
 
     (control / "open-hold").touch()
     second = up(started, env, tmp_path / "up-2.log")
