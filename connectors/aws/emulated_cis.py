@@ -213,7 +213,7 @@ def _seed_file_systems(seeder: _Seeder, expected: Expected) -> int:
 def _seed_security_hub(seeder: _Seeder, account_id: str, expected: Expected) -> int:
     """Enabled in the first region only."""
     seeder.client("securityhub", seeder.region(0)).enable_security_hub(
-        EnableDefaultStandards=False)
+        EnableDefaultStandards=True)
     expected["aws.securityhub.enabled"] = {
         f"aws:account:{account_id}:region:{region}": PASSING if index == 0 else FAILING
         for index, region in enumerate(seeder.regions)}
