@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import threading
 import urllib.request
 from collections.abc import Sequence
+from types import FrameType
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -94,7 +96,19 @@ def answers_ready(url: str) -> bool:
         return False
 
 
+def stop_while_starting() -> None:
+    """SIGTERM or SIGINT before the children run (embedded services starting, migrations) ends
+    the command at once, as a requested stop (exit 0), its exit handlers stopping what it
+    started; `supervise` takes the signals over once there are children to drain."""
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+
+
 def cmd_up(settings: Settings) -> int:
+    stop_while_starting()
     settings, services = start_services(settings)
     migrate(settings)
     env = child_env(services)
@@ -139,6 +153,7 @@ def _metrics_env(env: dict[str, str], settings: Settings, offset: int) -> dict[s
 
 def cmd_exec(settings: Settings, name: str, argv: list[str], **extra: str) -> int:
     """Run one process of the stack on the configured (or embedded) services, migrated."""
+    stop_while_starting()
     settings, services = start_services(settings)
     migrate(settings)
     return run_supervised(settings, name, argv, child_env(services, **extra))
@@ -159,6 +174,7 @@ def run_supervised(settings: Settings, name: str, argv: list[str], env: dict[str
 
 def cmd_flower(settings: Settings, port: int, address: str) -> int:
     """Flower on the configured (or embedded) broker; workers must send events (-E)."""
+    stop_while_starting()
     _, services = start_services(settings)
     console.log(f"Flower on http://{address}:{port} (set FLOWER_BASIC_AUTH=user:password "
                 "to require a login)")

@@ -296,3 +296,33 @@ def cut_short_and_resumed(plan: Stack, tmp_path: Path, started: list[Supervised]
     assert second.popen.wait(timeout=120) == 0, second.text()
     print(f"\nsync cut short by SIGTERM: finished on attempt {run.attempts} with {seen.rows} "
           f"evidence rows, {seen.duplicates} duplicates")
+
+
+def test_up_on_embedded_services_leaves_nothing_running_after_sigterm(
+        tmp_path: Path, started: list[Supervised]):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("EVIDENCE_")}
+    env = own_stack(env, tmp_path)
+    stack = up(started, env, tmp_path / "up.log")
+    try:
+        stack.wait_ready()
+        tree = stack.tree()
+        assert servers_on(tmp_path / "data"), "embedded PostgreSQL and Redis run for `up`"
+        stack.popen.send_signal(signal.SIGTERM)
+        assert stack.popen.wait(timeout=180) == 0, stack.text()
+        assert gone(tree), alive(tree)
+        stack.wait_for(lambda: not servers_on(tmp_path / "data"), 60,
+                       "the embedded servers to stop")
+    finally:
+        for proc in servers_on(tmp_path / "data"):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+
+
+def servers_on(data_dir: Path) -> list[psutil.Process]:
+    """Live processes whose command line names the data folder (the embedded servers)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(str(data_dir) in arg for arg in proc.info["cmdline"] or []) and not gone({proc}):
+            found.append(proc)
+    return found
