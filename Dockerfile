@@ -76,10 +76,10 @@ USER 10001:10001
 
 EXPOSE 8000
 
-# slim has no curl: probe /healthz with the standard library (any error or non-2xx exits 1).
+# slim has no curl: probe /readyz (database, broker, migrations) with the standard library (any error or non-2xx exits 1).
 # Only meaningful for the API; docker-compose.yml overrides or disables it for the other roles.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
 
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "8",
      "--worker-class", "api.gunicorn_worker.JsonErrorWorker", "api.wsgi:app"]

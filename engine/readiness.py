@@ -49,16 +49,16 @@ def migration_state(applied: set[str]) -> str:
     """"ok" when the database's heads (alembic_version) cover every head of this code.
 
     A head another revision depends on is not kept in alembic_version once that one is
-    applied, so the comparison is between what the heads reach, not the two lists."""
-    scripts = _scripts()
-    unknown = sorted(applied - _revisions())
-    reached = {r.revision for r in scripts.iterate_revisions(
-        tuple(h for h in applied if h not in unknown), "base")} if applied else set()
+    applied, so the comparison is between what the heads reach, not the two lists. A database
+    ahead of this code (a newer release migrated it first, as a rolling deploy does) is
+    ready: migrations only add, so older code keeps working on the newer schema until it is
+    replaced, instead of every old process going unready at once."""
+    known = tuple(h for h in applied if h in _revisions())
+    reached = {r.revision for r in _scripts().iterate_revisions(known, "base")} if known else set()
     missing = sorted(code_heads() - reached)
-    if not missing and not unknown:
+    if not missing:
         return OK
-    parts = [f"not applied: {', '.join(missing)} (run `evidence db upgrade`)"] if missing else []
-    return "; ".join(parts + ([f"unknown to this code: {', '.join(unknown)}"] if unknown else []))
+    return f"not applied: {', '.join(missing)} (run `evidence db upgrade`)"
 
 
 @lru_cache(maxsize=1)

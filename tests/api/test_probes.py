@@ -72,3 +72,24 @@ def test_readyz_answers_503_when_the_migrations_are_behind(client: FlaskClient,
     assert checks["migrations"].startswith("not applied: ")  # with what only it reached
     assert one_head_behind in checks["migrations"]
     assert checks["migrations"].endswith("(run `evidence db upgrade`)")
+
+
+@pytest.fixture
+def one_head_ahead(settings: Settings) -> Iterator[str]:
+    """The database as if a newer release had applied a revision this code does not know."""
+    factory, newer = session_factory(settings), "9999_from_a_newer_release"
+    with factory() as s, s.begin():
+        s.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": newer})
+    try:
+        yield newer
+    finally:
+        with factory() as s, s.begin():
+            s.execute(text("DELETE FROM alembic_version WHERE version_num = :v"), {"v": newer})
+
+
+def test_readyz_stays_ready_when_a_newer_release_migrated_first(client: FlaskClient,
+                                                                 one_head_ahead: str):
+    """A rolling deploy migrates before the old processes are replaced: they stay ready."""
+    resp = client.get("/readyz")
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["checks"]["migrations"] == "ok"
