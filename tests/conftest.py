@@ -199,3 +199,15 @@ def aws_endpoint(moto_endpoint: str) -> str:
     """An empty emulated AWS account for one test."""
     reset_moto(moto_endpoint)
     return moto_endpoint
+
+
+# The slowest tests (real processes killed, restarted and supervised; the whole API fuzzed).
+# `pytest -m "not slow"` skips them for a quick run; `.ci/run` runs everything.
+SLOW = ("faults/", "workers/test_process_lifecycle.py", "workers/test_fanout.py",
+        "api/test_schemathesis.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.relative_to(ROOT / "tests").as_posix().startswith(SLOW):
+            item.add_marker(pytest.mark.slow)

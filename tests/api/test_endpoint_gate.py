@@ -42,7 +42,7 @@ def nothing_written(settings: Settings) -> bool:
 def test_connecting_okta_to_a_non_public_org_url_is_refused_and_writes_nothing(
         app_client: Callable[..., FlaskClient], auth, settings, jobs, org_url):
     locked = app_client(allow_custom_endpoints=False)
-    resp = locked.post("/api/v1/integrations/okta/connect", headers=auth, json={
+    resp = locked.post("/api/v1/integrations/okta/connect?wait=0", headers=auth, json={
         "credentials": {"org_url": org_url, "api_token": TOKEN}})
     assert resp.status_code == 422, resp.get_json()
     error = resp.get_json()["error"]
@@ -57,7 +57,7 @@ def test_connecting_okta_to_a_non_public_org_url_is_refused_and_writes_nothing(
 def test_okta_orgs_and_public_custom_domains_need_no_flag(
         app_client: Callable[..., FlaskClient], auth, jobs, org_url):
     locked = app_client(allow_custom_endpoints=False)
-    resp = locked.post("/api/v1/integrations/okta/connect", headers=auth, json={
+    resp = locked.post("/api/v1/integrations/okta/connect?wait=0", headers=auth, json={
         "credentials": {"org_url": org_url, "api_token": TOKEN}})
     assert resp.status_code == 202, resp.get_json()
     assert [job.name for job in jobs] == ["connections.verify"]
@@ -71,7 +71,7 @@ def test_a_worker_with_the_flag_off_never_reaches_a_loopback_org_stored_while_it
     loopback org and the connection names the field."""
     monkeypatch.setenv(*next(iter(TEST_ONLY_ENV.items())))  # the okta SDK takes http:// here
     with okta_server() as okta:
-        resp = app_client().post("/api/v1/integrations/okta/connect", headers=auth,
+        resp = app_client().post("/api/v1/integrations/okta/connect?wait=0", headers=auth,
                                  json={"credentials": okta.estate.credentials()})
         assert resp.status_code == 202, resp.get_json()
         [job] = jobs
@@ -91,7 +91,7 @@ def test_an_emulator_endpoint_stored_while_the_flag_was_on_is_never_opened_witho
         app_client: Callable[..., FlaskClient], auth, settings, jobs):
     """botocore connects on its own: the engine refuses to open a connector whose stored
     endpoint_url the policy now refuses, and the connection says why."""
-    resp = app_client().post("/api/v1/integrations/aws/connect", headers=auth, json={
+    resp = app_client().post("/api/v1/integrations/aws/connect?wait=0", headers=auth, json={
         "credentials": {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "s" * 40,
                         "endpoint_url": "http://169.254.169.254"}})
     assert resp.status_code == 202, resp.get_json()

@@ -66,7 +66,7 @@ def test_the_aws_buckets_and_users_are_sharded_over_as_many_parts_as_asked():
     assert set(plan[0].sharded) == {"aws.s3.bucket_default_encryption",
                                     "aws.s3.bucket_public_access_block",
                                     "aws.s3.bucket_versioning", "aws.s3.bucket_tls_only",
-                                    "aws.iam.console_users_mfa"}
+                                    "aws.s3.bucket_mfa_delete", "aws.iam.console_users_mfa"}
     [single] = plan_parts(AwsConnector.checks, 1)
     assert single.sharded == [] and len(single.check_ids) == len(AwsConnector.checks)
 
