@@ -325,8 +325,8 @@ class Connector:
     checks: ClassVar[tuple[Check, ...]] = ()
     max_parallel: ClassVar[int] = 4
     control_mappings: ClassVar[Path | None] = None
-    """A third-party connector's own check-to-control mapping file (built-ins live in
-    engine/frameworks/mappings)."""
+    """The connector's check-to-control mapping file, shipped in its own package (by convention
+    `mappings.yaml` beside its `__init__.py`); the engine reads mappings only through this."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

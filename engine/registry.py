@@ -48,15 +48,7 @@ def register(cls: type[Connector]) -> None:
     if existing is not None and existing is not cls:
         raise TypeError(f"two connectors claim the id {cls.id}")
     connectors()[cls.id] = cls
-    _forget_catalog()
 
 
 def unregister(connector_id: str) -> None:
     connectors().pop(connector_id, None)
-    _forget_catalog()
-
-
-def _forget_catalog() -> None:
-    from engine.frameworks import catalog
-
-    catalog.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
@@ -41,6 +42,7 @@ class AwsConnector(Connector):
     """One AWS account, read through a read-only access key (SecurityAudit is enough)."""
 
     id = "aws"
+    control_mappings = Path(__file__).with_name("mappings.yaml")
     name = "Amazon Web Services"
     category = Category.CLOUD
     auth_type = AuthType.API_KEY

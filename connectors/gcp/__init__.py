@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from google.cloud import storage as gcs
@@ -18,6 +19,7 @@ class GcpConnector(Connector):
     """One Google Cloud project, read through a service account key (Security Reviewer)."""
 
     id = "gcp"
+    control_mappings = Path(__file__).with_name("mappings.yaml")
     name = "Google Cloud"
     category = Category.CLOUD
     auth_type = AuthType.SERVICE_ACCOUNT

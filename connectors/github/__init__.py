@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ class GithubConnector(Connector):
     OAuth app (or GitHub App) user token obtained through GET .../oauth-url."""
 
     id = "github"
+    control_mappings = Path(__file__).with_name("mappings.yaml")
     name = "GitHub"
     category = Category.DEVOPS
     auth_type = AuthType.OAUTH2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from pydantic import ValidationError
@@ -28,6 +29,7 @@ class OktaConnector(Connector):
     """One Okta org, read with an API token or an OAuth 2.0 service app (read-only scopes)."""
 
     id = "okta"
+    control_mappings = Path(__file__).with_name("mappings.yaml")
     name = "Okta"
     category = Category.IDENTITY
     auth_type = AuthType.API_KEY  # or, as the alternative credential form, an OAuth service app

@@ -1,4 +1,8 @@
-"""Framework catalogs (SOC 2, ISO 27001) and check-to-control mappings, loaded from data files."""
+"""Framework catalogs (SOC 2, ISO 27001) and which controls each check serves.
+
+The catalogs are data files here; the check-to-control mappings ship inside each connector's own
+package (`Connector.control_mappings`), so the engine reads them only through the registry.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from engine.errors import InvalidInput
+from engine.registry import connectors
 
 HERE = Path(__file__).parent
 
@@ -74,11 +79,18 @@ def _load_framework(path: Path) -> Framework:
     return Framework(raw["id"], raw["name"], str(raw.get("version", "")), controls)
 
 
-def load_catalog(extra_mapping_files: tuple[Path, ...] = ()) -> Catalog:
-    """Read the catalogs and every mapping file; a mapping to an unknown control fails loudly."""
+def mapping_files() -> tuple[Path, ...]:
+    """Every registered connector's mapping file, in connector id order."""
+    return tuple(cls.control_mappings for _, cls in sorted(connectors().items())
+                 if cls.control_mappings is not None)
+
+
+def load_catalog(mapping_files: tuple[Path, ...] = ()) -> Catalog:
+    """Read the catalogs and the given mapping files; a mapping to an unknown control fails
+    loudly."""
     frameworks = {fw.id: fw for fw in map(_load_framework, sorted(HERE.glob("*.yaml")))}
     check_controls: dict[str, tuple[Control, ...]] = {}
-    for path in [*sorted((HERE / "mappings").glob("*.yaml")), *extra_mapping_files]:
+    for path in mapping_files:
         for check_id, refs in (yaml.safe_load(path.read_text()) or {}).items():
             found: list[Control] = []
             for framework_id, control_ids in refs.items():
@@ -93,11 +105,12 @@ def load_catalog(extra_mapping_files: tuple[Path, ...] = ()) -> Catalog:
     return Catalog(frameworks, check_controls)
 
 
-@lru_cache(maxsize=1)
 def catalog() -> Catalog:
-    """The process-wide catalog: the shipped mappings plus those of installed connectors."""
-    from engine.registry import connectors
+    """The process-wide catalog: the frameworks and the mappings of every registered connector
+    (read once per set of connectors, so registering one in-process is seen at once)."""
+    return _cached_catalog(mapping_files())
 
-    extra = tuple(cls.control_mappings for cls in connectors().values()
-                  if cls.control_mappings is not None)
-    return load_catalog(extra)
+
+@lru_cache(maxsize=4)
+def _cached_catalog(mapping_files: tuple[Path, ...]) -> Catalog:
+    return load_catalog(mapping_files)

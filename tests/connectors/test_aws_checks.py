@@ -734,7 +734,7 @@ def test_public_function_urls_fail():
 
 
 def test_control_mappings_cover_every_check_with_well_formed_control_ids():
-    path = Path(__file__).parents[2] / "engine/frameworks/mappings/aws.yaml"
+    path = Path(__file__).parents[2] / "connectors/aws/mappings.yaml"
     mappings = yaml.safe_load(path.read_text())
     assert set(mappings) == {c.id for c in AwsConnector.checks}
     for controls in mappings.values():

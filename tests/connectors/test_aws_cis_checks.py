@@ -55,7 +55,7 @@ def only(results):
 # --- metadata ------------------------------------------------------------------------------
 
 def test_every_cis_number_a_check_declares_is_the_one_its_mapping_names():
-    mappings = yaml.safe_load((Path(__file__).parents[2] / "engine/frameworks/mappings/aws.yaml")
+    mappings = yaml.safe_load((Path(__file__).parents[2] / "connectors/aws/mappings.yaml")
                               .read_text())
     for chk in AwsConnector.checks:
         if chk.benchmarks:
