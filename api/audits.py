@@ -17,7 +17,7 @@ from api.auth import authenticate, principal, settings
 from api.errors import ErrorBody
 from api.fields import When
 from api.schemas import Reply
-from engine import audits, reports
+from engine import audits
 from engine.audits import KEEP, Actor, AuditChanges
 from engine.db import unit_of_work
 from engine.models.audit import (
@@ -499,7 +499,7 @@ def generate_report(path: AuditPath) -> Reply:
     """The audit report in Markdown (summary, controls, findings, evidence with SHA-256)."""
     with unit_of_work(settings()) as session:
         audit = audits.get_audit(session, principal().account_id, path.audit_id)
-        report = reports.generate_report(session, audit, _actor())
+        report = audits.generate_report(session, audit, _actor())
         return dump(ReportReply(data=ReportOut(report=report.markdown, sha256=report.sha256,
                                                generated_at=report.generated_at)))
 

@@ -14,7 +14,21 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from engine import audits
+from engine.audits.activity_log import Actor, now_utc, record
+from engine.audits.controls import framework, framework_checks
+from engine.audits.detail import Progress, progress_of
+from engine.audits.evidence_view import (
+    ControlResultAt,
+    EvidenceItem,
+    EvidenceView,
+    PushedItem,
+    evidence_view,
+    pushed_by_control,
+)
+from engine.audits.finding import findings
+from engine.audits.invitation import invitations
+from engine.audits.review import evidence_requests
+from engine.audits.review import reviews as control_reviews
 from engine.frameworks import Control
 from engine.models.audit import (
     ActivityType,
@@ -38,14 +52,14 @@ class Report:
     generated_at: datetime
 
 
-def generate_report(session: Session, audit: Audit, actor: audits.Actor,
+def generate_report(session: Session, audit: Audit, actor: Actor,
                     now: datetime | None = None) -> Report:
     """Render the report and log who generated it, with the report's own SHA-256."""
-    now = now or audits.now_utc()
+    now = now or now_utc()
     markdown = render(session, audit, now)
     digest = hashlib.sha256(markdown.encode()).hexdigest()
-    audits.record(session, audit, actor, ActivityType.REPORT_GENERATED, now, sha256=digest,
-                  status=audit.status.value)
+    record(session, audit, actor, ActivityType.REPORT_GENERATED, now, sha256=digest,
+           status=audit.status.value)
     return Report(markdown, digest, now)
 
 
@@ -69,15 +83,15 @@ def _plural(n: int, word: str) -> str:
 
 
 def render(session: Session, audit: Audit, now: datetime) -> str:
-    fw = audits.framework(audit.framework_id)
+    fw = framework(audit.framework_id)
     controls = sorted(fw.controls.values(), key=lambda c: c.sort_key)
-    progress = audits.progress_of(session, [audit])[audit.id]
-    reviews = audits.reviews(session, audit)
-    found = audits.findings(session, audit)
-    requests = audits.evidence_requests(session, audit)
-    view = audits.evidence_view(session, audit, audits.framework_checks(fw))
-    pushed = audits.pushed_by_control(session, audit)
-    auditors = [i for i in audits.invitations(session, audit) if i.accepted_at is not None]
+    progress = progress_of(session, [audit])[audit.id]
+    reviews = control_reviews(session, audit)
+    found = findings(session, audit)
+    requests = evidence_requests(session, audit)
+    view = evidence_view(session, audit, framework_checks(fw))
+    pushed = pushed_by_control(session, audit)
+    auditors = [i for i in invitations(session, audit) if i.accepted_at is not None]
 
     heading = (f"SOC 2 {audit.type.label}" if fw.id == "soc2"
                else SHORT_NAMES.get(fw.id, fw.name))
@@ -104,10 +118,10 @@ def render(session: Session, audit: Audit, now: datetime) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _summary(audit: Audit, progress: audits.Progress, reviews: dict[str, AuditControl],
+def _summary(audit: Audit, progress: Progress, reviews: dict[str, AuditControl],
              controls: dict[str, Control], found: list[Finding],
-             requests: list[EvidenceRequest], view: audits.EvidenceView,
-             pushed: dict[str, list[audits.PushedItem]]) -> list[str]:
+             requests: list[EvidenceRequest], view: EvidenceView,
+             pushed: dict[str, list[PushedItem]]) -> list[str]:
     by_severity = Counter(f.severity for f in found)
     unresolved = [f for f in found if f.status in (FindingStatus.OPEN, FindingStatus.IN_PROGRESS)]
     serious_open = [f for f in unresolved
@@ -162,9 +176,9 @@ def _summary(audit: Audit, progress: audits.Progress, reviews: dict[str, AuditCo
 
 
 def _control_table(controls: list[Control], reviews: dict[str, AuditControl],
-                   view: audits.EvidenceView,
-                   pushed: dict[str, list[audits.PushedItem]]) -> list[str]:
-    items: dict[str, list[audits.EvidenceItem]] = {c.id: [] for c in controls}
+                   view: EvidenceView,
+                   pushed: dict[str, list[PushedItem]]) -> list[str]:
+    items: dict[str, list[EvidenceItem]] = {c.id: [] for c in controls}
     for item in view.items:
         for c in item.controls:
             items[c.id].append(item)
@@ -177,7 +191,7 @@ def _control_table(controls: list[Control], reviews: dict[str, AuditControl],
         status = review.status if review else ReviewStatus.PENDING
         sufficient = {True: "yes", False: "no", None: "—"}[
             review.evidence_sufficient if review else None]
-        result = audits.ControlResultAt.of(items[c.id])
+        result = ControlResultAt.of(items[c.id])
         automated = (f"{result.status.value} ({result.passing}/{result.total} passing)"
                      if result.total else "no automated evidence")
         n_pushed = sum(not p.newer for p in pushed.get(c.id, []))
@@ -231,8 +245,8 @@ def _requests(requests: list[EvidenceRequest]) -> list[str]:
     return [*lines, ""]
 
 
-def _evidence(view: audits.EvidenceView,
-              pushed: dict[str, list[audits.PushedItem]]) -> list[str]:
+def _evidence(view: EvidenceView,
+              pushed: dict[str, list[PushedItem]]) -> list[str]:
     lines = ["## Evidence Summary", "",
              "Each collected item's SHA-256 is the engine's content hash of the result as "
              "reviewed: its status, resource type, title and canonical JSON data. The version "
