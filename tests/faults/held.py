@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import sys
 import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -25,12 +26,14 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 
 
 class Gate:
-    """Open or closed; counts the calls it holds and those it let through."""
+    """Open or closed (to every call, or only to those matching a text); counts the calls it
+    holds and those it let through."""
 
     def __init__(self) -> None:
         self._open = threading.Event()
         self._open.set()
         self._lock = threading.Lock()
+        self._matching: str | None = None
         self.held: list[str] = []
         self.passed = 0
 
@@ -38,7 +41,10 @@ class Gate:
         with self._lock:
             self.held, self.passed = [], 0
 
-    def close(self) -> None:
+    def close(self, matching: str | None = None) -> None:
+        """Hold every call from now on, or only the calls whose description (method, path and
+        the body's start) contains `matching`: the others go through."""
+        self._matching = matching
         self._open.clear()
 
     def open(self) -> None:
@@ -46,12 +52,24 @@ class Gate:
 
     def wait(self, call: str) -> None:
         """Called on each call: returns once the gate is open (noting `call` held if it was not)."""
-        if not self._open.is_set():
+        matching = self._matching
+        if not self._open.is_set() and (matching is None or matching in call):
             with self._lock:
                 self.held.append(call)
             self._open.wait(HOLD_LIMIT)
         with self._lock:
             self.passed += 1
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    """A killed worker resets its connections to the proxy: that is the test, not an error to
+    print a traceback for."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class HeldProxy:
@@ -87,8 +105,7 @@ class HeldProxy:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
+        self.server = _ProxyServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
