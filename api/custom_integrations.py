@@ -11,8 +11,8 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from api.auth import account_session, authenticate, settings
-from api.errors import ErrorBody
-from api.schemas import (
+from api.schemas.common import ErrorBody, Reply
+from api.schemas.custom_integrations import (
     ConfDeleted,
     ConfIn,
     ConfList,
@@ -26,7 +26,6 @@ from api.schemas import (
     CustomIntegrationPath,
     CustomIntegrationUpdate,
     Deleted,
-    Reply,
     conf_out,
     custom_integration_out,
     owner_out,

@@ -8,30 +8,13 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from flask.typing import ResponseReturnValue
 from flask_openapi3 import OpenAPI
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from engine.errors import EngineError
+from api.schemas.common import ErrorBody
+from engine.errors import ConnectorError, EngineError, http_status
 
 log = logging.getLogger(__name__)
-
-
-class FieldError(BaseModel):
-    field: str
-    message: str
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    fields: list[FieldError] | None = None
-
-
-class ErrorBody(BaseModel):
-    """Every error the API answers: a stable `code` and a message a person can act on."""
-
-    success: bool = False
-    error: ErrorDetail
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
@@ -54,8 +37,9 @@ def validation_error_response(exc: ValidationError) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(EngineError)
-    def engine_error(exc: EngineError) -> ResponseReturnValue:
-        return jsonify(error_body(exc.code, exc.message, **exc.details)), exc.status
+    @app.errorhandler(ConnectorError)
+    def engine_error(exc: EngineError | ConnectorError) -> ResponseReturnValue:
+        return jsonify(error_body(exc.code, exc.message, **exc.details)), http_status(exc)
 
     @app.errorhandler(ValidationError)
     def validation_error(exc: ValidationError) -> ResponseReturnValue:

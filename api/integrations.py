@@ -17,9 +17,9 @@ from api.auth import (
     optional_principal,
     settings,
 )
-from api.errors import ErrorBody
 from api.limits import wait_slot
-from api.schemas import (
+from api.schemas.common import ErrorBody, Reply, json_reply
+from api.schemas.integrations import (
     CallbackQuery,
     CategoryQuery,
     ConnectOut,
@@ -33,7 +33,6 @@ from api.schemas import (
     IntegrationPath,
     OAuthUrlOut,
     OAuthUrlQuery,
-    Reply,
     StatusOut,
     StatusQuery,
     SyncAccepted,
@@ -43,7 +42,6 @@ from api.schemas import (
     control_result_out,
     evidence_out,
     integration_out,
-    json_reply,
     run_out,
     sync_accepted,
 )

@@ -1,4 +1,5 @@
-"""Request and response models of the API: the shapes of seed 000 and seed 003.
+"""The integrations surface (seed 000, field for field): catalog, connect, sync, disconnect,
+evidence, controls, status, OAuth URL and callback.
 
 Every string a request carries is bounded and free of NUL and lone surrogates (api/fields.py),
 every boolean and date is strict and every number fits its column, so bad input is a 422
@@ -8,61 +9,21 @@ before anything is written.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Any
 
-from flask import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.fields import Flag, page_limit, page_offset, text
+from api.fields import page_limit, page_offset, text
+from api.schemas.common import ConnectorId, QueryModel
 from connectors.base import Category
-from engine.configuration import OwnerState, shown_value
 from engine.controls import ControlCount
 from engine.frameworks import Control
 from engine.integrations import CatalogEntry, iso
 from engine.models import Evidence, EvidenceStatus, Frequency, SyncRun
-from engine.models.integrations import ConfigParameter, CustomIntegration, IntegrationType
-
-Reply = dict[str, Any] | tuple[dict[str, Any], int] | Response
-
-
-def json_reply(body: BaseModel, status: int = 200) -> Response:
-    """A response model serialized by pydantic itself (its Rust encoder: for large pages,
-    several times cheaper than a dict through Flask's json)."""
-    return Response(body.model_dump_json(), status=status, mimetype="application/json")
-"""What a view returns: a JSON body, or a body and a status (evaluated by flask-openapi3)."""
-
-MAX_ID = 2**63 - 1
-ConnectorId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$",
-                                   description="A catalog integration id, e.g. `aws`")]
-DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
-
-
-class QueryModel(BaseModel):
-    """A query-string model: flask-openapi3 asks for its JSON schema on every request, so the
-    default one is computed once per class."""
-
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if args or kwargs:
-            return super().model_json_schema(*args, **kwargs)
-        cached: dict[str, Any] | None = cls.__dict__.get("_default_json_schema")
-        if cached is None:
-            cached = super().model_json_schema()
-            setattr(cls, "_default_json_schema", cached)  # noqa: B010
-        return cached
 
 
 class IntegrationPath(BaseModel):
     integration_id: ConnectorId
-
-
-ORG_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
-
-
-class OrgPath(BaseModel):
-    """`/orgs/{org_id}/…`: the caller's own account (else 403 not_a_member)."""
-
-    org_id: str = text(64, min_length=1, pattern=ORG_ID_PATTERN)
 
 
 class ConnectRequest(BaseModel):
@@ -332,144 +293,3 @@ class CallbackQuery(QueryModel):
     error: str | None = text(200, default=None,
                               description="Set by the provider when access was denied")
     error_description: str | None = text(1000, default=None)
-
-
-# --- custom integrations and configuration parameters (seed 003) --------------------------
-
-
-class ModuleOut(BaseModel):
-    needsRestart: bool
-
-
-class CustomIntegrationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = text(200, min_length=1)
-    shortName: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-                           description="Short identifier, unique in the account")
-    description: str | None = text(4000, default=None)
-    integrationType: IntegrationType
-    active: Flag = True
-
-
-class ModuleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    needsRestart: Flag = Field(description="false acknowledges a configuration change")
-
-
-class CustomIntegrationUpdate(CustomIntegrationIn):
-    id: DbId
-    module: ModuleIn | None = None
-
-
-class CustomIntegrationPath(BaseModel):
-    integration_id: DbId
-
-
-class CustomIntegrationOut(BaseModel):
-    id: int
-    name: str
-    shortName: str
-    description: str | None
-    integrationType: IntegrationType
-    active: bool
-    module: ModuleOut | None = Field(description="null until a parameter changes")
-
-
-class CustomIntegrationList(BaseModel):
-    success: bool = True
-    integrations: list[CustomIntegrationOut]
-
-
-class Deleted(BaseModel):
-    success: bool = True
-    message: str
-
-
-OwnerRef = Annotated[DbId | ConnectorId, Field(
-    description="A custom integration's numeric id, or a connected catalog integration's id")]
-
-
-class IntegrationRef(BaseModel):
-    id: OwnerRef
-
-
-class ConfIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    integration: IntegrationRef
-    confName: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
-    confValue: str = text(8192)
-    confDescription: str | None = text(2000, default=None)
-    secret: Flag | None = Field(None, description="Write-only value, answered masked (default: "
-                                "as the connector declares, or when the name says secret, "
-                                "password, token, key or credential)")
-
-
-class ConfUpdate(ConfIn):
-    id: DbId
-    integration: IntegrationRef | None = None  # type: ignore[assignment]
-
-
-class ConfPath(BaseModel):
-    conf_id: DbId
-
-
-class ConfListQuery(QueryModel):
-    integrationId: str = Field(pattern=r"^([1-9][0-9]{0,17}|[a-z][a-z0-9_]{1,63})$",
-                               description="A custom integration id or a catalog integration id")
-
-    @property
-    def ref(self) -> int | str:
-        return int(self.integrationId) if self.integrationId.isdigit() else self.integrationId
-
-
-class IntegrationRefOut(BaseModel):
-    id: int | str
-    name: str
-    connectionId: str | None = None
-    module: ModuleOut | None
-
-
-class ConfOut(BaseModel):
-    id: int
-    integration: IntegrationRefOut
-    confName: str
-    confValue: str = Field(description="`********` for a secret")
-    confDescription: str | None
-    secret: bool
-
-
-class ConfList(BaseModel):
-    success: bool = True
-    integration: IntegrationRefOut
-    confs: list[ConfOut]
-
-
-class ConfDeleted(Deleted):
-    integration: IntegrationRefOut
-
-
-def module_out(needs_restart: bool | None) -> ModuleOut | None:
-    return None if needs_restart is None else ModuleOut(needsRestart=needs_restart)
-
-
-def custom_integration_out(row: CustomIntegration) -> CustomIntegrationOut:
-    return CustomIntegrationOut(
-        id=row.id, name=row.name, shortName=row.short_name, description=row.description,
-        integrationType=row.integration_type, active=row.active,
-        module=module_out(row.needs_restart if row.config_changed_at is not None else None))
-
-
-def owner_out(state: OwnerState) -> IntegrationRefOut:
-    conn = state.owner.connection
-    return IntegrationRefOut(id=state.owner.ref, name=state.owner.name,
-                             connectionId=conn.id if conn else None,
-                             module=module_out(state.needs_restart))
-
-
-def conf_out(param: ConfigParameter, owner: IntegrationRefOut) -> ConfOut:
-    return ConfOut(id=param.id, integration=owner, confName=param.name,
-                   confValue=shown_value(param), confDescription=param.description,
-                   secret=param.is_secret)
