@@ -95,7 +95,7 @@ def test_malformed_http_is_a_json_400(api_port):
 
 def test_an_oauth_callback_with_the_longest_state_fits_the_request_line(api_port):
     """The callback's bounds fit inside what gunicorn reads: the app answers, not gunicorn."""
-    from api.schemas import STATE_MAX_LENGTH
+    from api.schemas.integrations import STATE_MAX_LENGTH
 
     query = f"code={'c' * 512}&state={'s' * STATE_MAX_LENGTH}&error={'e' * 200}"
     raw = f"GET /api/v1/integrations/callback?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
