@@ -1,27 +1,27 @@
 """Sync orchestration: one run per connection at a time, held as a lease in Postgres.
 
-A run is claimed by the worker that executes it (`worker` + `heartbeat_at`). A second delivery
-of the same task finds the lease fresh and leaves; a delivery after a crash finds it stale and
-takes over. Every write of a run is fenced by the lease, so a worker that lost it writes nothing.
-An account runs at most `provider_concurrency` syncs of one provider at once; a delivery that
-finds those slots taken is put back (`SlotBusy`), not dropped.
+A run is claimed by the worker that executes it (`worker` + `heartbeat_at`, engine/claim.py). A
+second delivery of the same task finds the lease fresh and leaves; a delivery after a crash finds
+it stale and takes over. Every write of a run is fenced by the lease, so a worker that lost it
+writes nothing. A delivery that finds the account's provider slots taken is put back
+(`SlotBusy`), not dropped.
 
-With `sync_parts` > 1 a claimed run fans out: its checks are split into parts (checks that share
-a collector stay together, so every resource is still read once), each a task on the sync queue
-leased like a run (engine/parts.py), and the part that finishes last closes the run.
+With `sync_parts` > 1 a claimed run fans out: its checks are split into parts
+(engine/part_plan.py: checks that share a collector stay together, so every resource is still
+read once), each a task on the sync queue leased like a run (engine/parts.py), and the part that
+finishes last closes the run.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,19 +29,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.base import (
     WHOLE,
     AuthFailed,
-    Check,
     CheckOutcome,
-    Collector,
     Connector,
     Shard,
     Status,
 )
+from engine.claim import Claim, SlotBusy, claim_run
 from engine.connections import open_connector
 from engine.controls import recompute_controls
 from engine.db import Job, enqueue_after_commit, rowcount
 from engine.errors import EngineError
 from engine.evidence import Item, store_check_results
-from engine.lease import Lease, LeaseLost, claimable, stale_before
+from engine.lease import Lease, LeaseLost
 from engine.metrics import (
     CHECKS_ERRORED,
     EVIDENCE_ROWS,
@@ -59,6 +58,7 @@ from engine.models import (
     Trigger,
     new_id,
 )
+from engine.part_plan import PartPlan, plan_parts
 from engine.registry import get_connector
 from engine.schedule import record_run_outcome
 from engine.settings import Settings, get_settings
@@ -101,65 +101,6 @@ def request_sync(session: Session, conn: Connection, trigger: Trigger) -> tuple[
         if existing is not None:
             return existing, False
     raise RuntimeError(f"could not queue a run for connection {conn.id}")
-
-
-class SlotBusy(Exception):
-    """The account already runs its allowed syncs of this provider; deliver the run later."""
-
-    def __init__(self, run_id: str, retry_after: float) -> None:
-        super().__init__(f"run {run_id} waits for a provider slot")
-        self.run_id = run_id
-        self.retry_after = retry_after
-
-
-class Claim(StrEnum):
-    CLAIMED = "claimed"
-    NOT_OURS = "not_ours"  # finished, owned by a live worker, or out of attempts
-    NO_SLOT = "no_slot"  # the account's slots for this provider are all taken
-
-
-def _claimable(settings: Settings) -> ColumnElement[bool]:
-    """Queued, or running whole with a stale heartbeat and attempts left (a fanned-out run's
-    parts are leased and reaped one by one instead)."""
-    return claimable(SyncRun, settings, SyncRun.parts == 0)
-
-
-def claim_run(session: Session, run_id: str, worker: str, settings: Settings) -> Claim:
-    """Take the run if it is queued, or running with a stale heartbeat, and a slot is free.
-
-    Slots are counted from the runs themselves (running, fresh heartbeat) under a transaction
-    advisory lock on (account, integration), so a crashed worker's slot frees itself when its
-    heartbeat goes stale and nothing has to be released.
-    """
-    target = session.execute(
-        select(SyncRun.account_id, Connection.integration_id)
-        .join(Connection, Connection.id == SyncRun.connection_id)
-        .where(SyncRun.id == run_id, _claimable(settings))).first()
-    if target is None:
-        return Claim.NOT_OURS
-    account_id, integration_id = target
-    session.execute(select(func.pg_advisory_xact_lock(
-        func.hashtextextended(f"provider-slot:{account_id}:{integration_id}", 0))))
-    busy = session.scalar(
-        select(func.count()).select_from(SyncRun)
-        .join(Connection, Connection.id == SyncRun.connection_id)
-        .where(SyncRun.account_id == account_id, Connection.integration_id == integration_id,
-               SyncRun.id != run_id, SyncRun.status == RunStatus.RUNNING,
-               or_(SyncRun.heartbeat_at >= stale_before(settings), SyncRun.parts > 0))) or 0
-    if busy >= settings.provider_concurrency:
-        # Still waiting with a live message: the reaper must not think it was lost.
-        session.execute(update(SyncRun).where(SyncRun.id == run_id)
-                        .values(enqueued_at=func.now())
-                        .execution_options(synchronize_session=False))
-        return Claim.NO_SLOT
-    claimed = session.execute(
-        update(SyncRun).where(SyncRun.id == run_id, _claimable(settings))
-        .values(status=RunStatus.RUNNING, worker=worker, heartbeat_at=func.now(),
-                started_at=func.coalesce(SyncRun.started_at, func.now()),
-                attempts=SyncRun.attempts + 1)
-        .returning(SyncRun.id)
-        .execution_options(synchronize_session=False)).first()
-    return Claim.CLAIMED if claimed is not None else Claim.NOT_OURS
 
 
 @dataclass
@@ -227,57 +168,6 @@ def run_sync(factory: sessionmaker[Session], run_id: str, worker: str,
     if status is not None:
         observe_run(ctx.provider, status, time.monotonic() - started)
     return status
-
-
-@dataclass(frozen=True)
-class PartPlan:
-    """The checks one part runs, and which of them are sharded: their shardable collectors
-    read only the part's shard, and the run's closing part merges their results."""
-
-    check_ids: list[str]
-    sharded: list[str] = field(default_factory=list)
-
-
-def plan_parts(checks: Sequence[Check], parts: int) -> list[PartPlan]:
-    """Split a run's checks into at most `parts` parts, declaration order kept in each.
-
-    Checks that share a collector stay together, so each collector runs once a run; checks
-    whose collectors are all shardable run in every part, each part reading its own shard of
-    the resources. The other groups are balanced over the parts by how many collectors they
-    run (largest first, onto the lightest).
-    """
-    parent: dict[Collector, Collector] = {}
-
-    def root(c: Collector) -> Collector:
-        while parent.setdefault(c, c) is not c:
-            c = parent[c]
-        return c
-
-    for chk in checks:
-        for other in chk.needs[1:]:
-            parent[root(other)] = root(chk.needs[0])
-    components: dict[Collector, list[Check]] = {}
-    for chk in checks:
-        components.setdefault(root(chk.needs[0]), []).append(chk)
-    collectors = {top: {c for chk in group for c in chk.needs}
-                  for top, group in components.items()}
-    order = {chk.id: n for n, chk in enumerate(checks)}
-
-    def ids(group: Sequence[Check]) -> list[str]:
-        return sorted((chk.id for chk in group), key=order.__getitem__)
-
-    sharded = [chk for top, group in components.items() if parts > 1
-               and all(c.shardable for c in collectors[top]) for chk in group]
-    whole = [top for top in components if not set(components[top]) & set(sharded)]
-    count = parts if sharded else max(1, min(parts, len(whole)))
-    bins: list[list[Check]] = [[] for _ in range(count)]
-    load = [0] * count
-    for top in sorted(whole, key=lambda t: -len(collectors[t])):  # stable: ties keep order
-        lightest = load.index(min(load))
-        bins[lightest].extend(components[top])
-        load[lightest] += len(collectors[top])
-    return [PartPlan(ids([*group, *sharded]), ids(sharded)) for group in bins
-            if group or sharded]
 
 
 def _plan(ctx: RunContext) -> list[PartPlan]:
