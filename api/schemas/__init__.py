@@ -8,6 +8,7 @@ of their own. The OpenAPI document keys schemas by class name, so every model ha
     apikeys, push        seed 002: API keys and evidence push
     audits, auditor      seed 001: the customer and the auditor side of an audit
 
-Field names follow the seed that fixes the shape (camelCase in seeds 000 and 003, snake_case in
-seeds 001 and 002) and are snake_case wherever no seed does (docs/DEVELOPING.md, "Naming").
+Field names are the seed's where a seed fixes the shape (seed 000's `connectionId` and
+`sync_frequency`, seed 003's `confName`) and snake_case everywhere else (docs/DEVELOPING.md,
+"Naming API fields"; tests/api/test_openapi.py lists today's exceptions).
 """
