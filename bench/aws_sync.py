@@ -54,7 +54,7 @@ from rich.table import Table
 from sqlalchemy import text
 
 from connectors.aws import AwsConnector
-from connectors.aws.emulated import ACCESS_KEY_ID, SECRET_ACCESS_KEY, seed_estate
+from connectors.aws.kit import ACCESS_KEY_ID, SECRET_ACCESS_KEY, seed_estate
 
 console = Console(width=120)
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")

@@ -1,32 +1,9 @@
-"""Local provider servers the real SDKs talk to over HTTP."""
+"""Loopback helpers the tests share. The provider servers live in each connector's test kit
+(`connectors/<id>/kit/`); moto's is re-exported here for the suite's `moto_endpoint` fixture."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+from connectors.aws.kit.server import moto_server, reset_moto
+from connectors.testkit import free_port
 
-import requests
-from moto.server import ThreadedMotoServer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto's server on a free loopback port; yields its endpoint URL."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-def reset_moto(endpoint: str) -> None:
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+__all__ = ["free_port", "moto_server", "reset_moto"]

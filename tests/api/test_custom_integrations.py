@@ -12,13 +12,13 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
+from connectors.okta.kit import OktaServer, okta_server
 from engine.connections import open_connector
 from engine.db import session_factory
 from engine.models import Connection, SyncRun, Trigger
 from engine.models.integrations import ConfigParameter, CustomIntegration
 from engine.settings import Settings
 from tests.conftest import TEST_ONLY_ENV, all_evidence
-from tests.connectors.okta.okta_server import OktaServer, okta_server
 
 OFFICE = {"name": "Office 365 Logs", "shortName": "office365",
           "description": "Collects Office 365 audit logs", "integrationType": "CLOUD",

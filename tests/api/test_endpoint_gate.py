@@ -10,12 +10,12 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from connectors.okta.kit import okta_server
 from engine.connections import verify_connection
 from engine.db import session_factory
 from engine.models import Account, Connection, ConnectionStatus, SyncRun
 from engine.settings import Settings
 from tests.conftest import TEST_ONLY_ENV
-from tests.connectors.okta.okta_server import okta_server
 
 TOKEN = "00" + "a" * 40
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from engine.cli import main
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from api import create_app
-from connectors.aws.emulated import seed_estate
+from connectors.aws.kit import seed_estate
 from engine import keys
-from engine.cli import main
 from engine.db import session_factory
 from engine.models import Account, ConfigParameter, Connection, ConnectionStatus, OAuthState
 from engine.models.audit import MailStatus, OutboundMail

@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from gcp_storage_emulator.server import create_server
 
 from connectors.gcp import GcpConnector, RetryPolicy
+from connectors.gcp.kit import StorageEmulator, storage_emulator
 from tests.connectors.gcp.local_gcs import LocalGcs, local_gcs_server
-from tests.emulators import free_port
 
 SERVICE_ACCOUNT = "evidence-auditor@acme-prod.iam.gserviceaccount.com"
 
@@ -25,23 +24,17 @@ class QuickRetryGcp(GcpConnector):
 
 
 @pytest.fixture(scope="session")
-def gcs_emulator() -> Iterator[Any]:
-    """gcp-storage-emulator serving on a free loopback port for the whole session."""
-    port = free_port()
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    server.endpoint = f"http://127.0.0.1:{port}"
-    try:
-        yield server
-    finally:
-        server.stop()
+def gcs_emulator() -> Iterator[StorageEmulator]:
+    """gcp-storage-emulator (the kit's server) on a free loopback port for the whole session."""
+    with storage_emulator() as emulator:
+        yield emulator
 
 
 @pytest.fixture
-def gcs_endpoint(gcs_emulator: Any) -> str:
+def gcs_endpoint(gcs_emulator: StorageEmulator) -> str:
     """An empty emulated Cloud Storage for one test."""
     gcs_emulator.wipe()
-    return str(gcs_emulator.endpoint)
+    return gcs_emulator.endpoint
 
 
 @pytest.fixture

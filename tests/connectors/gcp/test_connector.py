@@ -12,7 +12,7 @@ from google.cloud import storage
 
 from connectors.base import ENTRY_POINT_GROUP, EndpointPolicy, Status
 from connectors.gcp import GcpConnector, GcpCredentials
-from connectors.gcp.emulated import BUCKETS, seed_estate
+from connectors.gcp.kit import BUCKETS, seed_estate
 from engine.errors import InvalidInput
 from tests.connectors.gcp.conftest import SERVICE_ACCOUNT, service_account_json
 from tests.connectors.gcp.local_gcs import ACCESS_TOKEN, LocalGcs

@@ -9,8 +9,7 @@ import pytest
 
 from connectors.base import EndpointPolicy
 from connectors.github import GithubConnector, RetryPolicy
-from connectors.github.emulated import Estate, seed_estate
-from tests.connectors.github.server import GithubServer, github_server
+from connectors.github.kit import Estate, GithubServer, github_server, seed_estate
 
 # Retries as in production, but with sub-second backoff so fault tests stay quick.
 FAST_RETRIES = RetryPolicy(attempts=3, first_wait=0.05, max_wait=2.0)

@@ -8,7 +8,7 @@ import pytest
 
 from connectors.base import Status
 from connectors.github import GithubConnector
-from connectors.github.emulated import ORGANIZATION, TOKEN, seed_estate
+from connectors.github.kit import ORGANIZATION, TOKEN, seed_estate
 from engine.errors import InvalidInput
 from tests.connectors.github.conftest import connector
 

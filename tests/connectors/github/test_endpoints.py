@@ -13,10 +13,9 @@ from pydantic import SecretStr
 from connectors.base import EndpointPolicy, OAuthClientCredentials, ProviderUnavailable
 from connectors.endpoints import unreachable
 from connectors.github import GithubConnector, GithubCredentials
-from connectors.github.emulated import Estate
 from connectors.github.grant import revoke_grant
+from connectors.github.kit import Estate, GithubServer
 from tests.connectors.github.conftest import FAST_RETRIES
-from tests.connectors.github.server import GithubServer
 from tests.emulators import free_port
 
 NAME = "ghe.evidence-test.example.com"  # public-looking; resolved by the tests' own hook

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from connectors.base import AuthFailed, Status
-from connectors.github.emulated import TOKEN
+from connectors.github.kit import TOKEN
 from tests.connectors.github.conftest import FAST_RETRIES, connector
 
 COLLABORATORS = "github.repo.outside_collaborator_admins"

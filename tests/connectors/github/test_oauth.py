@@ -19,8 +19,18 @@ from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
 from connectors.github import GithubConnector, GithubCredentials
-from connectors.github.emulated import ORGANIZATION, TOKEN, Estate, seed_estate
 from connectors.github.grant import grant_url, revoke_grant
+from connectors.github.kit import (
+    OAUTH_CALLBACK,
+    OAUTH_CLIENT_ID,
+    OAUTH_CLIENT_SECRET,
+    ORGANIZATION,
+    TOKEN,
+    Estate,
+    GithubOAuth,
+    GithubServer,
+    seed_estate,
+)
 from engine.db import _sender, session_factory, set_job_sender
 from engine.errors import AuthFailed, PermissionMissing
 from engine.models import Connection, ConnectionStatus
@@ -30,13 +40,6 @@ from engine.vault import vault
 from tests.api.conftest import run_jobs_inline
 from tests.conftest import all_evidence
 from tests.connectors.github.conftest import connector
-from tests.connectors.github.server import (
-    OAUTH_CALLBACK,
-    OAUTH_CLIENT_ID,
-    OAUTH_CLIENT_SECRET,
-    GithubOAuth,
-    GithubServer,
-)
 
 OAUTH_URL = "/api/v1/integrations/github/oauth-url"
 DISCONNECT = "/api/v1/integrations/github/disconnect"

@@ -10,8 +10,8 @@ import pytest
 
 from connectors.base import EndpointPolicy
 from connectors.okta import OktaConnector
+from connectors.okta.kit import OktaServer, okta_server
 from tests.conftest import TEST_ONLY_ENV
-from tests.connectors.okta.okta_server import OktaServer, okta_server
 
 OPEN = EndpointPolicy(allow_custom=True)
 """EVIDENCE_ALLOW_CUSTOM_ENDPOINTS on: the test servers are on loopback."""

@@ -8,9 +8,9 @@ import pytest
 
 from connectors.base import Status, load_connectors
 from connectors.okta import OktaConnector
+from connectors.okta.kit import OktaServer
 from engine.errors import InvalidInput
 from tests.connectors.okta.conftest import connector, verdicts
-from tests.connectors.okta.okta_server import OktaServer
 
 # --- a sync of the emulated org --------------------------------------------------------------
 

@@ -12,9 +12,9 @@ import pytest
 from connectors.base import EndpointPolicy, ProviderUnavailable
 from connectors.endpoints import unreachable
 from connectors.okta import OktaCredentials, OktaSession
+from connectors.okta.kit import OktaServer
 from connectors.okta.session import OktaApi, RetryPolicy, Scope
 from tests.connectors.okta.conftest import OPEN
-from tests.connectors.okta.okta_server import OktaServer
 from tests.emulators import free_port
 
 NAME = "acme.okta-test.example.com"  # public-looking; resolved by the tests' own hook

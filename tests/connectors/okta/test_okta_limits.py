@@ -9,9 +9,9 @@ import pytest
 
 from connectors.base import AuthFailed, ProviderUnavailable, Status
 from connectors.okta import OktaCredentials, OktaSession
+from connectors.okta.kit import OktaServer
 from connectors.okta.session import OktaApi, RetryPolicy, Scope
 from tests.connectors.okta.conftest import OPEN, connector, verdicts
-from tests.connectors.okta.okta_server import OktaServer
 
 ADMIN_CHECK = "okta.admin.super_admin_count"
 

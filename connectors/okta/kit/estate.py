@@ -1,4 +1,4 @@
-"""A realistic emulated Okta org for the tests and demos: what a local Okta server serves.
+"""A realistic emulated Okta org for the kit, tests and demos: what the local Okta server serves.
 
 `build_estate` lays out a small company's org ("acme") as the Okta API's own JSON: 25 users in
 every lifecycle state, password, global session, authentication and enrollment policies with

@@ -1,8 +1,8 @@
-"""A realistic emulated GitHub organization for the tests (and demos), with expected verdicts.
+"""A realistic emulated GitHub organization for the kit (tests and demos), with expected verdicts.
 
 `seed_estate` describes the organization of a small company ("acme-corp"): fourteen repositories
 with mixed settings, an archived one, an empty one, outside collaborators across pages. A local
-server answering GitHub's REST shapes serves it (tests/connectors/github/server.py). The
+server answering GitHub's REST shapes serves it (the kit's server.py). The
 verdicts every check must reach are derived here from the specification, not from the
 connector, so a test compares two independent readings of the same estate.
 """

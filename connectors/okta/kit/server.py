@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from connectors.okta.emulated import Estate, build_estate
+from connectors.okta.kit.estate import Estate, build_estate
 
 
 def _scope_for(path: str) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import yaml
@@ -734,7 +733,7 @@ def test_public_function_urls_fail():
 
 
 def test_control_mappings_cover_every_check_with_well_formed_control_ids():
-    path = Path(__file__).parents[2] / "connectors/aws/mappings.yaml"
+    path = AwsConnector.control_mappings
     mappings = yaml.safe_load(path.read_text())
     assert set(mappings) == {c.id for c in AwsConnector.checks}
     for controls in mappings.values():

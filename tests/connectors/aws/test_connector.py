@@ -11,7 +11,7 @@ import requests
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from connectors.aws import AwsConnector
-from connectors.aws.emulated import ACCESS_KEY_ID, SECRET_ACCESS_KEY, seed_estate
+from connectors.aws.kit import ACCESS_KEY_ID, SECRET_ACCESS_KEY, seed_estate
 from connectors.aws.session import translate_client_error, translate_errors
 from connectors.base import (
     AuthFailed,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import yaml
 
@@ -55,8 +54,7 @@ def only(results):
 # --- metadata ------------------------------------------------------------------------------
 
 def test_every_cis_number_a_check_declares_is_the_one_its_mapping_names():
-    mappings = yaml.safe_load((Path(__file__).parents[2] / "connectors/aws/mappings.yaml")
-                              .read_text())
+    mappings = yaml.safe_load(AwsConnector.control_mappings.read_text())
     for chk in AwsConnector.checks:
         if chk.benchmarks:
             assert tuple(mappings[chk.id]["cis_aws"]) == chk.benchmarks["cis_aws"], chk.id

@@ -1,7 +1,7 @@
 """The emulated estate, continued: what the CIS AWS Foundations Benchmark checks judge.
 
 Seeded after the rest of the acme estate (it reads back the default VPCs' groups and ACLs and
-adds to the trails and users made there). As in emulated.py, the verdicts come from the
+adds to the trails and users made there). As in estate.py, the verdicts come from the
 seeding specification, not from the connector.
 """
 
@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,10 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from connectors.aws.cloudwatch import WATCHES
+from connectors.aws.kit.spec import Seeder, User
 from connectors.base import Status
-
-if TYPE_CHECKING:  # the seeder and users live in emulated.py, which imports this module
-    from connectors.aws.emulated import _Seeder, _User
 
 PASSING, FAILING, NOT_APPLICABLE = (Status.PASSING.value, Status.FAILING.value,
                                     Status.NOT_APPLICABLE.value)
@@ -78,8 +76,8 @@ FILE_SYSTEMS = (
 )
 
 
-def seed_cis(seeder: _Seeder, account_id: str, expected: Expected,
-             users: Sequence[_User], aged: bool) -> int:
+def seed_cis(seeder: Seeder, account_id: str, expected: Expected,
+             users: Sequence[User], aged: bool) -> int:
     """Seed what the CIS checks read; return how many resources were created. `users` are
     the estate's IAM users, `aged` whether their dates were back-dated in moto."""
     root = f"arn:aws:iam::{account_id}:root"
@@ -95,7 +93,7 @@ def seed_cis(seeder: _Seeder, account_id: str, expected: Expected,
     return created
 
 
-def _credential_verdicts(spec: _User, aged: bool) -> tuple[str, str, str]:
+def _credential_verdicts(spec: User, aged: bool) -> tuple[str, str, str]:
     """Initial access key (1.11), console password and access keys unused 45 days (1.12)."""
     def days(value: int | None) -> int | None:
         return value if aged else None  # without back-dating, everything happened today
@@ -112,8 +110,8 @@ def _credential_verdicts(spec: _User, aged: bool) -> tuple[str, str, str]:
     return initial, console, keys
 
 
-def _seed_credentials(seeder: _Seeder, account_id: str, expected: Expected,
-                      users: Sequence[_User], aged: bool) -> int:
+def _seed_credentials(seeder: Seeder, account_id: str, expected: Expected,
+                      users: Sequence[User], aged: bool) -> int:
     """One more console user, created today with an access key it never used."""
     iam = seeder.client("iam")
     iam.create_user(UserName=SETUP_KEY_USER, Tags=[{"Key": "team", "Value": "acme"}])
@@ -136,7 +134,7 @@ def _seed_credentials(seeder: _Seeder, account_id: str, expected: Expected,
     return 2
 
 
-def _seed_account_block(seeder: _Seeder, account_id: str, root: str,
+def _seed_account_block(seeder: Seeder, account_id: str, root: str,
                         expected: Expected) -> int:
     s3control = seeder.client("s3control")
 
@@ -169,7 +167,7 @@ def _certificate(days: int) -> tuple[str, str]:
     return cert.public_bytes(serialization.Encoding.PEM).decode(), private
 
 
-def _seed_iam(seeder: _Seeder, account_id: str, root: str, expected: Expected) -> int:
+def _seed_iam(seeder: Seeder, account_id: str, root: str, expected: Expected) -> int:
     iam = seeder.client("iam")
     user, policy = DIRECT_POLICY
     iam.attach_user_policy(UserName=user,
@@ -199,7 +197,7 @@ def _seed_iam(seeder: _Seeder, account_id: str, root: str, expected: Expected) -
     return 1
 
 
-def _seed_file_systems(seeder: _Seeder, expected: Expected) -> int:
+def _seed_file_systems(seeder: Seeder, expected: Expected) -> int:
     verdicts = {}
     for spec in FILE_SYSTEMS:
         fs = seeder.client("efs", seeder.region(spec.region)).create_file_system(
@@ -210,7 +208,7 @@ def _seed_file_systems(seeder: _Seeder, expected: Expected) -> int:
     return len(FILE_SYSTEMS)
 
 
-def _seed_security_hub(seeder: _Seeder, account_id: str, expected: Expected) -> int:
+def _seed_security_hub(seeder: Seeder, account_id: str, expected: Expected) -> int:
     """Enabled in the first region only."""
     seeder.client("securityhub", seeder.region(0)).enable_security_hub(
         EnableDefaultStandards=True)
@@ -220,7 +218,7 @@ def _seed_security_hub(seeder: _Seeder, account_id: str, expected: Expected) -> 
     return 1
 
 
-def _seed_trails(seeder: _Seeder, account_id: str, root: str, expected: Expected) -> int:
+def _seed_trails(seeder: Seeder, account_id: str, root: str, expected: Expected) -> int:
     """The org trail's bucket logs access and it records S3 object writes (not reads); an
     archive trail delivers to a bucket without access logging."""
     s3 = seeder.client("s3")
@@ -271,7 +269,7 @@ def _pattern(key: str, drop_last: bool = False) -> str:
             + (")" if source else "") + " }")
 
 
-def _seed_monitoring(seeder: _Seeder, account_id: str, root: str,
+def _seed_monitoring(seeder: Seeder, account_id: str, root: str,
                      expected: Expected) -> int:
     region = seeder.region(0)
     logs, cloudwatch = seeder.client("logs", region), seeder.client("cloudwatch", region)
@@ -308,7 +306,7 @@ def _seed_monitoring(seeder: _Seeder, account_id: str, root: str,
     return 4 + len(seeded)
 
 
-def _seed_network(seeder: _Seeder, account_id: str, expected: Expected) -> int:
+def _seed_network(seeder: Seeder, account_id: str, expected: Expected) -> int:
     """Network ACLs: every VPC's default ACL lets everything in (failing); three of acme's own,
     one open to SSH and two that keep it out. The default security group of the production
     VPC has its rules removed; every other default group keeps AWS's allow-all egress."""

@@ -1,4 +1,4 @@
-"""A realistic emulated Google Cloud project for the demo and the tests, seeded into an emulator.
+"""A realistic emulated Google Cloud project for the kit, seeded into gcp-storage-emulator.
 
 `seed_estate` creates the Cloud Storage buckets of a small company ("acme") through the real
 google-cloud-storage client, some compliant and some not, and returns the verdict every check
