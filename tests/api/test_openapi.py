@@ -169,7 +169,7 @@ def test_pushed_evidence_list_is_documented_as_served(client, auth, settings):
     assert set(documented["properties"]) == set(body["evidence"][0])
 
 
-# --- one naming rule for fields (docs/DEVELOPING.md, "Naming") -----------------------------
+# --- one naming rule for fields (docs/DEVELOPING.md, "Naming API fields") -----------------
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
