@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from api.schemas.common import ErrorBody
-from engine.errors import EngineError
+from engine.errors import ConnectorError, EngineError, http_status
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,9 @@ def validation_error_response(exc: ValidationError) -> Response:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(EngineError)
-    def engine_error(exc: EngineError) -> ResponseReturnValue:
-        return jsonify(error_body(exc.code, exc.message, **exc.details)), exc.status
+    @app.errorhandler(ConnectorError)
+    def engine_error(exc: EngineError | ConnectorError) -> ResponseReturnValue:
+        return jsonify(error_body(exc.code, exc.message, **exc.details)), http_status(exc)
 
     @app.errorhandler(ValidationError)
     def validation_error(exc: ValidationError) -> ResponseReturnValue:

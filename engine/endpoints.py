@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from connectors.base import Connector
+from connectors.base import Connector, ConnectorError
 from connectors.endpoints import LOCKED, EndpointPolicy, endpoint_fields
-from engine.errors import ConnectorError, InvalidInput
+from engine.errors import InvalidInput
 from engine.settings import Settings
 
 __all__ = ["check_config_endpoints", "check_endpoint_policy", "check_stored_endpoints",

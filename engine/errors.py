@@ -1,8 +1,40 @@
-"""The engine's error hierarchy; each error maps once to an HTTP status and a stable code."""
+"""The engine's error hierarchy; each error maps once to an HTTP status and a stable code.
+
+The connector SDK's errors (connectors/errors.py) are not engine errors: `SDK_STATUS` maps each
+to the status it answers with, so `http_status` covers both."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from connectors.errors import (
+    AuthFailed,
+    ConnectorError,
+    InvalidFields,
+    PermissionMissing,
+    ProviderUnavailable,
+    RateLimited,
+)
+
+__all__ = [
+    "SDK_STATUS",
+    "AuthFailed",
+    "BadRequest",
+    "Conflict",
+    "ConnectorError",
+    "EngineError",
+    "Forbidden",
+    "Gone",
+    "InvalidFields",
+    "InvalidInput",
+    "NotFound",
+    "PermissionMissing",
+    "ProviderUnavailable",
+    "RateLimited",
+    "StorageUnavailable",
+    "Unauthorized",
+    "http_status",
+]
 
 
 class EngineError(Exception):
@@ -61,37 +93,22 @@ class StorageUnavailable(EngineError):
     code = "storage_unavailable"
 
 
-class ConnectorError(EngineError):
-    """A provider call failed; subclasses say whether retrying can help."""
+# --- the connector SDK's errors, as the API answers them -------------------------------------
 
-    status = 502
-    code = "provider_error"
-    retryable = False
-
-
-class AuthFailed(ConnectorError):
-    """The provider refused the credentials: not retried, the connection goes to `error`."""
-
-    status = 400
-    code = "provider_auth_failed"
-
-
-class PermissionMissing(ConnectorError):
-    """The credentials lack a permission: the affected scope reports `error`, the rest stands."""
-
-    status = 400
-    code = "provider_permission_missing"
+SDK_STATUS: dict[type[ConnectorError], int] = {
+    ConnectorError: 502,
+    InvalidFields: 422,
+    AuthFailed: 400,
+    PermissionMissing: 400,
+    RateLimited: 502,
+    ProviderUnavailable: 502,
+}
+"""The HTTP status of each SDK error (connectors/errors.py); its stable `code` is the error's
+own. A connector's subclass answers as its nearest listed ancestor."""
 
 
-class RateLimited(ConnectorError):
-    code = "provider_rate_limited"
-    retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **details: Any) -> None:
-        super().__init__(message, **details)
-        self.retry_after = retry_after
-
-
-class ProviderUnavailable(ConnectorError):
-    code = "provider_unavailable"
-    retryable = True
+def http_status(exc: EngineError | ConnectorError) -> int:
+    """The HTTP status an error answers with: an engine error's own, an SDK error's mapped."""
+    if isinstance(exc, EngineError):
+        return exc.status
+    return next(SDK_STATUS[cls] for cls in type(exc).__mro__ if cls in SDK_STATUS)

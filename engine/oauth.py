@@ -30,17 +30,18 @@ from pydantic import SecretStr
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from connectors.base import Connector, OAuthClientCredentials, RevokeGrant
+from connectors.base import (
+    AuthFailed,
+    Connector,
+    ConnectorError,
+    InvalidFields,
+    OAuthClientCredentials,
+    ProviderUnavailable,
+    RevokeGrant,
+)
 from engine.connections import ensure_account, store_credentials
 from engine.endpoints import check_endpoint_policy, endpoint_policy
-from engine.errors import (
-    AuthFailed,
-    BadRequest,
-    EngineError,
-    Forbidden,
-    InvalidInput,
-    ProviderUnavailable,
-)
+from engine.errors import BadRequest, EngineError, Forbidden, InvalidInput
 from engine.models import Connection, Frequency
 from engine.models.integrations import OAuthState
 from engine.registry import get_connector
@@ -136,7 +137,7 @@ def account_params(cls: type[Connector], raw: Mapping[str, str],
     given = {k: v for k, v in raw.items() if v != ""}
     try:
         cls.parse_credentials(given)
-    except InvalidInput as exc:
+    except InvalidFields as exc:
         fields = [f for f in exc.details.get("fields", [])
                   if str(f["field"]).split(".")[0] in declared]
         if fields:
@@ -372,7 +373,8 @@ def _revoke_by_hook(app: OAuthApp, hook: RevokeGrant, credentials: dict[str, Any
                                     endpoints=endpoint_policy(settings))
     try:
         return hook(client, get_connector(app.integration_id).parse_credentials(credentials))
-    except EngineError as exc:  # ConnectorError, or credentials that no longer parse
+    except (ConnectorError, EngineError) as exc:  # the hook's, credentials that no longer
+        # parse, or a connector no longer installed
         log.warning("revoking the %s grant failed: %s", app.integration_id, exc.message)
     except Exception as exc:  # noqa: BLE001 - a connector bug must not stop a disconnect
         log.warning("revoking the %s grant crashed: %s", app.integration_id,

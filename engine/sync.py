@@ -31,6 +31,7 @@ from connectors.base import (
     AuthFailed,
     CheckOutcome,
     Connector,
+    ConnectorError,
     Shard,
     Status,
 )
@@ -227,7 +228,7 @@ def execute_checks(ctx: RunContext, lease: Lease, check_ids: set[str] | None,
         return None
     except AuthFailed as exc:
         return fail(ctx, lease, exc.message, True)
-    except EngineError as exc:  # provider unreachable, or its connector is not installed
+    except (ConnectorError, EngineError) as exc:  # provider unreachable, or not installed
         return fail(ctx, lease, exc.message, False)
     except DBAPIError:
         raise  # the database went away: leave the lease to go stale; the reaper retries

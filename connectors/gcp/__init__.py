@@ -8,9 +8,9 @@ from typing import Any, ClassVar, cast
 
 from google.cloud import storage as gcs
 
-from connectors.base import AuthType, Category, ConfigParam, Connector
+from connectors.base import AuthType, Category, ConfigParam, Connector, RetryPolicy
 from connectors.gcp import storage
-from connectors.gcp.session import TIMEOUT, GcpCredentials, GcpSession, RetryPolicy
+from connectors.gcp.session import TIMEOUT, GcpCredentials, GcpSession
 
 __all__ = ["GcpConnector", "GcpCredentials", "GcpSession", "RetryPolicy"]
 
@@ -43,11 +43,12 @@ class GcpConnector(Connector):
         storage.bucket_access_logging,
         storage.bucket_cmek,
     )
-    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+    # Google's guidance for Cloud Storage: back off from one second.
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy(initial_wait=1.0)
 
     def session(self) -> GcpSession:
-        return GcpSession(cast(GcpCredentials, self.credentials), self.config,
-                          retry=self.retry_policy, endpoints=self.endpoints)
+        return GcpSession(cast(GcpCredentials, self.credentials), retry=self.retry_policy,
+                          endpoints=self.endpoints)
 
     def verify(self) -> dict[str, Any]:
         """Prove the credentials by listing one bucket; name the project and the principal."""

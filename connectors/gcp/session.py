@@ -1,9 +1,9 @@
 """Google Cloud credentials, and the session every Google Cloud collector receives.
 
-The session builds google-cloud-storage clients and is the one place where provider limits are
-handled: every API call goes through `GcpSession.call`, which retries 429 and 5xx answers with
-tenacity (exponential backoff, honouring Retry-After, capped) and turns google-api-core and
-google-auth failures into the engine's typed connector errors. The client library's own retry is
+The session builds google-cloud-storage clients; every API call goes through `GcpSession.call`,
+which runs it under the SDK's retry policy (connectors.retry: 429, 5xx and dropped connections
+are retried, honouring Retry-After, capped) after `translate_error` has turned google-api-core and
+google-auth failures into the SDK's typed connector errors. The client library's own retry is
 switched off on every call (`retry=None`) so attempts are never multiplied; the token endpoint is
 retried by google-auth alone (three attempts), never by us.
 """
@@ -11,12 +11,9 @@ retried by google-auth alone (three attempts), never by us.
 from __future__ import annotations
 
 import json
-import random
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -30,21 +27,17 @@ from google.auth.transport.requests import Request as AuthRequest
 from google.cloud import storage
 from google.oauth2 import service_account
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.stop import stop_base
 
-from connectors.base import (
+from connectors.egress import guard_requests, requests_session
+from connectors.endpoints import LOCKED, Endpoint, EndpointPolicy, HttpUrl, unreachable
+from connectors.errors import (
     AuthFailed,
     ConnectorError,
-    Endpoint,
-    EndpointPolicy,
-    HttpUrl,
     PermissionMissing,
     ProviderUnavailable,
     RateLimited,
 )
-from connectors.egress import guard_requests, requests_session
-from connectors.endpoints import LOCKED, unreachable
+from connectors.retry import RetryPolicy, call, retry_after
 
 T = TypeVar("T")
 
@@ -131,76 +124,13 @@ def _parse_key(raw: str) -> dict[str, Any]:
     return info
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long a throttled or failing call is tried again."""
-
-    attempts: int = 5
-    initial_wait: float = 1.0
-    max_wait: float = 30.0
-
-    def delay(self, exc: BaseException, attempt: int) -> float | None:
-        """Seconds to wait before attempt `attempt + 1`; None when retrying cannot help.
-
-        A Retry-After header is honoured as given; one beyond `max_wait` ends the retries at
-        once (the provider asked for more patience than a sync should spend).
-        """
-        if not is_transient(exc):
-            return None
-        asked = retry_after(exc)
-        if asked is not None:
-            return asked if asked <= self.max_wait else None
-        base = min(self.max_wait, self.initial_wait * 2 ** max(0, attempt - 1))
-        return base / 2 + random.uniform(0, base / 2)  # noqa: S311 - jitter, not security
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A throttled, failing or unreachable call that may succeed when tried again."""
-    if isinstance(exc, api_exceptions.TooManyRequests | api_exceptions.ServerError):
-        return True
-    return isinstance(exc, requests.ConnectionError | requests.Timeout)
-
-
-def retry_after(exc: BaseException) -> float | None:
-    """The Retry-After of a failed answer in seconds (delta-seconds or HTTP date), if any."""
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    value = str(value).strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-class _StopOnLongWait(stop_base):
-    """Stop when the provider asks for a longer wait than the policy allows."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        return exc is not None and self.policy.delay(exc, retry_state.attempt_number) is None
-
-
 class GcpSession:
     """What every Google Cloud collector receives: clients, the project, and `call`."""
 
-    def __init__(self, credentials: GcpCredentials, config: Mapping[str, Any] | None = None,
-                 retry: RetryPolicy | None = None, *,
+    def __init__(self, credentials: GcpCredentials, retry: RetryPolicy | None = None, *,
                  endpoints: EndpointPolicy = LOCKED) -> None:
         self.credentials = credentials
         self.endpoints = endpoints
-        self.config = dict(config or {})
         self.project_id = credentials.project_id
         self.principal = credentials.principal
         self.endpoint = credentials.endpoint_url or GOOGLE_STORAGE_ENDPOINT
@@ -243,33 +173,28 @@ class GcpSession:
         it needs, named when Google answers 403.
         """
         client = self.storage_client()
-        retrying = Retrying(
-            stop=stop_after_attempt(max(1, self.retry.attempts)) | _StopOnLongWait(self.retry),
-            wait=self._wait, retry=retry_if_exception(is_transient), reraise=True)
-        try:
-            return retrying(fn, client)
-        except (api_exceptions.GoogleAPICallError, auth_exceptions.GoogleAuthError,
-                requests.RequestException) as exc:
-            raise translate_error(exc, action=action, permission=permission,
-                                  project_id=self.project_id, principal=self.principal,
-                                  endpoint=self.endpoint) from exc
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        return (self.retry.delay(exc, state.attempt_number) or 0.0) if exc else 0.0
+        translate = partial(translate_error, action=action, permission=permission,
+                            project_id=self.project_id, principal=self.principal,
+                            endpoint=self.endpoint)
+        return call(self.retry, partial(fn, client), translate)
 
 
 def translate_error(exc: BaseException, *, action: str, permission: str, project_id: str,
-                    principal: str, endpoint: str) -> ConnectorError:
-    """Map a google-api-core / google-auth failure to the engine's connector errors.
+                    principal: str, endpoint: str) -> ConnectorError | None:
+    """Map a google-api-core / google-auth / requests failure to the SDK's connector errors;
+    None for any other exception. Throttling, 5xx answers and dropped connections are
+    retryable; the rest is not.
 
     Messages say what to fix and never carry credentials (Google's answers never echo a key).
     """
+    if not isinstance(exc, api_exceptions.GoogleAPICallError | auth_exceptions.GoogleAuthError
+                      | requests.RequestException):
+        return None
     details: dict[str, Any] = {"service": "storage", "action": action, "project": project_id}
     if isinstance(exc, auth_exceptions.RefreshError) and exc.retryable:
         # google-auth has already retried the token endpoint; its outage is not a bad key
         return ProviderUnavailable(f"Google's token endpoint is unavailable ({action}); the "
-                                   "sync will try again later", **details)
+                                   "sync will try again later", retryable=False, **details)
     if isinstance(exc, auth_exceptions.RefreshError):
         return AuthFailed(f"Google refused the service account key of {principal}: the key may "
                           "have been deleted or the service account disabled; create a new key "
@@ -277,7 +202,9 @@ def translate_error(exc: BaseException, *, action: str, permission: str, project
     if isinstance(exc, auth_exceptions.TransportError | requests.RequestException):
         # One text whatever failed (refused, timed out, TLS, not allowed): no port mapping.
         where = "endpoint_url" if endpoint != GOOGLE_STORAGE_ENDPOINT else endpoint
-        return ProviderUnavailable(unreachable("Google Cloud", where), **details)
+        dropped = isinstance(exc, requests.ConnectionError | requests.Timeout)
+        return ProviderUnavailable(unreachable("Google Cloud", where), retryable=dropped,
+                                   **details)
     if isinstance(exc, auth_exceptions.GoogleAuthError):
         return AuthFailed(f"Google Cloud credentials could not be used: "
                           f"{exc.__class__.__name__}", **details)
@@ -304,14 +231,20 @@ def translate_error(exc: BaseException, *, action: str, permission: str, project
             f"missing permission {permission} on project {project_id}: grant {principal} "
             "roles/iam.securityReviewer or a custom role that includes it",
             permission=permission, **details)
+    asked = retry_after(_headers(exc))
     if isinstance(exc, api_exceptions.TooManyRequests):
         return RateLimited(f"Google Cloud throttled {action} after retries",
-                           retry_after=retry_after(exc), **details)
+                           retry_after=asked, **details)
     if isinstance(exc, api_exceptions.ServerError):
         return ProviderUnavailable(f"Cloud Storage is unavailable ({exc.code}) for {action} "
-                                   "after retries", **details)
+                                   "after retries", retry_after=asked, **details)
     if isinstance(exc, api_exceptions.NotFound) and action == "buckets.list":
         return ConnectorError(f"project {project_id} was not found: check project_id",
                               **details)
     return ConnectorError(f"Cloud Storage {action} failed ({exc.code}): {exc.message}",
                           **details)
+
+
+def _headers(exc: BaseException) -> dict[str, str]:
+    response = getattr(exc, "response", None)
+    return dict(getattr(response, "headers", None) or {})

@@ -2,8 +2,9 @@
 
 Two collectors read the project: bucket metadata (one paged list: every setting but IAM) and the
 buckets' IAM policies (one getIamPolicy each, a separate permission). The policy collector lists
-the buckets itself, so a failure of either API leaves the other's checks standing. A third reads
-this connection's configuration, so the CMEK check judges a snapshot and can be re-run on it.
+the buckets itself, so a failure of either API leaves the other's checks standing. A third takes
+this connection's validated configuration from the SDK, so the CMEK check judges a snapshot and
+can be re-run on it.
 """
 
 from __future__ import annotations
@@ -92,9 +93,10 @@ def collect_bucket_iam_policies(session: GcpSession) -> list[BucketIamPolicy]:
 
 
 @collector()
-def read_encryption_requirement(session: GcpSession) -> EncryptionRequirement:
+def read_encryption_requirement(session: GcpSession, *,
+                                config: StorageConfig) -> EncryptionRequirement:
     """The connection's `require_cmek` parameter (no provider call)."""
-    return EncryptionRequirement(StorageConfig.model_validate(session.config).require_cmek)
+    return EncryptionRequirement(config.require_cmek)
 
 
 def _list_buckets(session: GcpSession) -> list[storage.Bucket]:

@@ -7,11 +7,11 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from connectors.base import AuthType, Category, ConfigParam, Connector, OAuthSpec
+from connectors.base import AuthType, Category, ConfigParam, Connector, OAuthSpec, RetryPolicy
 from connectors.github import actions, branches, codeowners, collaborators, dependabot, org, repos
-from connectors.github.config import GithubConfig
+from connectors.github.config import ALLOWED_PUBLIC_REPOS, GithubConfig
 from connectors.github.grant import revoke_grant
-from connectors.github.session import GithubCredentials, GithubSession, RetryPolicy
+from connectors.github.session import GithubCredentials, GithubSession
 
 __all__ = ["GithubConnector", "GithubCredentials", "GithubSession", "RetryPolicy"]
 
@@ -42,7 +42,7 @@ class GithubConnector(Connector):
                       params=("organization", "base_url"), revoke=revoke_grant)
     config_model = GithubConfig
     config_params = (
-        ConfigParam(repos.ALLOWED_PUBLIC_REPOS,
+        ConfigParam(ALLOWED_PUBLIC_REPOS,
                     "Repositories meant to be public (names or owner/name, a list or a "
                     "comma-separated string); other public repositories fail "
                     "github.repo.public_visibility_allowed.", default=[]),
@@ -62,7 +62,6 @@ class GithubConnector(Connector):
     )
     # GitHub asks integrators not to make many requests at once (secondary rate limits).
     max_parallel = 3
-    retry_policy: RetryPolicy = RetryPolicy()
 
     @classmethod
     def dump_credentials(cls, credentials: BaseModel) -> dict[str, Any]:
@@ -71,7 +70,7 @@ class GithubConnector(Connector):
 
     def session(self) -> GithubSession:
         return GithubSession(cast(GithubCredentials, self.credentials), self.retry_policy,
-                             self.config, endpoints=self.endpoints)
+                             endpoints=self.endpoints)
 
     def verify(self) -> dict[str, Any]:
         """Prove the token with GET /orgs/{org}; name the organization, its plan and size."""

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from connectors.github.repos import ALLOWED_PUBLIC_REPOS
-
 __all__ = ["ALLOWED_PUBLIC_REPOS", "GithubConfig"]
+
+ALLOWED_PUBLIC_REPOS = "allowed_public_repos"
 
 _REPO = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/)?[A-Za-z0-9._-]{1,100}$")
 
@@ -29,8 +29,8 @@ RepoName = Annotated[str, AfterValidator(_repo_name)]
 class GithubConfig(BaseModel):
     """What a GitHub connection may be configured with (the parameters of config_params).
 
-    The checks read the raw values through `repos.allowlist`, which accepts the same shapes:
-    a list, or a comma or line separated string.
+    The SDK hands the validated instance to `repos.collect_public_repo_allowlist` (its `config`
+    parameter); `repos.allowlist` compares names case-insensitively.
     """
 
     model_config = ConfigDict(extra="ignore")

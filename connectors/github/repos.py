@@ -10,9 +10,8 @@ from github import GithubException
 from github.Repository import Repository as GithubRepository
 
 from connectors.base import PermissionMissing, Result, Severity, check, collector
+from connectors.github.config import GithubConfig
 from connectors.github.session import REPO_ADMIN, REPO_METADATA, GithubSession
-
-ALLOWED_PUBLIC_REPOS = "allowed_public_repos"
 
 
 @dataclass(frozen=True)
@@ -89,9 +88,10 @@ def collect_repositories(session: GithubSession) -> list[Repository]:
 
 
 @collector()
-def collect_public_repo_allowlist(session: GithubSession) -> frozenset[str]:
+def collect_public_repo_allowlist(session: GithubSession, *,
+                                  config: GithubConfig) -> frozenset[str]:
     """The connection's list of repositories meant to be public (no I/O: configuration)."""
-    return allowlist(session.config.get(ALLOWED_PUBLIC_REPOS))
+    return allowlist(config.allowed_public_repos)
 
 
 def allowlist(value: object) -> frozenset[str]:

@@ -1,19 +1,17 @@
 """GitHub credentials, and the session every GitHub collector receives.
 
-The session is the one place where GitHub's limits and failures are handled: it builds PyGithub
-clients with PyGithub's own retrying switched off, runs every call under one tenacity policy that
-honours `Retry-After` and `x-ratelimit-reset` (capped, so a sync never sleeps for an hour), and
-turns PyGithub's exceptions into the engine's typed connector errors.
+The session builds PyGithub clients with PyGithub's own retrying switched off and runs every call
+under the SDK's retry policy (connectors.retry: `Retry-After` and `x-ratelimit-reset` honoured,
+capped, so a sync never sleeps for an hour); `translate` turns PyGithub's exceptions into the
+SDK's typed connector errors, saying which are rate limits and how long GitHub asked to wait.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from functools import cache
+from functools import cache, partial
 from typing import Annotated, Any, TypeVar
 
 import requests
@@ -22,7 +20,6 @@ from github.GithubObject import GithubObject
 from github.PaginatedList import PaginatedList
 from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from connectors.base import (
     AuthFailed,
@@ -36,6 +33,7 @@ from connectors.base import (
 )
 from connectors.egress import guard_requests
 from connectors.endpoints import LOCKED, unreachable
+from connectors.retry import RetryPolicy, call, retry_after
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -140,15 +138,6 @@ class GithubCredentials(BaseModel):
         return token.get_secret_value()
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How long the session keeps trying one call before it gives the failure to the engine."""
-
-    attempts: int = 5
-    first_wait: float = 0.5  # a 5xx or dropped connection waits 0.5, 1, 2, 4 … seconds
-    max_wait: float = 30.0  # no single wait is longer; a longer rate-limit reset is not awaited
-
-
 class GithubSession:
     """What every GitHub collector receives: per-thread PyGithub clients and one retry policy.
 
@@ -156,13 +145,11 @@ class GithubSession:
     calls, so a client must not be used by two threads at once: each thread gets its own.
     """
 
-    def __init__(self, credentials: GithubCredentials, policy: RetryPolicy | None = None,
-                 config: Mapping[str, Any] | None = None, *,
+    def __init__(self, credentials: GithubCredentials, policy: RetryPolicy | None = None, *,
                  endpoints: EndpointPolicy = LOCKED) -> None:
         self.credentials = credentials
         self.endpoints = endpoints
         self.policy = policy or RetryPolicy()
-        self.config = dict(config or {})
         self._local = threading.local()
         self._memo: dict[str, tuple[Any, BaseException | None]] = {}
         self._memo_locks: dict[str, threading.Lock] = {}
@@ -190,18 +177,7 @@ class GithubSession:
         `what` names the thing read ("branch protection of acme/api") and `needs` the permission
         a 403 means is missing, so every error says what to fix.
         """
-        retrying = Retrying(stop=stop_after_attempt(self.policy.attempts),
-                            wait=self._wait, retry=retry_if_exception(self._is_retryable),
-                            reraise=True)
-        try:
-            return retrying(read)
-        except GithubException as exc:
-            raise translate(exc, what, needs, self.policy) from None
-        except (requests.ConnectionError, requests.Timeout):
-            # One text whatever failed (refused, timed out, TLS, not allowed): a tenant's
-            # base_url must not map ports.
-            raise ProviderUnavailable(unreachable("GitHub", self._endpoint_name),
-                                      what=what) from None
+        return call(self.policy, read, partial(self._translate, what=what, needs=needs))
 
     def each(self, listing: Callable[[], PaginatedList[G]], convert: Callable[[G], U], *,
              what: str, needs: Permission) -> list[U]:
@@ -248,25 +224,15 @@ class GithubSession:
     def _endpoint_name(self) -> str:
         return "base_url" if self.credentials.base_url else API_URL
 
-    # --- the retry policy --------------------------------------------------------------------
-
-    def _is_retryable(self, exc: BaseException) -> bool:
-        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-            return True
-        if not isinstance(exc, GithubException):
-            return False
-        asked = requested_wait(exc)
-        if asked is not None:
-            return asked <= self.policy.max_wait
-        return exc.status >= 500
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        asked = requested_wait(exc) if isinstance(exc, GithubException) else None
-        if asked is not None:
-            return asked
-        backoff: float = self.policy.first_wait * 2 ** (state.attempt_number - 1)
-        return min(self.policy.max_wait, backoff)
+    def _translate(self, exc: Exception, *, what: str,
+                   needs: Permission) -> ConnectorError | None:
+        if isinstance(exc, GithubException):
+            return translate(exc, what, needs, self.policy)
+        if isinstance(exc, requests.ConnectionError | requests.Timeout):
+            # One text whatever failed (refused, timed out, TLS, not allowed): a tenant's
+            # base_url must not map ports.
+            return ProviderUnavailable(unreachable("GitHub", self._endpoint_name), what=what)
+        return None
 
 
 def guard_connections(requester: Requester, policy: EndpointPolicy) -> None:
@@ -326,30 +292,25 @@ def is_rate_limited(exc: GithubException) -> bool:
 def requested_wait(exc: GithubException) -> float | None:
     """Seconds GitHub asks us to wait before trying again; None when it did not ask.
 
-    `Retry-After` (seconds or an HTTP date) wins; then `x-ratelimit-reset` when the primary
-    limit is spent; a secondary limit without either header means at least a minute.
+    `Retry-After` (seconds or an HTTP date) on a 403, 429 or 5xx wins; then `x-ratelimit-reset`
+    when the primary limit is spent; a secondary limit without either header means at least a
+    minute.
     """
     headers = _headers(exc)
-    retry_after = headers.get("retry-after")
-    if retry_after is not None and (exc.status in (403, 429) or exc.status >= 500):
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(retry_after).timestamp() - time.time())
-            except (TypeError, ValueError):
-                pass
+    if "retry-after" in headers and (exc.status in (403, 429) or exc.status >= 500):
+        asked = retry_after(headers)
+        if asked is not None:
+            return asked
     if not is_rate_limited(exc):
         return None
-    reset = headers.get("x-ratelimit-reset")
-    if headers.get("x-ratelimit-remaining") == "0" and reset and reset.isdigit():
-        return max(1.0, int(reset) - time.time() + 1.0)
-    return SECONDARY_LIMIT_WAIT
+    asked = retry_after(headers, reset=headers.get("x-ratelimit-remaining") == "0")
+    return asked if asked is not None else SECONDARY_LIMIT_WAIT
 
 
 def translate(exc: GithubException, what: str, needs: Permission,
               policy: RetryPolicy | None = None) -> ConnectorError:
-    """Map a GitHub error answer to AuthFailed, PermissionMissing, RateLimited or unavailability.
+    """Map a GitHub error answer to AuthFailed, PermissionMissing, RateLimited or unavailability
+    (the last two retryable, with the wait GitHub asked for).
 
     Messages say what to fix; GitHub's answers never carry the token, and neither do these.
     """
@@ -387,6 +348,6 @@ def translate(exc: GithubException, what: str, needs: Permission,
     if status >= 500:
         return ProviderUnavailable(f"GitHub is unavailable reading {what} ({status}"
                                    + (f": {message}" if message else "") + ") after retries",
-                                   **details)
+                                   retry_after=requested_wait(exc), **details)
     return ConnectorError(f"GitHub refused reading {what}: {status}"
                           + (f" {message}" if message else ""), **details)

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
-from pydantic import ValidationError
-
-from connectors.base import AuthType, Category, ConfigParam, Connector, ConnectorError
+from connectors.base import AuthType, Category, ConfigParam, Connector
 from connectors.okta import admins, policies, users
-from connectors.okta.session import (
-    OktaApi,
-    OktaCredentials,
-    OktaSession,
-    OktaSettings,
-    RetryPolicy,
-    Scope,
-)
+from connectors.okta.session import OktaApi, OktaCredentials, OktaSession, OktaSettings, Scope
 
 __all__ = ["OktaConnector", "OktaCredentials", "OktaSession", "OktaSettings"]
 
@@ -57,17 +48,10 @@ class OktaConnector(Connector):
         admins.super_admin_count,
     )
     max_parallel = 4  # Okta's concurrent-request limit is per org and shared with its admins
-    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
 
     def session(self) -> OktaSession:
-        try:
-            settings = OktaSettings.model_validate(self.config)
-        except ValidationError as exc:
-            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
-            raise ConnectorError(f"okta connection config is invalid: {fields}",
-                                 code="invalid_config") from None
-        return OktaSession(cast(OktaCredentials, self.credentials), settings,
-                           self.retry_policy, endpoints=self.endpoints)
+        return OktaSession(cast(OktaCredentials, self.credentials), self.retry_policy,
+                           endpoints=self.endpoints)
 
     def verify(self) -> dict[str, Any]:
         """Prove the credentials by listing one user; name the org and the auth mode."""

@@ -9,7 +9,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.base import Result, Severity, check, collector
-from connectors.okta.session import PAGE_SIZE, OktaApi, OktaSession, Scope, resource_id
+from connectors.okta.session import (
+    PAGE_SIZE,
+    OktaApi,
+    OktaSession,
+    OktaSettings,
+    Scope,
+    resource_id,
+)
 
 SUPER_ADMIN = "SUPER_ADMIN"
 
@@ -38,7 +45,7 @@ class AdminRoster:
 
 
 @collector()
-def collect_admins(session: OktaSession) -> AdminRoster:
+def collect_admins(session: OktaSession, *, config: OktaSettings) -> AdminRoster:
     """Users with role assignments (the IAM assignees list) and the roles of each."""
 
     async def read(api: OktaApi) -> list[Admin]:
@@ -76,7 +83,7 @@ def collect_admins(session: OktaSession) -> AdminRoster:
         return admins
 
     return AdminRoster(org_host=session.org_host, admins=session.read(read),
-                       max_super_admins=session.settings.max_super_admins)
+                       max_super_admins=config.max_super_admins)
 
 
 @check(id="okta.admin.super_admin_count", severity=Severity.HIGH, resource_type="okta.org",

@@ -13,7 +13,14 @@ from functools import partial
 from typing import Any
 
 from connectors.base import Result, Severity, check, collector
-from connectors.okta.session import PAGE_SIZE, OktaApi, OktaSession, Scope, resource_id
+from connectors.okta.session import (
+    PAGE_SIZE,
+    OktaApi,
+    OktaSession,
+    OktaSettings,
+    Scope,
+    resource_id,
+)
 
 # Password strength (checked on every active password policy Okta masters).
 MIN_PASSWORD_LENGTH = 12
@@ -106,12 +113,11 @@ def collect_password_policies(session: OktaSession) -> PolicySet:
 
 
 @collector()
-def collect_sign_on_policies(session: OktaSession) -> PolicySet:
+def collect_sign_on_policies(session: OktaSession, *, config: OktaSettings) -> PolicySet:
     """Global session (Okta sign-on) policies with their rules."""
-    settings = session.settings
     return read_policies(session, PolicyType.OKTA_SIGN_ON, {
-        "maxSessionLifetimeMinutes": settings.max_session_lifetime_minutes,
-        "maxSessionIdleMinutes": settings.max_session_idle_minutes})
+        "maxSessionLifetimeMinutes": config.max_session_lifetime_minutes,
+        "maxSessionIdleMinutes": config.max_session_idle_minutes})
 
 
 @collector()

@@ -1,12 +1,12 @@
 """Okta credentials and settings, and the session every Okta collector receives.
 
 The session is the one place where the okta SDK is driven and where its answers become the
-engine's typed connector errors: each collector call gets a fresh SDK client on a private event
+SDK's typed connector errors: each collector call gets a fresh SDK client on a private event
 loop (the SDK is asyncio-based; collectors are plain functions running in threads), every API call
-goes through `OktaApi.call`, which retries rate limits (X-Rate-Limit-Reset / Retry-After) and
-server errors with tenacity, capped, and turns 401 into AuthFailed and 403 into PermissionMissing.
-The SDK's own rate-limit retry is switched off (`rateLimit.maxRetries = 0`) so retries never
-multiply.
+goes through `OktaApi.call`, which runs it under the SDK's retry policy (connectors.retry: rate
+limits wait for X-Rate-Limit-Reset / Retry-After, server errors back off, capped) and turns 401
+into AuthFailed and 403 into PermissionMissing. The okta SDK's own rate-limit retry is switched
+off (`rateLimit.maxRetries = 0`) so retries never multiply.
 """
 
 from __future__ import annotations
@@ -15,11 +15,8 @@ import asyncio
 import ipaddress
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from functools import cache, partial
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -29,8 +26,6 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
 
 from connectors.base import (
     AuthFailed,
@@ -43,6 +38,7 @@ from connectors.base import (
 )
 from connectors.egress import aiohttp_connector
 from connectors.endpoints import LOCKED, unreachable
+from connectors.retry import RetryPolicy, call_async, retry_after
 
 if TYPE_CHECKING:
     from okta.client import Client
@@ -204,15 +200,6 @@ class OktaSettings(BaseModel):
     max_session_idle_minutes: int = Field(120, ge=1, le=43_200)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to retry a rate-limited or failing call before giving up on it."""
-
-    attempts: int = 5
-    max_wait: float = 30.0
-    initial_backoff: float = 0.5
-
-
 def resource_id(org_host: str, kind: str, ident: str) -> str:
     """A stable resource id: `okta:<org host>:<kind>:<id>` (`okta:<host>:org` for the org)."""
     return f"okta:{org_host}:{kind}:{ident}" if ident else f"okta:{org_host}:{kind}"
@@ -224,14 +211,12 @@ def parse_time(value: Any) -> datetime | None:
 
 
 class OktaSession:
-    """What every Okta collector receives: credentials, thresholds and `read`, the way in."""
+    """What every Okta collector receives: credentials and `read`, the way in."""
 
-    def __init__(self, credentials: OktaCredentials, settings: OktaSettings | None = None,
-                 retry: RetryPolicy | None = None, *,
+    def __init__(self, credentials: OktaCredentials, retry: RetryPolicy | None = None, *,
                  endpoints: EndpointPolicy = LOCKED) -> None:
         self.credentials = credentials
         self.endpoints = endpoints
-        self.settings = settings or OktaSettings()
         self.retry = retry or RetryPolicy()
         self.org_url = credentials.org_url
         self.org_host = credentials.org_host
@@ -333,28 +318,10 @@ class OktaApi:
 
     async def _call(self, action: str, scope: Scope,
                     request: Callable[[], Awaitable[Any]]) -> tuple[Any, dict[str, str]]:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda exc: isinstance(exc, ConnectorError)
-                                     and exc.retryable),
-            wait=self._wait, stop=stop_after_attempt(self.session.retry.attempts),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return self._answer(action, scope, await request())
-        raise AssertionError("unreachable: tenacity re-raises the last error")
+        async def attempt() -> tuple[Any, dict[str, str]]:
+            return self._answer(action, scope, await request())
 
-    def _wait(self, state: RetryCallState) -> float:
-        policy = self.session.retry
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is None and isinstance(exc, ConnectorError):
-            retry_after = exc.details.get("retry_after")
-        if isinstance(retry_after, int | float):
-            return float(min(max(retry_after, 0.0), policy.max_wait))
-        backoff = wait_exponential_jitter(initial=policy.initial_backoff, max=policy.max_wait,
-                                          jitter=policy.initial_backoff)
-        return float(backoff(state))
+        return await call_async(self.session.retry, attempt, _own_errors)
 
     def _answer(self, action: str, scope: Scope,
                 triple: Any) -> tuple[Any, dict[str, str]]:
@@ -370,6 +337,12 @@ class OktaApi:
         return (json.loads(raw) if raw else None), headers
 
 
+def _own_errors(exc: Exception) -> ConnectorError | None:
+    """Okta's answers are translated as they arrive (the SDK returns errors as values), so the
+    errors to retry are the SDK errors raised in the attempt itself."""
+    return exc if isinstance(exc, ConnectorError) else None
+
+
 @cache
 def _raising_http_client() -> type:
     """The SDK's HTTP client, but a network failure raises (the SDK would fail obscurely), with
@@ -382,7 +355,7 @@ def _raising_http_client() -> type:
                 raise ConnectorError("the okta SDK was used without the session's HTTP client")
             info, response, body, error = await super().send_request(request)
             if response is None:
-                raise ProviderUnavailable(unreachable("Okta", "org_url"), retry_after=None)
+                raise ProviderUnavailable(unreachable("Okta", "org_url"))
             return info, response, body, error
 
     return RaisingHttpClient
@@ -435,11 +408,11 @@ def translate_status(status: int, headers: Mapping[str, str], action: str, scope
                                  permission=scope.value, **details)
     if status == 429:
         return RateLimited(f"Okta rate-limited the call to {action}",
-                           retry_after=_retry_after(headers, use_reset=True), **details)
+                           retry_after=retry_after(headers, reset=True), **details)
     if status >= 500:
         # Only Retry-After: Okta sends X-Rate-Limit-Reset on every answer, not just on 429s.
         return ProviderUnavailable(f"Okta is unavailable ({status}) while trying to {action}",
-                                   retry_after=_retry_after(headers, use_reset=False),
+                                   retry_after=retry_after(headers),
                                    **details)
     return ConnectorError(f"Okta answered {status} to {action}"
                           + (f" ({okta_code})" if okta_code else ""), **details)
@@ -456,33 +429,3 @@ def _token_refused(error_code: str) -> AuthFailed:
     return AuthFailed("Okta rejected the OAuth service app: check client_id, that the app's "
                       "public key matches private_key (and key_id), and that the app uses "
                       "public key / private key client authentication", okta_code=error_code)
-
-
-def _retry_after(headers: Mapping[str, str], *, use_reset: bool) -> float | None:
-    """Seconds to wait from Retry-After, else X-Rate-Limit-Reset against the server's Date."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    raw = lowered.get("retry-after")
-    if raw:
-        try:
-            return max(float(raw), 0.0)
-        except ValueError:
-            try:
-                return max(parsedate_to_datetime(raw).timestamp() - time.time(), 0.0)
-            except (TypeError, ValueError):
-                pass
-    reset = lowered.get("x-rate-limit-reset") if use_reset else None
-    if reset:
-        try:
-            reset_at = float(reset)
-        except ValueError:
-            return None
-        now = time.time()
-        date = lowered.get("date")
-        if date:
-            try:
-                # Okta's reset is on its clock; the Date header says what its clock reads.
-                now = parsedate_to_datetime(date).timestamp()
-            except (TypeError, ValueError):
-                pass
-        return max(reset_at - now, 0.0)
-    return None

@@ -13,6 +13,7 @@ from connectors.okta.session import (
     PAGE_SIZE,
     OktaApi,
     OktaSession,
+    OktaSettings,
     Scope,
     parse_time,
     resource_id,
@@ -91,7 +92,7 @@ def _user(raw: dict[str, Any]) -> User:
 
 
 @collector()
-def collect_users(session: OktaSession) -> Directory:
+def collect_users(session: OktaSession, *, config: OktaSettings) -> Directory:
     """Every user of the org (Okta's default listing leaves out deprovisioned users)."""
 
     async def read(api: OktaApi) -> list[dict[str, Any]]:
@@ -99,10 +100,9 @@ def collect_users(session: OktaSession) -> Directory:
                                lambda after: api.client.list_users(limit=PAGE_SIZE, after=after))
 
     users = [_user(raw) for raw in session.read(read)]
-    settings = session.settings
     return Directory(org_host=session.org_host, read_at=datetime.now(UTC), users=users,
-                     inactive_days=settings.inactive_days,
-                     stuck_after_days=settings.stuck_after_days)
+                     inactive_days=config.inactive_days,
+                     stuck_after_days=config.stuck_after_days)
 
 
 @check(id="okta.user.inactive", severity=Severity.MEDIUM, resource_type="okta.user",

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from connectors.base import AuthType, Category, ConfigParam, Connector
+from connectors.base import AuthType, Category, ConfigParam, Connector, InvalidFields
 from connectors.gcp import GcpConnector
 from connectors.gcp.storage import StorageConfig
 from connectors.github import GithubConnector
 from connectors.github.repos import allowlist
 from connectors.okta import OktaConnector, OktaSettings
-from engine.errors import InvalidInput
+from engine.errors import http_status
 from engine.registry import connectors
 
 REGISTERED = sorted(connectors().items())
@@ -81,9 +81,9 @@ def test_valid_configurations_parse_to_plain_values(cls: type[Connector], raw: d
 ])
 def test_invalid_configurations_name_every_failing_field(cls: type[Connector],
                                                          raw: dict[str, Any], fields: list[str]):
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidFields) as caught:
         cls.parse_config(raw)
-    assert caught.value.code == "invalid_config" and caught.value.status == 422
+    assert caught.value.code == "invalid_config" and http_status(caught.value) == 422
     assert [f["field"] for f in caught.value.details["fields"]] == fields
 
 
@@ -108,7 +108,7 @@ class _SecretConnector(Connector):
 
 def test_a_refused_configuration_never_echoes_its_values():
     secret = "hunter2-not-long-enough"
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidFields) as caught:
         _SecretConnector.parse_config({"webhook_key": secret, "region": "Europe/Paris"})
     error = caught.value
     assert secret not in f"{error.message} {error.details}"

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from connectors.aws import AwsConnector
-from connectors.base import MAX_TEXT, AuthType, Category, Connector, unstorable_text
+from connectors.base import MAX_TEXT, AuthType, Category, Connector, InvalidFields, unstorable_text
 from connectors.okta import OktaConnector
-from engine.errors import InvalidInput
 
 GOOD = {"access_key_id": "AKIAIOSFODNN7EXAMPLE",
         "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
@@ -49,7 +48,7 @@ def test_storable_text_passes_and_a_deep_document_costs_no_stack():
 
 @pytest.mark.parametrize("secret", ["a\x00" * 20, "\udc80" * 20, "x" * (MAX_TEXT + 1)])
 def test_credentials_that_cannot_be_stored_are_invalid_credentials(secret: str):
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidFields) as caught:
         AwsConnector.parse_credentials({**GOOD, "secret_access_key": secret})
     assert caught.value.code == "invalid_credentials"
     assert caught.value.details["fields"][0]["field"] == "secret_access_key"
@@ -60,14 +59,14 @@ def test_credentials_that_cannot_be_stored_are_invalid_credentials(secret: str):
                                     {"\x00": "x"}])
 def test_configuration_that_cannot_be_stored_is_invalid_config(cls: type[Connector],
                                                                config: dict[str, Any]):
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidFields) as caught:
         cls.parse_config(config)
     assert caught.value.code == "invalid_config"
 
 
 def test_aws_takes_no_configuration_parameters():
     assert AwsConnector.parse_config({}) == {}
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidFields) as caught:
         AwsConnector.parse_config({"regions": ["us-east-1"]})
     assert caught.value.details["fields"] == [
         {"field": "regions", "message": "not a configuration parameter of aws"}]

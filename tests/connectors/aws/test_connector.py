@@ -16,13 +16,13 @@ from connectors.aws.session import translate_client_error, translate_errors
 from connectors.base import (
     AuthFailed,
     ConnectorError,
+    InvalidFields,
     PermissionMissing,
     ProviderUnavailable,
     RateLimited,
     Status,
     load_connectors,
 )
-from engine.errors import InvalidInput
 
 REGIONS = ["us-east-1", "eu-west-1"]
 
@@ -286,7 +286,7 @@ def test_an_unreachable_endpoint_is_provider_unavailable():
 # --- (d) credentials validation -------------------------------------------------------------
 
 def rejected_fields(raw):
-    with pytest.raises(InvalidInput) as invalid:
+    with pytest.raises(InvalidFields) as invalid:
         AwsConnector.parse_credentials(raw)
     error = invalid.value
     for secret in (raw.get("secret_access_key"), raw.get("session_token")):

@@ -10,10 +10,9 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from connectors.base import ENTRY_POINT_GROUP, EndpointPolicy, Status
+from connectors.base import ENTRY_POINT_GROUP, EndpointPolicy, InvalidFields, Status
 from connectors.gcp import GcpConnector, GcpCredentials
 from connectors.gcp.kit import BUCKETS, seed_estate
-from engine.errors import InvalidInput
 from tests.connectors.gcp.conftest import SERVICE_ACCOUNT, service_account_json
 from tests.connectors.gcp.local_gcs import ACCESS_TOKEN, LocalGcs
 
@@ -153,7 +152,7 @@ def test_a_revoked_service_account_key_fails_with_what_to_fix(local_gcs: LocalGc
 # --- credential validation ---------------------------------------------------------------------
 
 def invalid_fields(raw) -> tuple[str, str]:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidFields) as caught:
         GcpConnector.parse_credentials(raw)
     err = caught.value
     assert err.code == "invalid_credentials"

@@ -15,14 +15,16 @@ from google.api_core import exceptions as api_exceptions
 
 from connectors.base import (
     AuthFailed,
+    ConnectorError,
     EndpointPolicy,
     PermissionMissing,
     ProviderUnavailable,
     Status,
 )
 from connectors.gcp import GcpConnector, RetryPolicy
-from connectors.gcp.session import retry_after
+from connectors.gcp.session import translate_error
 from connectors.gcp.storage import resource_id
+from connectors.retry import retry_after
 from tests.connectors.gcp.conftest import SERVICE_ACCOUNT, QuickRetryGcp, service_account_json
 from tests.connectors.gcp.local_gcs import LocalGcs
 from tests.emulators import free_port
@@ -202,18 +204,25 @@ def test_an_unreachable_endpoint_is_provider_unavailable():
 
 # --- the retry policy itself ----------------------------------------------------------------
 
-def answer(status: int, **headers: str) -> api_exceptions.GoogleAPICallError:
+def answer(status: int, **headers: str) -> ConnectorError:
+    """Google's answer with `status` and `headers`, as the session translates it."""
     response = requests.Response()
     response.status_code = status
     response.headers.update(headers)
-    return api_exceptions.from_http_status(status, f"answered {status}", response=response)
+    error = translate_error(
+        api_exceptions.from_http_status(status, f"answered {status}", response=response),
+        action="buckets.list", permission="storage.buckets.list", project_id="acme-prod",
+        principal="anonymous", endpoint="https://storage.googleapis.com")
+    assert error is not None
+    return error
 
 
 def test_retry_after_seconds_and_http_dates_are_honoured():
     policy = RetryPolicy(max_wait=30)
     assert policy.delay(answer(429, **{"Retry-After": "7"}), attempt=1) == 7
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
-    assert 10 < (retry_after(answer(503, **{"Retry-After": later})) or 0) <= 20
+    assert 10 < (answer(503, **{"Retry-After": later}).retry_after or 0) <= 20
+    assert 10 < (retry_after({"Retry-After": later}) or 0) <= 20
     assert policy.delay(answer(429, **{"Retry-After": "31"}), attempt=1) is None
 
 

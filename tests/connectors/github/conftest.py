@@ -12,7 +12,7 @@ from connectors.github import GithubConnector, RetryPolicy
 from connectors.github.kit import Estate, GithubServer, github_server, seed_estate
 
 # Retries as in production, but with sub-second backoff so fault tests stay quick.
-FAST_RETRIES = RetryPolicy(attempts=3, first_wait=0.05, max_wait=2.0)
+FAST_RETRIES = RetryPolicy(attempts=3, initial_wait=0.05, max_wait=2.0)
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from connectors.base import Status
+from connectors.base import InvalidFields, Status
 from connectors.github import GithubConnector
 from connectors.github.kit import ORGANIZATION, TOKEN, seed_estate
-from engine.errors import InvalidInput
 from tests.connectors.github.conftest import connector
 
 
@@ -102,7 +101,7 @@ def test_github_connector_declares_its_catalog_metadata():
     ({"access_token": TOKEN, "token_type": "bearer"}, "organization"),
 ])
 def test_invalid_credentials_name_the_field_and_never_echo_the_token(raw, field):
-    with pytest.raises(InvalidInput) as refused:
+    with pytest.raises(InvalidFields) as refused:
         GithubConnector.parse_credentials(raw)
     assert field in [f["field"] for f in refused.value.details["fields"]]
     assert TOKEN not in str(refused.value) + json.dumps(refused.value.details)

@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from connectors.base import Status, load_connectors
+from connectors.base import InvalidFields, Status, load_connectors
 from connectors.okta import OktaConnector
 from connectors.okta.kit import OktaServer
-from engine.errors import InvalidInput
 from tests.connectors.okta.conftest import connector, verdicts
 
 # --- a sync of the emulated org --------------------------------------------------------------
@@ -75,19 +74,19 @@ def test_config_params_move_the_thresholds(okta: OktaServer):
 
 def test_invalid_config_is_refused_with_the_field_named(okta: OktaServer):
     with pytest.raises(Exception, match="max_super_admins") as caught:
-        connector(okta.estate.credentials(), {"max_super_admins": "many"}).session()
+        connector(okta.estate.credentials(), {"max_super_admins": "many"}).validated_config()
     assert getattr(caught.value, "code", None) == "invalid_config"
 
 
 @pytest.mark.parametrize("config", [{"max_super_admins": "many"}, {"inactive_days": 0},
                                     {"max_session_lifetime_minutes": 10**6}])
 def test_a_config_the_session_refuses_is_refused_when_saved(okta: OktaServer, config):
-    with pytest.raises(InvalidInput) as saved:
+    with pytest.raises(InvalidFields) as saved:
         OktaConnector.parse_config(config)
     assert saved.value.code == "invalid_config"
     assert [f["field"] for f in saved.value.details["fields"]] == list(config)
     with pytest.raises(Exception, match=next(iter(config))) as run:
-        connector(okta.estate.credentials(), config).session()
+        connector(okta.estate.credentials(), config).validated_config()
     assert getattr(run.value, "code", None) == "invalid_config"
     valid = OktaConnector.parse_config({"max_super_admins": "6", "inactive_days": "400"})
     got = verdicts(connector(okta.estate.credentials(), valid).run_checks())
@@ -126,7 +125,7 @@ def test_api_token_is_sent_as_okta_documents_it(okta: OktaServer):
 # --- credentials -----------------------------------------------------------------------------
 
 def invalid_fields(raw: dict) -> dict[str, str]:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidFields) as caught:
         OktaConnector.parse_credentials(raw)
     assert caught.value.code == "invalid_credentials"
     return {f["field"]: f["message"] for f in caught.value.details["fields"]}
@@ -157,10 +156,10 @@ def test_private_key_must_be_an_rsa_pem_and_is_never_echoed(okta: OktaServer):
     oauth = okta.estate.oauth_credentials()
     for bad in ("not a key", "/etc/ssl/private/key.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n"
                 "-----END PRIVATE KEY-----", "{'kty': 'RSA'}"):
-        with pytest.raises(InvalidInput) as caught:
+        with pytest.raises(InvalidFields) as caught:
             OktaConnector.parse_credentials({**oauth, "private_key": bad})
         assert bad not in json.dumps(caught.value.details) + caught.value.message
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(InvalidFields) as caught:
         OktaConnector.parse_credentials({**okta.estate.credentials(), "api_token": "00 bad token "
                                          "with spaces in it"})
     assert "bad token" not in json.dumps(caught.value.details) + caught.value.message

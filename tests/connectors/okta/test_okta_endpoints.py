@@ -18,7 +18,7 @@ from tests.connectors.okta.conftest import OPEN
 from tests.emulators import free_port
 
 NAME = "acme.okta-test.example.com"  # public-looking; resolved by the tests' own hook
-FAST = RetryPolicy(attempts=2, initial_backoff=0.01)
+FAST = RetryPolicy(attempts=2, initial_wait=0.01)
 UNREACHABLE = unreachable("Okta", "org_url")
 
 

@@ -109,7 +109,7 @@ def test_a_service_answering_503_fails_only_its_checks_after_retries(okta: OktaS
 def test_an_unreachable_org_is_provider_unavailable(okta: OktaServer):
     okta.stop()
     credentials = OktaCredentials.model_validate(okta.estate.credentials())
-    session = OktaSession(credentials, retry=RetryPolicy(attempts=2, initial_backoff=0.01),
+    session = OktaSession(credentials, retry=RetryPolicy(attempts=2, initial_wait=0.01),
                           endpoints=OPEN)
 
     async def list_users(api: OktaApi) -> object:
