@@ -29,6 +29,7 @@ from api.integrations import callback_bp as oauth_callback_bp
 from api.limits import register_limits
 from api.metrics import register_metrics
 from api.push import bp as push_bp
+from console import register_console
 from engine.db import set_job_sender
 from engine.readiness import check_readiness
 from engine.settings import Settings, get_settings
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     # The page behind an auditor's magic link (engine/audits.py mails {base}/auditor/accept#token=…)
     app.add_url_rule("/auditor/accept", "auditor_accept_page", auditor_accept_page)
     register_metrics(app, settings)  # GET /metrics (Prometheus), not in the OpenAPI doc
+    register_console(app, settings)  # the web console under /console (HTML, CSRF, cookies)
 
     document_errors(app)
     return app

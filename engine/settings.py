@@ -148,6 +148,17 @@ class Settings(BaseSettings):
                                  validation_alias="EVIDENCE_PUBLIC_BASE_URL",
                                  description="Where people reach this server (links in mail)")
 
+    # The web console (issue 11): sign-in links and sessions.
+    console_link_seconds: int = Field(
+        900, ge=30, le=86400, validation_alias="EVIDENCE_CONSOLE_LINK_SECONDS",
+        description="How long a console sign-in link from `evidence login-link` works (once)")
+    console_idle_seconds: int = Field(
+        1800, ge=60, validation_alias="EVIDENCE_CONSOLE_IDLE_SECONDS",
+        description="A console session unused this long ends")
+    console_session_seconds: int = Field(
+        43200, ge=60, validation_alias="EVIDENCE_CONSOLE_SESSION_SECONDS",
+        description="A console session ends this long after sign-in, however active")
+
     # Fair use of the API (issue 15): request rate limits and bounded waits.
     rate_limit: str = Field(
         "600/minute", validation_alias="EVIDENCE_RATE_LIMIT",

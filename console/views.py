@@ -1,0 +1,197 @@
+"""The console's pages: each view parses the request, calls one engine function, renders.
+
+Every page but sign-in needs a live console session (its cookie names a `console_session`
+row); without one the browser is sent to the sign-in page. Every POST carries a CSRF token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.orm import Session
+
+from console.charts import trend_chart
+from engine.console_sessions import end_session, redeem_login_link, resume_session
+from engine.dashboard import ControlFilters, control_board, overview, resource_history
+from engine.db import unit_of_work
+from engine.errors import EngineError, InvalidInput, NotFound, Unauthorized
+from engine.models import ControlStatus
+from engine.settings import Settings
+from engine.tenancy import scope_to_account
+
+COOKIE = "evidence_console"
+PUBLIC_ENDPOINTS = {"console.sign_in", "console.sign_in_with_link", "console.static"}
+MAX_TOKEN = 200
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'",
+}
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
+               static_folder="static")
+csrf = CSRFProtect()
+
+
+def _settings() -> Settings:
+    value: Settings = current_app.config["SETTINGS"]
+    return value
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def account_session() -> Iterator[Session]:
+    """The request's unit of work, scoped to the signed-in account (engine.tenancy)."""
+    with unit_of_work(_settings()) as session:
+        yield scope_to_account(session, g.account_id)
+
+
+@bp.before_request
+def require_session() -> ResponseReturnValue | None:
+    """CSRF on every state-changing request, then a live session on every page but sign-in."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    cookie = request.cookies.get(COOKIE, "")
+    if not cookie or len(cookie) > MAX_TOKEN:
+        return redirect(url_for("console.sign_in"))
+    try:
+        with unit_of_work(_settings()) as session:
+            g.account_id = resume_session(session, _settings(), cookie, _now())
+    except Unauthorized as exc:
+        answer = redirect(url_for("console.sign_in", reason=exc.code))
+        answer.delete_cookie(COOKIE, path="/console")
+        return answer
+    return None
+
+
+@bp.after_request
+def harden(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
+    return render_template(f"console/{template}", now=_now(),
+                           account_id=g.get("account_id"), **context), status
+
+
+@bp.errorhandler(CSRFError)
+def csrf_refused(exc: CSRFError) -> ResponseReturnValue:
+    return _page("error.html", 400, title="This form could not be sent",
+                 message="The form was missing its security token or it has expired. "
+                         "Go back, reload the page and try again.")
+
+
+@bp.errorhandler(EngineError)
+def engine_refused(exc: EngineError) -> ResponseReturnValue:
+    if isinstance(exc, NotFound):
+        return _page("error.html", 404, title="Page not found",
+                     message="There is nothing here, or it belongs to another account.")
+    return _page("error.html", exc.status, title="Something is not right",
+                 message=exc.message)
+
+
+REASONS = {
+    "session_expired": "Your session has expired. Sign in again to continue.",
+    "session_ended": "You have signed out.",
+    "no_session": "Sign in to continue.",
+}
+
+
+@bp.get("/login")
+def sign_in() -> ResponseReturnValue:
+    """The page a login link opens: its script posts the link's token (from the URL fragment,
+    which no server sees) with the page's CSRF token."""
+    return _page("login.html", notice=REASONS.get(request.args.get("reason", "")))
+
+
+@bp.post("/login")
+def sign_in_with_link() -> ResponseReturnValue:
+    token = request.form.get("token", "")
+    if not token or len(token) > MAX_TOKEN:
+        return _page("login.html", 401, error="This page needs the sign-in link you were "
+                                              "given. Ask for a new one.")
+    try:
+        with unit_of_work(_settings()) as session:
+            started = redeem_login_link(session, _settings(), token, _now())
+    except Unauthorized as exc:
+        return _page("login.html", 401, error=exc.message)
+    answer = make_response(redirect(url_for("console.home"), code=303))
+    answer.set_cookie(COOKIE, started.cookie, path="/console", httponly=True, samesite="Lax",
+                      secure=_settings().public_base_url.lower().startswith("https://"),
+                      max_age=_settings().console_session_seconds)
+    return answer
+
+
+@bp.post("/logout")
+def sign_out() -> ResponseReturnValue:
+    with unit_of_work(_settings()) as session:
+        end_session(session, request.cookies.get(COOKIE, ""), _now())
+    answer = redirect(url_for("console.sign_in", reason="session_ended"), code=303)
+    answer.delete_cookie(COOKIE, path="/console")
+    return answer
+
+
+@bp.get("/")
+@bp.get("")
+def home() -> ResponseReturnValue:
+    """The overview: frameworks with their controls and trend, and every connection."""
+    with account_session() as session:
+        found = overview(session, _now())
+    charts = {fw.id: trend_chart(fw.name, fw.trend) for fw in found.frameworks}
+    return _page("overview.html", overview=found, charts=charts)
+
+
+def _choice(name: str, allowed: set[str]) -> str | None:
+    value = request.args.get(name, "")
+    if not value:
+        return None
+    if value not in allowed:
+        raise InvalidInput(f"There is no {name} called {value[:60]!r}. Pick one from the list.")
+    return value
+
+
+@bp.get("/controls")
+def controls() -> ResponseReturnValue:
+    """Controls with their status, checks and failing resources; filters stay in the URL."""
+    status = _choice("status", {s.value for s in ControlStatus})
+    filters = ControlFilters(framework=request.args.get("framework") or None,
+                             status=ControlStatus(status) if status else None,
+                             integration=request.args.get("integration") or None)
+    with account_session() as session:
+        board = control_board(session, filters)
+    return _page("controls.html", board=board, statuses=list(ControlStatus))
+
+
+@bp.get("/resources/<int:evidence_id>")
+def resource(evidence_id: int) -> ResponseReturnValue:
+    """A resource's verdict now and its change history, with each version's SHA-256."""
+    with account_session() as session:
+        found = resource_history(session, evidence_id)
+    return _page("resource.html", found=found)

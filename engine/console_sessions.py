@@ -1,0 +1,129 @@
+"""Console sign-in without an identity provider: single-use login links and the server-side
+sessions they open.
+
+`issue_login_link` makes a link whose token lives only in the URL's fragment (a browser never
+sends a fragment, so it reaches no server log); the console's sign-in page posts it back, and
+`redeem_login_link` consumes it with one conditional UPDATE and opens a session. The database
+keeps only SHA-256 digests of the link token and of the session cookie. A session ends on
+sign-out (`end_session`), after `console_idle_seconds` unused, or `console_session_seconds`
+after sign-in; `resume_session` checks all three on every request in one statement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine.connections import ensure_account
+from engine.db import rowcount
+from engine.errors import InvalidInput, Unauthorized
+from engine.models.console import ConsoleLoginLink, ConsoleSession
+from engine.settings import Settings
+
+LOGIN_PATH = "/console/login"
+MAX_ACCOUNT_ID = 64
+
+
+def digest(secret: str) -> str:
+    """What the database keeps of a link token or a session cookie."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LoginLink:
+    url: str
+    account_id: str
+    expires_at: datetime
+
+
+def issue_login_link(session: Session, settings: Settings, account_id: str,
+                     now: datetime) -> LoginLink:
+    """A single-use sign-in link for `account_id`, valid for `console_link_seconds`."""
+    account_id = account_id.strip()
+    if not account_id or len(account_id) > MAX_ACCOUNT_ID or "\x00" in account_id:
+        raise InvalidInput(f"an account id is 1 to {MAX_ACCOUNT_ID} characters",
+                           code="invalid_account")
+    ensure_account(session, account_id)
+    token = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(seconds=settings.console_link_seconds)
+    session.add(ConsoleLoginLink(account_id=account_id, token_hash=digest(token),
+                                 created_at=now, expires_at=expires_at))
+    session.flush()
+    base = settings.public_base_url.rstrip("/")
+    return LoginLink(f"{base}{LOGIN_PATH}#token={token}", account_id, expires_at)
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    cookie: str
+    """The session cookie's value: given to the browser once, stored only as its digest."""
+    account_id: str
+    expires_at: datetime
+
+
+def redeem_login_link(session: Session, settings: Settings, token: str,
+                      now: datetime) -> StartedSession:
+    """Consume a login link, once, and open a session; a used, expired or unknown link is
+    refused (401) with a code and a message that says which."""
+    token_hash = digest(token)
+    link = session.scalars(
+        update(ConsoleLoginLink)
+        .where(ConsoleLoginLink.token_hash == token_hash, ConsoleLoginLink.used_at.is_(None),
+               ConsoleLoginLink.expires_at > now)
+        .values(used_at=now).returning(ConsoleLoginLink)).first()
+    if link is None:
+        raise _refusal(session, token_hash)
+    cookie = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(seconds=settings.console_session_seconds)
+    session.add(ConsoleSession(id=digest(cookie), account_id=link.account_id,
+                               login_link_id=link.id, created_at=now, last_seen_at=now,
+                               expires_at=expires_at))
+    session.flush()
+    return StartedSession(cookie, link.account_id, expires_at)
+
+
+def _refusal(session: Session, token_hash: str) -> Unauthorized:
+    found = session.scalars(select(ConsoleLoginLink)
+                            .where(ConsoleLoginLink.token_hash == token_hash)).first()
+    if found is None:
+        return Unauthorized("This sign-in link is not valid. Ask for a new one.",
+                            code="login_link_invalid")
+    if found.used_at is not None:
+        return Unauthorized("This sign-in link has already been used. A link works once: "
+                            "ask for a new one.", code="login_link_used")
+    return Unauthorized("This sign-in link has expired. Ask for a new one.",
+                        code="login_link_expired")
+
+
+def resume_session(session: Session, settings: Settings, cookie: str, now: datetime) -> str:
+    """The account of a live session, marking it used now (one statement); an ended, idle or
+    expired session is refused (401 `session_ended` / `session_expired`)."""
+    account_id = session.scalars(
+        update(ConsoleSession)
+        .where(ConsoleSession.id == digest(cookie), ConsoleSession.ended_at.is_(None),
+               ConsoleSession.expires_at > now,
+               ConsoleSession.last_seen_at > now - timedelta(
+                   seconds=settings.console_idle_seconds))
+        .values(last_seen_at=now).returning(ConsoleSession.account_id)).first()
+    if account_id is not None:
+        return account_id
+    found = session.get(ConsoleSession, digest(cookie))
+    if found is not None and found.ended_at is not None:
+        raise Unauthorized("You signed out. Sign in again to continue.", code="session_ended")
+    if found is None:
+        raise Unauthorized("Sign in to continue.", code="no_session")
+    raise Unauthorized("Your session has expired. Sign in again to continue.",
+                       code="session_expired")
+
+
+def end_session(session: Session, cookie: str, now: datetime) -> bool:
+    """Sign out: end the session server-side, so its cookie opens nothing from now on."""
+    return rowcount(session.execute(
+        update(ConsoleSession)
+        .where(ConsoleSession.id == digest(cookie), ConsoleSession.ended_at.is_(None))
+        .values(ended_at=now))) == 1

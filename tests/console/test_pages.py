@@ -1,0 +1,71 @@
+"""The console's pages and refusals through the Flask test client (the browser tests in
+test_browser.py drive the same pages in Chromium)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from engine.db import unit_of_work
+from engine.models.console import ConsoleSession
+from tests.console.conftest import csrf_token, login_link, post_link
+
+
+def test_without_a_session_every_page_sends_the_browser_to_sign_in(client):
+    for path in ("/console", "/console/controls"):
+        answer = client.get(path)
+        assert answer.status_code == 302
+        assert answer.headers["Location"].endswith("/console/login")
+
+
+def test_a_login_link_opens_a_session_once(client, settings):
+    link = login_link(settings, "acme")
+    assert "#token=" in link and link.startswith(settings.public_base_url + "/console/login")
+    status, _ = post_link(client, link)
+    assert status == 303
+    cookie = client.get_cookie("evidence_console", path="/console")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
+    overview = client.get("/console")
+    assert overview.status_code == 200
+    assert "SOC 2" in overview.get_data(as_text=True)
+
+    again, body = post_link(client, link)
+    assert again == 401 and "already been used" in body
+
+
+def test_sign_out_needs_its_csrf_token_and_ends_the_session_server_side(sign_in, client):
+    sign_in("acme")
+    refused = client.post("/console/logout")
+    assert refused.status_code == 400 and "security token" in refused.get_data(as_text=True)
+    assert client.get("/console").status_code == 200
+    cookie = client.get_cookie("evidence_console", path="/console").value
+    out = client.post("/console/logout", data={"csrf_token": csrf_token(client, "/console")})
+    assert out.status_code == 303
+    client.set_cookie("evidence_console", cookie, path="/console")  # a copied cookie
+    answer = client.get("/console")
+    assert answer.status_code == 302 and "reason=session_ended" in answer.headers["Location"]
+
+
+def test_an_idle_or_expired_session_is_refused(sign_in, client, settings):
+    sign_in("acme")
+    with unit_of_work(settings) as session:
+        session.execute(update(ConsoleSession).values(
+            last_seen_at=datetime.now(UTC) - timedelta(seconds=settings.console_idle_seconds + 1)))
+    answer = client.get("/console")
+    assert answer.status_code == 302 and "reason=session_expired" in answer.headers["Location"]
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Your session has expired" in page
+
+
+def test_the_json_api_takes_no_csrf_token(client, auth):
+    answer = client.post("/api/v1/orgs/acme/api-keys", headers=auth,
+                         json={"name": "ci", "scopes": ["read:evidence"]})
+    assert answer.status_code in (200, 201), answer.get_json()
+
+
+def test_unknown_filter_values_are_refused_with_a_page(sign_in, client):
+    sign_in("acme")
+    answer = client.get("/console/controls?framework=nope")
+    assert answer.status_code == 422
+    assert "unknown framework" in answer.get_data(as_text=True)
