@@ -30,6 +30,8 @@ class Kit(ConnectorKit):
             yield self
 
     def seed(self) -> Seeded:
+        if not self.endpoint:
+            raise RuntimeError("start the kit before seeding it")
         reset_moto(self.endpoint)
         estate = seed_estate(self.endpoint)
         return Seeded(credentials=estate.credentials(), expected=estate.expected,
