@@ -12,7 +12,6 @@ import hashlib
 import hmac
 
 from flask import Flask
-from flask_wtf.csrf import CSRFProtect
 
 from console.views import bp, csrf
 from console.words import register_filters
@@ -37,5 +36,3 @@ def register_console(app: Flask, settings: Settings) -> None:
     register_filters(app)
     app.register_blueprint(bp)
 
-
-__all__ = ["CSRFProtect", "register_console"]

@@ -40,7 +40,7 @@ PUBLIC_ENDPOINTS = {"console.sign_in", "console.sign_in_with_link", "console.sta
 MAX_TOKEN = 200
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # Flask-WTF checks it on https POSTs
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "

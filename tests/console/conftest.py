@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -22,18 +23,18 @@ def login_link(settings: Settings, account_id: str) -> str:
         return issue_login_link(session, settings, account_id, datetime.now(UTC)).url
 
 
-def csrf_token(client: FlaskClient, path: str = "/console/login") -> str:
-    page = client.get(path)
+def csrf_token(client: FlaskClient, path: str = "/console/login", **kw: Any) -> str:
+    page = client.get(path, **kw)
     found = CSRF.search(page.get_data(as_text=True))
     assert found, page.get_data(as_text=True)[:500]
     return found.group(1)
 
 
-def post_link(client: FlaskClient, link: str) -> tuple[int, str]:
+def post_link(client: FlaskClient, link: str, **kw: Any) -> tuple[int, str]:
     """What the sign-in page's script does: post the fragment's token with the CSRF token."""
     token = link.split("#token=", 1)[1]
-    answer = client.post("/console/login", data={"token": token,
-                                                 "csrf_token": csrf_token(client)})
+    answer = client.post("/console/login", **kw, data={"token": token,
+                                                       "csrf_token": csrf_token(client, **kw)})
     return answer.status_code, answer.get_data(as_text=True)
 
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
+from api import create_app
 from engine.db import unit_of_work
-from engine.models.console import ConsoleSession
+from engine.models.console import ConsoleLoginLink, ConsoleSession
 from tests.console.conftest import csrf_token, login_link, post_link
 
 
@@ -69,3 +70,31 @@ def test_unknown_filter_values_are_refused_with_a_page(sign_in, client):
     answer = client.get("/console/controls?framework=nope")
     assert answer.status_code == 422
     assert "unknown framework" in answer.get_data(as_text=True)
+
+
+def test_an_expired_login_link_is_refused_and_opens_nothing(client, settings):
+    link = login_link(settings, "acme")
+    with unit_of_work(settings) as session:
+        session.execute(update(ConsoleLoginLink).values(
+            expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    status, body = post_link(client, link)
+    assert status == 401 and "has expired" in body
+    assert client.get_cookie("evidence_console", path="/console") is None
+
+
+def test_on_https_the_session_cookie_is_secure(settings, db):
+    app = create_app(settings.model_copy(update={"public_base_url": "https://ev.example.com"}))
+    client = app.test_client()
+    https = {"base_url": "https://ev.example.com",
+             "headers": {"Referer": "https://ev.example.com/console/login"}}
+    status, _ = post_link(client, login_link(settings, "acme"), **https)
+    assert status == 303
+    cookie = client.get_cookie("evidence_console", domain="ev.example.com", path="/console")
+    assert cookie is not None and cookie.secure and cookie.http_only
+    token = csrf_token(client, "/console", **https)
+    cross = client.post("/console/logout", base_url="https://ev.example.com",
+                        headers={"Referer": "https://evil.example.net/"},
+                        data={"csrf_token": token})
+    assert cross.status_code == 400  # Flask-WTF's https referrer check
+    out = client.post("/console/logout", **https, data={"csrf_token": token})
+    assert out.status_code == 303
