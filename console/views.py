@@ -195,3 +195,9 @@ def resource(evidence_id: int) -> ResponseReturnValue:
     with account_session() as session:
         found = resource_history(session, evidence_id)
     return _page("resource.html", found=found)
+
+
+@bp.get("/<path:unknown>")
+def not_found(unknown: str) -> ResponseReturnValue:
+    """Any other console address: the console's own not-found page, not the API's JSON."""
+    raise NotFound(f"no console page at /console/{unknown[:100]}")

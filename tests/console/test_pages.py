@@ -98,3 +98,19 @@ def test_on_https_the_session_cookie_is_secure(settings, db):
     assert cross.status_code == 400  # Flask-WTF's https referrer check
     out = client.post("/console/logout", **https, data={"csrf_token": token})
     assert out.status_code == 303
+
+
+def test_an_unknown_console_address_is_a_page_not_json(sign_in, client):
+    sign_in("acme")
+    answer = client.get("/console/nothing/here")
+    assert answer.status_code == 404 and answer.mimetype == "text/html"
+    assert "Page not found" in answer.get_data(as_text=True)
+
+
+def test_the_assets_are_files_of_the_package_served_without_a_session(client):
+    for path, kind in (("/console/static/console.css", "text/css"),
+                       ("/console/static/login.js", "text/javascript")):
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.mimetype == kind
+    page = client.get("/console/login").get_data(as_text=True)
+    assert "http://" not in page and "https://" not in page  # nothing from another origin
