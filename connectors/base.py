@@ -126,8 +126,10 @@ class Connector:
     config_params: ClassVar[tuple[ConfigParam, ...]] = ()
     config_model: ClassVar[type[BaseModel] | None] = None
     """A pydantic model of the whole configuration (one field per ConfigParam): validated when a
-    parameter is saved and at connect, so a bad value is a 422, not a failed run. None: any
-    declared parameter is accepted as is."""
+    parameter is saved and at connect, so a bad value is a 422, not a failed run; at run time
+    the SDK hands its instance to every collector that declares a `config` parameter (the one
+    way configuration reaches a check: through a snapshot). None: any declared parameter is
+    accepted as is."""
     oauth: ClassVar[OAuthSpec | None] = None
     """Set when the provider connects through OAuth (GET .../oauth-url, then the callback)."""
     checks: ClassVar[tuple[Check, ...]] = ()
