@@ -189,12 +189,21 @@ def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           ) -> Callable[[Judge3[A, B, C]], Check]: ...
 
 
+@overload
+def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
+          needs: Sequence[Collector[Any]], title: str | None = None,
+          benchmarks: Mapping[str, Sequence[str]] | None = None,
+          ) -> Callable[[Callable[..., Iterable[Result]]], Check]: ...
+
+
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: Collector[Any] | Sequence[Collector[Any]], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
           ) -> Callable[[Callable[..., Iterable[Result]]], Check]:
-    """Declare a check over the snapshots of `needs` (one collector, or a tuple of up to three),
-    in that order; its title defaults to the first line of the function's docstring."""
+    """Declare a check over the snapshots of `needs` (one collector or a tuple of them), in that
+    order; its title defaults to the first line of the function's docstring. mypy ties the
+    function's parameters to the snapshot types of one collector or a tuple of up to three;
+    longer lists are checked at run time only."""
 
     def wrap(fn: Callable[..., Iterable[Result]]) -> Check:
         doc_title = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
