@@ -10,13 +10,11 @@ import sys
 import threading
 import urllib.request
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from types import FrameType
 
 from rich.console import Console
 from rich.logging import RichHandler
 
-from engine.console_sessions import issue_login_link
 from engine.db import unit_of_work
 from engine.embedded import Services, ensure_services, resolved
 from engine.lease import release_dead_holders
@@ -224,17 +222,6 @@ def cmd_token(settings: Settings, account: str, ttl_hours: float) -> int:
     return 0
 
 
-def cmd_login_link(settings: Settings, account: str) -> int:
-    """Print a single-use console sign-in link for the account (EVIDENCE_PUBLIC_BASE_URL)."""
-    settings, _ = start_services(settings)
-    migrate(settings)
-    with unit_of_work(settings) as session:
-        link = issue_login_link(session, settings, account, datetime.now(UTC))
-    print(link.url)
-    print(f"works once, until {link.expires_at:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evidence", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -258,8 +245,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = sub.add_parser("token", help="mint a development JWT for an account")
     token.add_argument("--account", required=True)
     token.add_argument("--hours", type=float, default=12.0)
-    sub.add_parser("login-link", help="print a single-use sign-in link to the web console "
-                   "for an account").add_argument("--account", required=True)
     keys = sub.add_parser("keys", help="encryption keys: `rotate` re-seals every stored secret "
                           "with the newest key of EVIDENCE_ENCRYPTION_KEYS; `status` reports")
     keys.add_argument("action", choices=["rotate", "status"])
@@ -296,8 +281,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "token":
         return cmd_token(settings, args.account, args.hours)
-    if args.command == "login-link":
-        return cmd_login_link(settings, args.account)
     if args.command == "keys":
         return cmd_keys(settings, args.action, args.batch_size)
     if args.command == "demo":
