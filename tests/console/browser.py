@@ -48,13 +48,22 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[WebDriver]:
         driver.quit()
 
 
-def screenshot(driver: WebDriver, name: str, width: int) -> Path:
-    """The whole page at `width` px wide, saved as docs/screenshots/<name>.png."""
+def page_width(driver: WebDriver, width: int) -> int:
+    """How wide the page lays out in a viewport `width` px wide (more: it scrolls sideways)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+    laid_out = int(driver.execute_script("return document.documentElement.scrollWidth"))
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return laid_out
+
+
+def screenshot(driver: WebDriver, name: str, width: int, max_height: int = 4000) -> Path:
+    """The page (up to `max_height` px) at `width` px wide, as docs/screenshots/<name>.png."""
     metrics = {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {**metrics, "height": min(max(height, 600), 4000)})
+                           {**metrics, "height": min(max(height, 600), max_height)})
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))

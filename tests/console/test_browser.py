@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -24,7 +25,7 @@ from engine.models import (
     EvidenceStatus,
 )
 from engine.models.console import ConsoleSession
-from tests.console.browser import chromium, screenshot, served
+from tests.console.browser import chromium, page_width, screenshot, served
 from tests.console.conftest import login_link
 
 pytestmark = pytest.mark.slow
@@ -88,6 +89,12 @@ def test_sign_in_overview_and_a_failing_control_with_its_resources(
         assert "synced" in aws.text and ("ago" in aws.text or "just now" in aws.text)
         screenshot(driver, "console-overview", 1280)
         screenshot(driver, "console-overview-390", 390)
+        assert page_width(driver, 390) <= 390  # a phone reads it without scrolling sideways
+
+        # Without a mouse: the first Tab lands on the skip link, which then shows.
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+        focused = driver.switch_to.active_element
+        assert focused.text == "Skip to the content" and focused.location["x"] >= 0
 
         driver.find_element(By.LINK_TEXT, "Controls").click()
         Select(wait_for(driver, "#filter-framework")).select_by_value("soc2")
@@ -105,7 +112,7 @@ def test_sign_in_overview_and_a_failing_control_with_its_resources(
                                                            ".remediation").text
         rows = failing_check.find_elements(By.CSS_SELECTOR, "table.resources tbody tr")
         assert rows and ("Failing" in rows[0].text or "Error" in rows[0].text)
-        screenshot(driver, "console-controls", 1280)
+        screenshot(driver, "console-controls", 1280, max_height=1600)
 
         rows[0].find_element(By.CSS_SELECTOR, "a").click()
         history = wait_for(driver, "table.versions")
