@@ -82,4 +82,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
 
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "8",
-     "--worker-class", "api.gunicorn_worker.JsonErrorWorker", "api.wsgi:app"]
+     "--worker-class", "api.gunicorn_worker.JsonErrorWorker", "cli.wsgi:app"]

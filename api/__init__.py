@@ -27,10 +27,10 @@ from api.errors import (
 from api.integrations import bp as integrations_bp
 from api.integrations import callback_bp as oauth_callback_bp
 from api.limits import register_limits
-from api.metrics import register_metrics
+from api.metrics import QueueDepth, register_metrics
 from api.push import bp as push_bp
 from console import register_console
-from engine.db import set_job_sender
+from engine.db import JobSender, set_job_sender
 from engine.readiness import check_readiness
 from engine.settings import Settings, get_settings
 
@@ -59,10 +59,14 @@ def readyz(settings: Settings) -> tuple[dict[str, Any], int, dict[str, str]]:
     return body, 200 if found.is_ready else 503, {"Cache-Control": "no-store"}
 
 
-def create_app(settings: Settings | None = None) -> OpenAPI:
-    """Build the app for `settings` (default: the environment); jobs go to its Celery broker."""
-    from workers.celery_app import make_celery
+def create_app(settings: Settings | None = None, *, send_job: JobSender | None = None,
+               queue_depth: QueueDepth | None = None) -> OpenAPI:
+    """Build the app for `settings` (default: the environment).
 
+    `send_job` is how the jobs its requests enqueue leave the process (installed as the
+    engine's job sender; None leaves the one installed as it is) and `queue_depth` reads the
+    broker's queues for /metrics: the API knows no task queue, its wiring (`cli.wiring`) does.
+    """
     settings = settings or get_settings()
     app = OpenAPI(
         "evidence_engine",
@@ -76,8 +80,8 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     )
     app.config["SETTINGS"] = settings
     bound_requests(app, settings)  # body size and JSON depth, on every route
-    celery = make_celery(settings)
-    set_job_sender(lambda job: celery.send_task(job.name, args=list(job.args), queue=job.queue))
+    if send_job is not None:
+        set_job_sender(send_job)
     register_error_handlers(app)
     app.register_api(integrations_bp)
     app.register_api(oauth_callback_bp)
@@ -94,7 +98,7 @@ def create_app(settings: Settings | None = None) -> OpenAPI:
     app.add_url_rule("/docs", "docs_page", lambda: redirect("/docs/swagger"))
     # The page behind an auditor's magic link (engine/audits.py mails {base}/auditor/accept#token=…)
     app.add_url_rule("/auditor/accept", "auditor_accept_page", auditor_accept_page)
-    register_metrics(app, settings)  # GET /metrics (Prometheus), not in the OpenAPI doc
+    register_metrics(app, settings, queue_depth)  # GET /metrics, not in the OpenAPI doc
     register_console(app, settings)  # the web console under /console (HTML, CSRF, cookies)
 
     document_errors(app)

@@ -2,7 +2,7 @@
 over --limit-request-line, a header over --limit-request-field_size, malformed HTTP) in the
 API's one JSON error shape instead of gunicorn's HTML page.
 
-Run with `--worker-class api.gunicorn_worker.JsonErrorWorker` (engine/cli.py, Dockerfile,
+Run with `--worker-class api.gunicorn_worker.JsonErrorWorker` (cli/stack.py, Dockerfile,
 docker-compose.yml). gunicorn still decides the status and logs the refusal; only the body
 written to the client changes, and it never echoes what the client sent.
 """

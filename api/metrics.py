@@ -7,7 +7,7 @@ same figures here because they are read, not counted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from flask import Flask, Response
@@ -20,22 +20,21 @@ from engine.db import session_factory
 from engine.metrics import due_not_dispatched, open_runs
 from engine.settings import Settings
 
+QueueDepth = Callable[[], Mapping[str, int]]
+"""Messages waiting in each queue, read from the broker when scraped (the wiring gives it)."""
+
 
 class SystemState(Collector):
     """Queue depth per queue, due-but-not-dispatched connections, and open runs by status."""
 
-    def __init__(self, settings: Settings) -> None:
-        from workers.celery_app import make_celery  # as create_app does: no import-time app
-
+    def __init__(self, settings: Settings, queue_depth: QueueDepth | None) -> None:
         self.settings = settings
-        self.celery = make_celery(settings)
+        self.queue_depth = queue_depth
 
     def collect(self) -> Iterator[Metric]:
-        from workers.celery_app import queue_depths
-
         depth = GaugeMetricFamily("evidence_queue_depth", "Messages waiting in a Celery queue.",
                                   labels=["queue"])
-        for queue, count in queue_depths(self.celery).items():
+        for queue, count in (self.queue_depth() if self.queue_depth else {}).items():
             depth.add_metric([queue], count)
         yield depth
         with session_factory(self.settings)() as session:
@@ -51,9 +50,11 @@ class SystemState(Collector):
         yield open_family
 
 
-def register_metrics(app: Flask, settings: Settings) -> None:
+def register_metrics(app: Flask, settings: Settings,
+                     queue_depth: QueueDepth | None = None) -> None:
+    """GET /metrics; without a `queue_depth` reader the queue depth family has no samples."""
     registry = CollectorRegistry()
-    registry.register(SystemState(settings))
+    registry.register(SystemState(settings, queue_depth))
     ProcessCollector(registry=registry)
 
     def metrics() -> Response:

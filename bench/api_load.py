@@ -1,7 +1,7 @@
 """API latency under load: the list and evidence endpoints behind gunicorn on loopback.
 
 Seeds one account with a connected AWS integration and 10,000 evidence rows, starts gunicorn
-(`api.wsgi:app`), warms every worker up, then sends requests at a fixed rate (open loop: a
+(`cli.wsgi:app`), warms every worker up, then sends requests at a fixed rate (open loop: a
 request is due at its slot whether or not earlier ones have answered, and its latency counts
 from that slot, so a stalled server cannot hide queueing). Prints p50/p90/p99/max latency and
 the achieved throughput per endpoint. Target: p99 < 50 ms at 300 req/s. No asserts.
@@ -122,7 +122,7 @@ def free_port() -> int:
 def gunicorn(env: dict[str, str], workers: int, threads: int) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "api.wsgi:app", "--bind", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", "cli.wsgi:app", "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--threads", str(threads), "--worker-class",
          "gthread" if threads > 1 else "sync", "--log-level", "warning"],
         cwd=ROOT, env={**os.environ, **env})

@@ -239,7 +239,7 @@ def sync_on_pool(endpoint: str, workers: int) -> list[Run]:
     once whole (one worker), once fanned out into `workers` parts. Each is measured on its second
     sync (the first loads every process's SDK clients, as a long-running worker already has).
     Seconds are the run's own duration (claim to close), as the sync_run row records it."""
-    from engine.cli import worker_command
+    from cli.main import worker_command
     from engine.db import session_factory, set_job_sender
     from engine.embedded import start_postgres, start_redis
     from engine.migrate import upgrade

@@ -79,8 +79,8 @@ def main() -> None:
 
 
 def run_bench(runs: int, warmup: int) -> None:
+    from cli.main import worker_command
     from engine import registry
-    from engine.cli import worker_command
     from engine.db import session_factory
     from engine.embedded import start_postgres, start_redis
     from engine.migrate import upgrade
@@ -123,9 +123,9 @@ def run_bench(runs: int, warmup: int) -> None:
             s.add(Connection(account_id=account, integration_id="instant",
                              status=ConnectionStatus.ACTIVE,
                              credentials_encrypted=vault(settings).seal({"token": "t"})))
-        from api import create_app
+        from cli.wiring import api_app
 
-        client = create_app(settings).test_client()
+        client = api_app(settings).test_client()
         auth = {"Authorization": f"Bearer {mint(settings, account)}"}
         samples = [measure(client, auth, factory) for _ in range(warmup + runs)]
         report(samples[warmup:], runs)

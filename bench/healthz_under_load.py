@@ -47,8 +47,8 @@ from pydantic import BaseModel, SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from cli.main import api_command, worker_command
 from connectors.base import AuthType, Category, Connector, Result, Severity, check, collector
-from engine.cli import api_command, worker_command
 from engine.db import session_factory
 from engine.embedded import start_redis
 from engine.migrate import upgrade

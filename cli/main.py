@@ -4,82 +4,40 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
 import urllib.request
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
-from rich.console import Console
 from rich.logging import RichHandler
 
-from engine.db import unit_of_work
-from engine.embedded import Services, ensure_services, resolved
+from cli.demo import run_demo
+from cli.stack import (
+    GUNICORN_LIMITS,
+    api_command,
+    beat_command,
+    child_env,
+    console,
+    flower_command,
+    migrate,
+    start_services,
+    worker_command,
+)
+from cli.supervisor import Children, supervise
+from engine import keys
+from engine.checklist import print_checks
+from engine.console_sessions import issue_login_link
+from engine.db import session_factory, unit_of_work
 from engine.lease import release_dead_holders
 from engine.settings import Settings, get_settings
-from engine.supervisor import Children, supervise
+from engine.tokens import mint
+from engine.vault import load_keys
 
-__all__ = ["Children", "main"]
-
-console = Console(stderr=True)
-
-
-def start_services(settings: Settings) -> tuple[Settings, Services]:
-    services = ensure_services(settings)
-    return resolved(settings, services), services
-
-
-def child_env(services: Services, **extra: str) -> dict[str, str]:
-    return {**os.environ, **services.environ(), **extra}
-
-
-GUNICORN_LIMITS = ("--worker-class", "api.gunicorn_worker.JsonErrorWorker",
-                   "--limit-request-line", "4094", "--limit-request-field_size", "8190",
-                   "--limit-request-fields", "100")
-"""What gunicorn reads of a request before the app sees it; beyond it the refusal (414, 431,
-400) is JSON in the API's error shape (the worker class). Bodies: EVIDENCE_MAX_BODY_BYTES."""
-
-
-def api_command(settings: Settings, workers: int = 2) -> list[str]:
-    """gunicorn with a control socket of its own under the data folder (its default, one per
-    user, would be shared by every stack on the machine); drains within the shutdown bound."""
-    control = settings.data_dir / f"gunicorn-{settings.api_port}.ctl"
-    return [sys.executable, "-m", "gunicorn", "--bind", f"{settings.api_host}:{settings.api_port}",
-            "--workers", str(workers), "--threads", str(settings.api_threads),
-            "--access-logfile", "-", "--control-socket", str(control),
-            "--graceful-timeout", str(max(1, int(settings.shutdown_seconds))),
-            *GUNICORN_LIMITS, "api.wsgi:app"]
-
-
-def worker_command(settings: Settings, queues: str = "sync,default", *, pool: str = "threads",
-                   concurrency: int | None = None, hostname: str | None = None) -> list[str]:
-    """A Celery worker. Connector syncs are I/O bound: a `threads` pool sized for waiting."""
-    argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-            "--queues", queues, "--pool", pool,
-            "--concurrency", str(concurrency or settings.worker_concurrency), "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle"]
-    return [*argv, "--hostname", hostname] if hostname else argv
-
-
-def flower_command(port: int, address: str) -> list[str]:
-    """Flower on the engine's broker (the app's settings: URL, key prefix, transport options)."""
-    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "flower",
-            f"--port={port}", f"--address={address}"]
-
-
-def beat_command(settings: Settings) -> list[str]:
-    schedule = settings.data_dir / "celerybeat-schedule"
-    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat",
-            "--loglevel", "INFO", "--schedule", str(schedule)]
-
-
-def migrate(settings: Settings) -> None:
-    from engine.migrate import upgrade
-
-    upgrade(settings)
-    console.log("database schema is up to date")
+__all__ = ["GUNICORN_LIMITS", "Children", "api_command", "beat_command", "flower_command",
+           "main", "worker_command"]
 
 
 def readyz_url(settings: Settings) -> str:
@@ -188,10 +146,6 @@ def cmd_keys(settings: Settings, action: str, batch_size: int) -> int:
     Exits 0 when every stored secret is under the newest key (the older ones can be removed
     from EVIDENCE_ENCRYPTION_KEYS), 1 when some remain under older keys or none opens them.
     """
-    from engine import keys
-    from engine.db import session_factory
-    from engine.vault import load_keys
-
     settings, _ = start_services(settings)
     factory, ring = session_factory(settings), keys.KeyRing(load_keys(settings))
     found = keys.status(factory, ring)
@@ -214,11 +168,18 @@ def cmd_keys(settings: Settings, action: str, batch_size: int) -> int:
 
 
 def cmd_token(settings: Settings, account: str, ttl_hours: float) -> int:
-    from datetime import timedelta
-
-    from engine.tokens import mint
-
     print(mint(settings, account, ttl=timedelta(hours=ttl_hours)))
+    return 0
+
+
+def cmd_login_link(settings: Settings, account: str) -> int:
+    """Print a single-use console sign-in link for the account (EVIDENCE_PUBLIC_BASE_URL)."""
+    settings, _ = start_services(settings)
+    migrate(settings)
+    with unit_of_work(settings) as session:
+        link = issue_login_link(session, settings, account, datetime.now(UTC))
+    print(link.url)
+    print(f"works once, until {link.expires_at:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
     return 0
 
 
@@ -245,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = sub.add_parser("token", help="mint a development JWT for an account")
     token.add_argument("--account", required=True)
     token.add_argument("--hours", type=float, default=12.0)
+    sub.add_parser("login-link", help="print a single-use sign-in link to the web console "
+                   "for an account").add_argument("--account", required=True)
     keys = sub.add_parser("keys", help="encryption keys: `rotate` re-seals every stored secret "
                           "with the newest key of EVIDENCE_ENCRYPTION_KEYS; `status` reports")
     keys.add_argument("action", choices=["rotate", "status"])
@@ -281,15 +244,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "token":
         return cmd_token(settings, args.account, args.hours)
+    if args.command == "login-link":
+        return cmd_login_link(settings, args.account)
     if args.command == "keys":
         return cmd_keys(settings, args.action, args.batch_size)
     if args.command == "demo":
-        from engine.demo import run_demo
-
         return run_demo(settings, keep_running=args.keep_running)
     if args.command == "checks":
-        from engine.checklist import print_checks
-
         return print_checks(markdown=args.markdown)
     parser.error(f"unknown command {args.command}")
     return 2

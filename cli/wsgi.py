@@ -1,7 +1,8 @@
-"""WSGI entry point for gunicorn: `gunicorn api.wsgi:app`."""
+"""WSGI entry point for gunicorn: `gunicorn cli.wsgi:app`."""
 
 from __future__ import annotations
 
-from api import create_app
+from cli.wiring import api_app
+from engine.settings import get_settings
 
-app = create_app()
+app = api_app(get_settings())

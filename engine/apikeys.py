@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from engine.connections import ensure_account
+from engine.accounts import ensure_account
 from engine.errors import Forbidden, NotFound, Unauthorized
 from engine.models.push import ApiKey, Scope
 

@@ -23,7 +23,6 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from engine.connections import give_up_verify
 from engine.db import Job, enqueue_after_commit, rowcount
 from engine.lease import (
     EVERY_UPLOAD,
@@ -45,6 +44,7 @@ from engine.schedule import record_run_outcome
 from engine.settings import Settings, get_settings
 from engine.storage import Store
 from engine.sync import OPEN, part_job, sync_job
+from engine.verification import give_up_verify
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ verifier (sealed by the vault); the callback consumes that row with one conditio
 a state works once. A forged or altered state fails its signature, an old one its expiry, a
 replayed one the consumed row, and one presented by a caller of another account the binding.
 Tokens are exchanged with authlib, stored sealed as the connection's credentials, and
-refreshed by `engine.connections.open_connector` before they expire.
+refreshed by `engine.credentials.open_connector` before they expire.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from connectors.base import (
     ProviderUnavailable,
     RevokeGrant,
 )
-from engine.connections import ensure_account, store_credentials
+from engine.accounts import ensure_account
+from engine.connections import store_credentials
 from engine.endpoints import check_endpoint_policy, endpoint_policy
 from engine.errors import BadRequest, EngineError, Forbidden, InvalidInput
 from engine.models import Connection, Frequency

@@ -23,8 +23,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.accounts import ensure_account
 from engine.apikeys import Caller
-from engine.connections import ensure_account
 from engine.errors import Conflict, EngineError, Gone, InvalidInput, NotFound
 from engine.frameworks import Control, catalog
 from engine.models.core import new_id

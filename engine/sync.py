@@ -36,8 +36,8 @@ from connectors.base import (
     Status,
 )
 from engine.claim import Claim, SlotBusy, claim_run
-from engine.connections import open_connector
 from engine.controls import recompute_controls
+from engine.credentials import open_connector
 from engine.db import Job, enqueue_after_commit, rowcount
 from engine.errors import EngineError
 from engine.evidence import Item, store_check_results

@@ -172,9 +172,9 @@ def sent() -> list[Job]:
 
 @pytest.fixture
 def client(settings: Settings, db: None) -> FlaskClient:
-    from api import create_app
+    from cli.wiring import api_app
 
-    return create_app(settings).test_client()
+    return api_app(settings).test_client()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from engine.settings import Settings
 from tests.conftest import ROOT, _create_database, _drop_database, settings_env
 from tests.emulators import free_port
 
-EVIDENCE = [sys.executable, "-m", "engine.cli"]
+EVIDENCE = [sys.executable, "-m", "cli.main"]
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:

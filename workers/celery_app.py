@@ -14,8 +14,10 @@ from kombu import Queue
 
 from beat_schedule import schedule
 from engine.beat_lock import BEAT_LOCKED_EXIT, BeatLock, BeatLocked
-from engine.db import Job, set_job_sender
+from engine.db import Job, JobSender, set_job_sender
+from engine.registry import connectors
 from engine.settings import Settings, get_settings
+from workers.metrics import serve_worker_metrics
 
 log = logging.getLogger(__name__)
 
@@ -97,21 +99,23 @@ def queue_depths(app: Celery) -> dict[str, int]:
         return {name: channel.queue_declare(queue=name).message_count for name in QUEUES}
 
 
+def job_sender(app: Celery) -> JobSender:
+    """How engine jobs leave a process through `app`: by task name onto its broker (the caller
+    needs no task imports)."""
+    def send(job: Job) -> None:
+        app.send_task(job.name, args=list(job.args), queue=job.queue)
+
+    return send
+
+
 celery_app = make_celery(get_settings())
-
-
-def send_job(job: Job) -> None:
-    """Hand an engine job to the broker by task name (the caller needs no task imports)."""
-    celery_app.send_task(job.name, args=list(job.args), queue=job.queue)
+send_job = job_sender(celery_app)
 
 
 @worker_init.connect
 def _prepare_worker(**_: Any) -> None:
     """Import every connector now, not inside the first run's lease; serve this process's
     metrics on EVIDENCE_WORKER_METRICS_PORT (0: off)."""
-    from engine.registry import connectors
-    from workers.metrics import serve_worker_metrics
-
     connectors()
     serve_worker_metrics(get_settings())
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from celery import Task
 
 from engine import maintenance
-from engine.connections import verify_connection
 from engine.db import session_factory, unit_of_work
 from engine.dispatch import dispatch_all_due
 from engine.lease import worker_id
@@ -16,6 +15,7 @@ from engine.parts import run_part
 from engine.settings import get_settings
 from engine.storage import is_configured, open_store
 from engine.sync import SlotBusy, run_sync
+from engine.verification import verify_connection
 from workers.celery_app import celery_app
 
 

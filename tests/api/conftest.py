@@ -10,11 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from engine import registry
-from engine.connections import verify_connection
 from engine.db import Job, _sender, session_factory, set_job_sender
 from engine.settings import OAuthClient, Settings
 from engine.sync import run_sync
 from engine.tokens import mint
+from engine.verification import verify_connection
 from tests.api import provider as oauth
 from tests.engine import fake
 
@@ -68,11 +68,11 @@ def app_client(settings: Settings, db: None,
                request: pytest.FixtureRequest) -> Callable[..., FlaskClient]:
     """A test client of an app built with `settings` changed by the given fields; the test's
     `jobs` / `inline_jobs` choice stays in force."""
-    from api import create_app
+    from cli.wiring import api_app
 
     def make(**changes: Any) -> FlaskClient:
         changed = settings.model_copy(update=changes)
-        app = create_app(changed)
+        app = api_app(changed)
         if "inline_jobs" in request.fixturenames:
             set_job_sender(run_jobs_inline(changed))
         elif "jobs" in request.fixturenames:

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
 from connectors.okta.kit import OktaServer, okta_server
-from engine.connections import open_connector
+from engine.credentials import open_connector
 from engine.db import session_factory
 from engine.models import Connection, SyncRun, Trigger
 from engine.models.integrations import ConfigParameter, CustomIntegration

@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from connectors.okta.kit import okta_server
-from engine.connections import verify_connection
 from engine.db import session_factory
 from engine.models import Account, Connection, ConnectionStatus, SyncRun
 from engine.settings import Settings
+from engine.verification import verify_connection
 from tests.conftest import TEST_ONLY_ENV
 
 TOKEN = "00" + "a" * 40

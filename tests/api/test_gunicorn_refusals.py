@@ -1,5 +1,5 @@
 """What gunicorn refuses before the app sees it is JSON in the API's error shape too: the API
-run the way `evidence api` runs it (engine/cli.py api_command), spoken to over a raw socket."""
+run the way `evidence api` runs it (cli/stack.py api_command), spoken to over a raw socket."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import api_command
+from cli.main import api_command
 from engine.settings import Settings
 from tests.conftest import ROOT, settings_env
 from tests.emulators import free_port

@@ -48,7 +48,7 @@ def test_connect_answers_202_pending_until_verified_and_status_resolves_it(clien
     sync = client.post(f"{FAKE}/sync", headers=auth)
     assert (sync.status_code, sync.get_json()["error"]["code"]) == (409, "connection_pending")
 
-    from engine.connections import verify_connection
+    from engine.verification import verify_connection
 
     verify_connection(session_factory(settings), body["connectionId"], settings)
     status = client.get(f"{FAKE}/status", headers=auth).get_json()

@@ -57,9 +57,9 @@ def test_a_refused_secret_is_never_echoed(client, auth):
 
 
 def test_custom_endpoints_are_refused_unless_enabled(client, auth, settings):
-    from api import create_app
+    from cli.wiring import api_app
 
-    locked = create_app(settings.model_copy(update={"allow_custom_endpoints": False}))
+    locked = api_app(settings.model_copy(update={"allow_custom_endpoints": False}))
     resp = locked.test_client().post("/api/v1/integrations/aws/connect", headers=auth, json={
         "credentials": {**GOOD, "endpoint_url": "http://169.254.169.254"}})
     assert resp.status_code == 422

@@ -90,7 +90,7 @@ def ok(resp: Any, status: int = 200) -> Any:
 
 @pytest.fixture
 def world(settings: Settings, db: None, moto_endpoint: str) -> Iterator[World]:
-    from api import create_app
+    from cli.wiring import api_app
 
     s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing-secret")
@@ -103,7 +103,7 @@ def world(settings: Settings, db: None, moto_endpoint: str) -> Iterator[World]:
         "storage_access_key_id": "testing",
         "storage_secret_access_key": SecretStr("testing-secret"),
         "rate_limit": "100000/minute", "auth_rate_limit": "100000/minute"})
-    app = create_app(cfg)
+    app = api_app(cfg)
     saved = list(_sender)
     set_job_sender(lambda job: None)  # connect and sync jobs are dropped, never run
     client = app.test_client()

@@ -11,10 +11,10 @@ import uuid
 import pytest
 from sqlalchemy import delete
 
-from engine.connections import verify_connection
 from engine.db import session_factory
 from engine.models import SyncRun
 from engine.sync import run_sync
+from engine.verification import verify_connection
 from tests.api.conftest import SECOND_ACCOUNT
 
 FAKE = "/api/v1/integrations/fake"

@@ -113,9 +113,9 @@ def mail_worker(audit_settings: Settings,
 @pytest.fixture
 def client(audit_settings: Settings, db: None) -> FlaskClient:
     """The API on the audit settings (its jobs go to the mail worker's key prefix)."""
-    from api import create_app
+    from cli.wiring import api_app
 
-    return create_app(audit_settings).test_client()
+    return api_app(audit_settings).test_client()
 
 
 # --- evidence, written the way a sync writes it --------------------------------------------

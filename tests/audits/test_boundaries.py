@@ -275,10 +275,10 @@ def test_the_activity_log_is_append_only(client, auth, audit_settings):
 
 def test_inviting_without_mail_configured_answers_503_and_writes_nothing(client, auth,
                                                                          audit_settings):
-    from api import create_app
+    from cli.wiring import api_app
 
     audit_id = create_audit(client, auth)["id"]
-    no_mail = create_app(audit_settings.model_copy(update={"smtp_host": None})).test_client()
+    no_mail = api_app(audit_settings.model_copy(update={"smtp_host": None})).test_client()
     resp = no_mail.post(f"/api/v1/audits/{audit_id}/invite-auditor", headers=auth,
                         json={"email": "auditor@firm.com", "name": "Jane"})
     assert resp.status_code == 503

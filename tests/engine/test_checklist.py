@@ -86,7 +86,7 @@ def test_checks_table_shows_every_check_with_its_controls():
 
 
 def test_evidence_checks_markdown_prints_the_document():
-    done = subprocess.run([sys.executable, "-m", "engine.cli", "checks", "--markdown"],
+    done = subprocess.run([sys.executable, "-m", "cli.main", "checks", "--markdown"],
                           cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr

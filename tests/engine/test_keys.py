@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from engine.cli import main
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from api import create_app
+from cli.main import main
+from cli.wiring import api_app
 from connectors.aws.kit import seed_estate
 from engine import keys
 from engine.db import session_factory
@@ -138,7 +138,7 @@ def test_after_rotation_the_old_key_is_removed_and_every_connection_still_syncs(
         settings, db, worker, aws_endpoint, tmp_path: Path):
     old, new = old_key(settings), Fernet.generate_key()
     estate = seed_estate(aws_endpoint)
-    client = create_app(settings).test_client()
+    client = api_app(settings).test_client()
     auth = {"Authorization": f"Bearer {mint(settings, 'acme')}"}
     connected = client.post("/api/v1/integrations/aws/connect?wait=60", headers=auth,
                             json={"credentials": estate.credentials()})
@@ -155,7 +155,7 @@ def test_after_rotation_the_old_key_is_removed_and_every_connection_still_syncs(
         "encryption_keys": SecretStr(new.decode()),
         "redis_key_prefix": f"evtest-{uuid.uuid4().hex[:8]}:"})
     with running_worker(settings_env(only_new), tmp_path / "worker.log"):
-        client = create_app(only_new).test_client()
+        client = api_app(only_new).test_client()
         again = client.post("/api/v1/integrations/aws/sync?wait=120", headers=auth)
         body = again.get_json()
         assert again.status_code == 200 and body["success"] is True, body

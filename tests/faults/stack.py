@@ -26,7 +26,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.cli import beat_command, worker_command
+from cli.main import beat_command, worker_command
 from engine.db import Job, session_factory, set_job_sender, unit_of_work
 from engine.models import (
     Account,
@@ -169,7 +169,7 @@ class Stack:
 
     def flower(self, port: int) -> Process:
         """`evidence flower --port PORT`, its HTTP API open without a login (tests only)."""
-        return self._start("flower", [sys.executable, "-m", "engine.cli", "flower",
+        return self._start("flower", [sys.executable, "-m", "cli.main", "flower",
                                       "--port", str(port), "--address", "127.0.0.1"],
                            {"FLOWER_UNAUTHENTICATED_API": "true"})
 

@@ -46,9 +46,9 @@ def store_settings(settings: Settings, moto_endpoint: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def push_server(store_settings: Settings) -> Iterator[str]:
-    from api import create_app
+    from cli.wiring import api_app
 
-    with serve(create_app(store_settings)) as url:
+    with serve(api_app(store_settings)) as url:
         yield url
 
 

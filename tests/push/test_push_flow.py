@@ -280,9 +280,9 @@ def test_audits_can_list_the_pushed_evidence_of_a_control(base, key, settings):
 
 
 def test_storage_not_configured_answers_503_saying_what_to_set(store_settings, db, jwt_for):
-    from api import create_app
+    from cli.wiring import api_app
 
-    with serve(create_app(store_settings.model_copy(update={"storage_bucket": None}))) as url:
+    with serve(api_app(store_settings.model_copy(update={"storage_bucket": None}))) as url:
         headers = jwt_for(ORG)
         answers = [
             requests.post(f"{evidence_url(url)}/upload-url", headers=headers, timeout=10,
@@ -304,12 +304,12 @@ def test_storage_not_configured_answers_503_saying_what_to_set(store_settings, d
 
 
 def test_unreachable_storage_answers_503(base, key, store_settings):
-    from api import create_app
+    from cli.wiring import api_app
 
     up = upload(base, key, DATA)
     down = store_settings.model_copy(
         update={"storage_endpoint_url": f"http://127.0.0.1:{free_port()}"})
-    with serve(create_app(down)) as url:
+    with serve(api_app(down)) as url:
         answers = [
             requests.post(f"{evidence_url(url)}/upload-url", headers=bearer(key), timeout=30,
                           json={"filename": "a.csv"}),
@@ -324,9 +324,9 @@ def test_unreachable_storage_answers_503(base, key, store_settings):
 
 
 def test_a_missing_bucket_answers_503_naming_it(base, key, store_settings):
-    from api import create_app
+    from cli.wiring import api_app
 
-    with serve(create_app(store_settings.model_copy(update={"storage_bucket": "no-such"}))) as url:
+    with serve(api_app(store_settings.model_copy(update={"storage_bucket": "no-such"}))) as url:
         resp = requests.post(f"{evidence_url(url)}/upload-url", headers=bearer(key), timeout=30,
                              json={"filename": "a.csv"})
 

@@ -34,9 +34,9 @@ def fanned(settings: Settings, db: None, tmp_path: Path) -> Iterator[Settings]:
 
 @pytest.fixture
 def fanned_client(fanned: Settings) -> FlaskClient:
-    from api import create_app
+    from cli.wiring import api_app
 
-    return create_app(fanned).test_client()
+    return api_app(fanned).test_client()
 
 
 def test_an_aws_sync_fans_out_over_the_pool_and_stores_the_exact_estate(

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Check
 from engine import registry
-from engine.connections import verify_connection
 from engine.db import Job, session_factory
 from engine.lease import EVERY_UPLOAD, TaskKind, TaskLease, lease_id, queue_task
 from engine.maintenance import expire_unverified_uploads, prune_history, reap_stale_runs
@@ -31,6 +30,7 @@ from engine.models.audit import MailStatus, OutboundMail
 from engine.settings import Settings
 from engine.sync import request_sync
 from engine.vault import vault
+from engine.verification import verify_connection
 from tests.engine import fake
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from api import create_app
+from cli.wiring import api_app
 from engine.db import session_factory, unit_of_work
 from engine.models import Account, Connection, ConnectionStatus, Trigger
 from engine.settings import Settings
@@ -26,7 +26,7 @@ def test_metrics_show_queue_depth_due_connections_and_open_runs(settings: Settin
     # A key space of its own: no worker of the suite consumes it, so messages stay queued.
     private = settings.model_copy(update={
         "redis_key_prefix": f"{settings.redis_key_prefix}metrics-{uuid.uuid4().hex[:6]}:"})
-    client = create_app(private).test_client()
+    client = api_app(private).test_client()
     before = scrape(client)
     assert before[("evidence_queue_depth", (("queue", "sync"),))] == 0
     assert before[("evidence_connections_due_not_dispatched", ())] == 0

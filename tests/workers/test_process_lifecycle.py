@@ -37,7 +37,7 @@ from tests.faults.stack import (
     wait_for,
 )
 
-EVIDENCE = [sys.executable, "-m", "engine.cli"]
+EVIDENCE = [sys.executable, "-m", "cli.main"]
 START = 180  # seconds a stack may take to come up on a loaded 2-core machine
 
 

@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-from engine.cli import Children
+from cli.main import Children
 from tests.faults.stack import wait_for
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]

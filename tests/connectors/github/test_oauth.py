@@ -72,13 +72,13 @@ def api(settings: Settings, db: None,
         github_api: GithubServer) -> Iterator[Callable[..., FlaskClient]]:
     """A client of an app with GitHub's OAuth app at the local server, `settings` changed by
     the given fields; jobs go to Celery unless `inline=True` (run in this process)."""
-    from api import create_app
+    from cli.wiring import api_app
 
     saved = list(_sender)
 
     def make(*, inline: bool = False, **changes: Any) -> FlaskClient:
         changed = settings.model_copy(update={**oauth_settings(github_api), **changes})
-        app = create_app(changed)
+        app = api_app(changed)
         if inline:
             set_job_sender(run_jobs_inline(changed))
         return app.test_client()
