@@ -28,7 +28,13 @@ from sqlalchemy.orm import Session
 
 from console.charts import trend_chart
 from engine.console_sessions import end_session, redeem_login_link, resume_session
-from engine.dashboard import ControlFilters, control_board, overview, resource_history
+from engine.dashboard import (
+    ControlFilters,
+    control_board,
+    overview,
+    resource_history,
+    sync_history,
+)
 from engine.db import unit_of_work
 from engine.errors import EngineError, InvalidInput, NotFound, Unauthorized
 from engine.models import ControlStatus
@@ -195,6 +201,14 @@ def resource(evidence_id: int) -> ResponseReturnValue:
     with account_session() as session:
         found = resource_history(session, evidence_id)
     return _page("resource.html", found=found)
+
+
+@bp.get("/runs")
+def runs() -> ResponseReturnValue:
+    """Sync history: status, duration, counts, and what went wrong in words."""
+    with account_session() as session:
+        found = sync_history(session)
+    return _page("runs.html", runs=found)
 
 
 @bp.get("/<path:unknown>")

@@ -53,12 +53,22 @@ def ahead(when: datetime | None, now: datetime) -> str:
     return f"in {span}" if span else "due now"
 
 
+def duration(ms: int | None) -> str:
+    """"1 min 4 s", "850 ms", or "–" for a run that has not finished."""
+    if ms is None:
+        return "–"
+    if ms < 1000:
+        return f"{ms} ms"
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
 def percent(rate: float | None) -> str:
     return "no results yet" if rate is None else f"{round(rate * 100)}%"
 
 
 def register_filters(app: Flask) -> None:
-    app.jinja_env.filters.update(ago=ago, ahead=ahead, percent=percent)
+    app.jinja_env.filters.update(ago=ago, ahead=ahead, percent=percent, duration=duration)
     app.jinja_env.globals.update(
         plural=plural, STATUS_WORDS=STATUS_WORDS, STATUS_ICONS=STATUS_ICONS,
         STATUS_TONES=STATUS_TONES)

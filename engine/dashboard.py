@@ -349,3 +349,45 @@ def resource_history(session: Session, evidence_id: int) -> ResourceHistory:
         evidence, cls.name if cls else integration_id, check,
         [(cat.frameworks[c.framework_id].name, c.id, c.title)
          for c in cat.controls_for(evidence.check_id)], versions)
+
+
+@dataclass(frozen=True)
+class RunProblem:
+    check_title: str | None
+    """The check that could not run (None: the whole run)."""
+    message: str
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    integration_name: str
+    trigger: str
+    status: RunStatus
+    queued_at: datetime
+    started_at: datetime | None
+    duration_ms: int | None
+    evidence_count: int
+    changed_count: int
+    problems: list[RunProblem]
+
+
+RUNS_SHOWN = 50
+
+
+def sync_history(session: Session) -> list[RunRow]:
+    """The account's latest sync runs, newest first, with what went wrong in each."""
+    known = connectors()
+    titles = {chk.id: chk.title for cls in known.values() for chk in cls.checks}
+    rows = session.execute(
+        select(SyncRun, Connection.integration_id)
+        .join(Connection, Connection.id == SyncRun.connection_id)
+        .where(SyncRun.account_id == account_of(session))
+        .order_by(SyncRun.queued_at.desc(), SyncRun.id).limit(RUNS_SHOWN)).tuples()
+    return [RunRow(
+        run.id, known[integration].name if integration in known else integration,
+        str(run.trigger), run.status, run.queued_at, run.started_at, run.duration_ms,
+        run.evidence_count, run.changed_count,
+        [RunProblem(titles.get(e.get("check") or "", e.get("check")),
+                    str(e.get("message") or "no details were recorded"))
+         for e in run.errors if isinstance(e, dict)]) for run, integration in rows]

@@ -118,6 +118,11 @@ def test_sign_in_overview_and_a_failing_control_with_its_resources(
         history = wait_for(driver, "table.versions")
         assert len(history.find_element(By.CSS_SELECTOR, "tbody tr code").text) == 64
 
+        driver.find_element(By.LINK_TEXT, "Sync runs").click()
+        run = wait_for(driver, "table.runs tbody tr")
+        assert "Amazon Web Services" in run.text and "Succeeded" in run.text
+        assert "resource results" in run.text
+
 
 def test_refusals_reused_link_csrf_expired_session_and_another_account(
         client, settings):

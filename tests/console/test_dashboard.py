@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from console.charts import trend_chart
 from engine.connections import ensure_account
-from engine.dashboard import ControlFilters, control_board, overview, pass_rate_trend
+from engine.dashboard import (
+    ControlFilters,
+    control_board,
+    overview,
+    pass_rate_trend,
+    sync_history,
+)
 from engine.db import unit_of_work
 from engine.frameworks import catalog
 from engine.models import (
@@ -16,6 +24,9 @@ from engine.models import (
     ControlStatus,
     Evidence,
     EvidenceStatus,
+    RunStatus,
+    SyncRun,
+    Trigger,
 )
 from engine.tenancy import scope_to_account
 
@@ -95,3 +106,24 @@ def test_the_integration_filter_keeps_only_its_checks(settings, db):
         board = control_board(session, ControlFilters(integration="github"))
     assert all(k.integration_id == "github" for r in board.rows for k in r.checks)
     assert all(r.count.status == ControlStatus.NOT_EVALUATED for r in board.rows)
+
+
+def test_sync_history_names_the_check_that_failed_and_hides_other_accounts(settings, db):
+    with unit_of_work(settings) as session:
+        seed_failing_bucket(session, "acme", "acme-logs")
+        seed_failing_bucket(session, "globex", "globex-secrets")
+        for account in ("acme", "globex"):
+            conn = session.scalars(select(Connection)
+                                   .where(Connection.account_id == account)).one()
+            session.add(SyncRun(account_id=account, connection_id=conn.id,
+                                trigger=Trigger.MANUAL, status=RunStatus.PARTIAL,
+                                evidence_count=3, errors=[{"check": CHECK, "message":
+                                                           "s3:GetEncryptionConfiguration "
+                                                           "was denied"}]))
+    with unit_of_work(settings) as session:
+        scope_to_account(session, "acme")
+        runs = sync_history(session)
+    assert len(runs) == 1 and runs[0].status == RunStatus.PARTIAL
+    assert runs[0].integration_name == "Amazon Web Services"
+    problem = runs[0].problems[0]
+    assert problem.check_title and "denied" in problem.message

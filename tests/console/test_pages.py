@@ -114,3 +114,9 @@ def test_the_assets_are_files_of_the_package_served_without_a_session(client):
         assert answer.status_code == 200 and answer.mimetype == kind
     page = client.get("/console/login").get_data(as_text=True)
     assert "http://" not in page and "https://" not in page  # nothing from another origin
+
+
+def test_the_sync_runs_page_says_when_nothing_has_run(sign_in, client):
+    sign_in("acme")
+    page = client.get("/console/runs")
+    assert page.status_code == 200 and "No sync has run yet" in page.get_data(as_text=True)
