@@ -41,7 +41,9 @@ COPY README.md beat_schedule.py ./
 COPY engine ./engine
 COPY connectors ./connectors
 COPY api ./api
+COPY console ./console
 COPY workers ./workers
+COPY cli ./cli
 RUN pip install --no-deps . \
  && pip check
 

@@ -8,12 +8,13 @@ import time
 from typing import Any
 
 import requests
+from moto.server import ThreadedMotoServer
 from rich.console import Console
 from rich.table import Table
 
 from cli.stack import api_command, child_env, migrate, start_services, worker_command
 from cli.supervisor import Children
-from connectors.aws.emulated import seed_estate
+from connectors.aws.kit import seed_estate
 from engine.settings import Settings
 from engine.tokens import mint
 
@@ -80,10 +81,6 @@ def _failing_table(items: list[dict[str, Any]]) -> Table:
 
 def run_demo(settings: Settings, keep_running: bool = False) -> int:
     """Start the stack and moto's server, connect and sync through the API, print the results."""
-    # Imported here, not at the top: moto's server (Flask, werkzeug, every service's backend)
-    # takes seconds to import, and every other `evidence` command would pay for it.
-    from moto.server import ThreadedMotoServer
-
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     children = Children()
     moto = None
