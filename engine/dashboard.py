@@ -34,7 +34,9 @@ from engine.registry import connectors
 from engine.tenancy import account_of
 
 TREND_DAYS = 90
-RESOURCES_PER_CHECK = 20
+RESOURCES_PER_CHECK = 5
+"""Failing resources listed per check on the board (a check serves several controls, so each
+listing repeats; the rest are counted, and the resource page has each one's history)."""
 
 
 @dataclass(frozen=True)
