@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-from importlib.util import find_spec
-
+from cli.main import main
 from tests.console.conftest import post_link
 
 
-def evidence_main():
-    """The `evidence` command's entry point (it is moving from engine/cli.py to cli/main.py)."""
-    return import_module("cli.main" if find_spec("cli") else "engine.cli").main
-
-
 def test_login_link_prints_a_single_use_console_link(settings, client, capsys):
-    assert evidence_main()(["login-link", "--account", "initech"]) == 0
+    assert main(["login-link", "--account", "initech"]) == 0
     printed = capsys.readouterr()
     link = printed.out.strip()
     assert link.startswith(f"{settings.public_base_url}/console/login#token=")
