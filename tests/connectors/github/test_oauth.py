@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
+from connectors.base import AuthFailed, PermissionMissing
 from connectors.github import GithubConnector, GithubCredentials
 from connectors.github.grant import grant_url, revoke_grant
 from connectors.github.kit import (
@@ -32,7 +33,6 @@ from connectors.github.kit import (
     seed_estate,
 )
 from engine.db import _sender, session_factory, set_job_sender
-from engine.errors import AuthFailed, PermissionMissing
 from engine.models import Connection, ConnectionStatus
 from engine.models.integrations import OAuthState
 from engine.settings import OAuthClient, Settings
