@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
 
 from engine.db import Job, session_factory, set_job_sender
 from engine.embedded import start_postgres, start_redis
@@ -139,6 +141,19 @@ def running_worker(env: dict[str, str], log: Path, queues: str = "sync,default",
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """`app` on a free loopback port (werkzeug, threaded); yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -1,35 +1,19 @@
-"""A real Chromium (Debian's `chromium` + `chromium-driver`, never downloaded) and the app served
-over HTTP in a thread, for the console's browser tests."""
+"""A real Chromium (Debian's `chromium` + `chromium-driver`, never downloaded) for the console's
+browser tests (the app is served over HTTP by `tests.conftest.serve`)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Flask
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
-from werkzeug.serving import make_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-@contextmanager
-def served(app: Flask) -> Iterator[str]:
-    """`app` on a free loopback port (threaded werkzeug); yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 @contextmanager

@@ -25,7 +25,8 @@ from engine.models import (
     EvidenceStatus,
 )
 from engine.models.console import ConsoleSession
-from tests.console.browser import chromium, page_width, screenshot, served
+from tests.conftest import serve
+from tests.console.browser import chromium, page_width, screenshot
 from tests.console.conftest import login_link
 
 pytestmark = pytest.mark.slow
@@ -72,7 +73,7 @@ def test_sign_in_overview_and_a_failing_control_with_its_resources(
         client, auth, worker, aws_endpoint, settings):
     sync_aws(client, auth, aws_endpoint)
     backdate_history(settings, "acme")
-    with served(client.application) as server, chromium() as driver:
+    with serve(client.application) as server, chromium() as driver:
         open_link(driver, server, login_link(settings, "acme"), settings)
         wait_for(driver, "#framework-soc2")
         assert urlparse(driver.current_url).path == "/console"
@@ -126,7 +127,7 @@ def test_sign_in_overview_and_a_failing_control_with_its_resources(
 
 def test_refusals_reused_link_csrf_expired_session_and_another_account(
         client, settings):
-    with served(client.application) as server, chromium() as driver:
+    with serve(client.application) as server, chromium() as driver:
         other = _other_accounts_evidence(settings)
         link = login_link(settings, "acme")
         open_link(driver, server, link, settings)

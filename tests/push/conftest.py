@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import pytest
 import requests
 from pydantic import SecretStr
-from werkzeug.serving import make_server
 
 from engine.settings import Settings
 from engine.tokens import mint
+from tests.conftest import serve
 
 BUCKET = "evidence-push-tests"
 MAX_SIZE = 64 * 1024
 ORG = "acme"
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """The app on a free loopback port (werkzeug, threaded); yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
