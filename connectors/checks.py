@@ -151,6 +151,9 @@ class Check:
     benchmarks: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False,
                                                       compare=False)
     """Benchmark recommendations the check tests, by framework id: {"cis_aws": ("1.4",)}."""
+    replaces: tuple[str, ...] = field(default=(), hash=False, compare=False)
+    """Check ids this one supersedes (a split or a rename). The old id stays declared for one
+    release as a deprecated alias, so stored history and mappings that name it stay readable."""
 
     def judge(self, *snapshots: Any) -> list[Result]:
         """Run the check on snapshots; a resource judged twice is a bug in the check."""
@@ -172,6 +175,7 @@ Judge3 = Callable[[A, B, C], Iterable[Result]]
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: Collector[A], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
+          replaces: Sequence[str] = (),
           ) -> Callable[[Judge1[A]], Check]: ...
 
 
@@ -179,6 +183,7 @@ def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: tuple[Collector[A], Collector[B]], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
+          replaces: Sequence[str] = (),
           ) -> Callable[[Judge2[A, B]], Check]: ...
 
 
@@ -186,6 +191,7 @@ def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: tuple[Collector[A], Collector[B], Collector[C]], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
+          replaces: Sequence[str] = (),
           ) -> Callable[[Judge3[A, B, C]], Check]: ...
 
 
@@ -193,12 +199,14 @@ def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: Sequence[Collector[Any]], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
+          replaces: Sequence[str] = (),
           ) -> Callable[[Callable[..., Iterable[Result]]], Check]: ...
 
 
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: Collector[Any] | Sequence[Collector[Any]], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
+          replaces: Sequence[str] = (),
           ) -> Callable[[Callable[..., Iterable[Result]]], Check]:
     """Declare a check over the snapshots of `needs` (one collector or a tuple of them), in that
     order; its title defaults to the first line of the function's docstring. mypy ties the
@@ -216,7 +224,11 @@ def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
         refs = {str(fw): tuple(str(r) for r in ids) for fw, ids in (benchmarks or {}).items()}
         if any(not ids or isinstance(ids, str) for ids in (benchmarks or {}).values()):
             raise TypeError(f"check {id}: each benchmark needs a list of recommendation ids")
+        old = tuple(str(r) for r in ([replaces] if isinstance(replaces, str) else replaces))
+        if any(not CHECK_ID.match(r) or r == id for r in old):
+            raise TypeError(f"check {id}: replaces names other checks' ids")
         return Check(id=id, title=declared, severity=severity, resource_type=resource_type,
-                     remediation=remediation, needs=collectors, fn=fn, benchmarks=refs)
+                     remediation=remediation, needs=collectors, fn=fn, benchmarks=refs,
+                     replaces=old)
 
     return wrap
