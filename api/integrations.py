@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from flask import redirect
+from flask import redirect, request
 from flask_openapi3 import APIBlueprint, Tag
 from werkzeug.wrappers import Response
 
@@ -61,6 +61,7 @@ callback_bp = APIBlueprint("oauth_callback", __name__, url_prefix="/api/v1/integ
                            abp_tags=[Tag(name="integrations")])
 
 CALLBACK_WAIT_SECONDS = 5.0
+CONSOLE_INTEGRATIONS = "/console/integrations"
 
 
 @bp.get("", responses={200: IntegrationList})
@@ -196,8 +197,9 @@ def oauth_callback(query: CallbackQuery) -> Reply | Response:
 
     The state must be one this server issued, unexpired and unused; with a bearer token the
     token's account must be the one that asked. The code is exchanged (PKCE), the tokens are
-    stored encrypted and verified; then the browser goes to EVIDENCE_DASHBOARD_URL, or the
-    answer is the connection as JSON.
+    stored encrypted and verified; then the browser goes to EVIDENCE_DASHBOARD_URL (unset: a
+    caller that prefers HTML goes to the console's integrations page), or the answer is the
+    connection as JSON.
     """
     claims = oauth.read_state(query.state, settings())
     caller = optional_principal()
@@ -217,6 +219,10 @@ def oauth_callback(query: CallbackQuery) -> Reply | Response:
     with wait_slot(CALLBACK_WAIT_SECONDS, grant.account_id) as seconds:
         conn = engine.wait_for_connection(account_sessions(grant.account_id), conn.id, seconds)
     dashboard = settings().dashboard_url
+    if not dashboard and request.accept_mimetypes.best_match(
+            ["application/json", "text/html"]) == "text/html":
+        # A browser (the console's "Connect with" button) lands on the console's catalog.
+        dashboard = settings().public_base_url.rstrip("/") + CONSOLE_INTEGRATIONS
     if dashboard:
         separator = "&" if "?" in dashboard else "?"
         return redirect(dashboard + separator + urlencode({

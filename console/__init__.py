@@ -13,6 +13,7 @@ import hmac
 
 from flask import Flask
 
+from console import integrations as _integrations  # noqa: F401  (its routes join bp)
 from console.views import bp, csrf
 from console.words import register_filters
 from engine.settings import Settings

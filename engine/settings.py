@@ -63,7 +63,8 @@ class Settings(BaseSettings):
         description="Refresh an OAuth access token this long before it expires")
     dashboard_url: str | None = Field(
         None, validation_alias="EVIDENCE_DASHBOARD_URL",
-        description="Where the OAuth callback sends the browser after connecting; unset: JSON")
+        description="Where the OAuth callback sends the browser after connecting; unset: the "
+        "console's integrations page for a browser (Accept: text/html), JSON for other callers")
 
     storage_endpoint_url: str | None = Field(None, validation_alias="EVIDENCE_STORAGE_ENDPOINT_URL")
     storage_bucket: str | None = Field(None, validation_alias="EVIDENCE_STORAGE_BUCKET")
