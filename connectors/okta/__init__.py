@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
-from connectors.base import AuthType, Category, ConfigParam, Connector
-from connectors.okta import admins, policies, users
+from connectors.base import AuthType, Category, ConfigParam, Connector, RetryPolicy
+from connectors.okta import admins, factors, passwords, policies, users
 from connectors.okta.session import OktaApi, OktaCredentials, OktaSession, OktaSettings, Scope
 
 __all__ = ["OktaConnector", "OktaCredentials", "OktaSession", "OktaSettings"]
@@ -25,9 +25,11 @@ class OktaConnector(Connector):
     category = Category.IDENTITY
     auth_type = AuthType.API_KEY  # or, as the alternative credential form, an OAuth service app
     icon = "okta"
-    description = ("Audits an Okta org: authentication policies requiring MFA, authenticator "
-                   "enrollment, password policy strength, global session lifetime, inactive "
-                   "and stuck users, and the number of super administrators.")
+    description = ("Audits an Okta org: every active user's enrolled second factor "
+                   "(phishing-resistant ones apart), global session rules and authentication "
+                   "policies requiring MFA, authenticator enrollment, password length, "
+                   "complexity, history and lockout, global session lifetime, inactive and "
+                   "stuck users, and the number of super administrators.")
     credentials_model = OktaCredentials
     config_model = OktaSettings
     config_params = (
@@ -37,17 +39,33 @@ class OktaConnector(Connector):
                "Days a user may stay staged, pending, locked out or suspended."),
         _param("max_session_lifetime_minutes", "Longest allowed global session, in minutes."),
         _param("max_session_idle_minutes", "Longest allowed idle global session, in minutes."),
+        _param("min_password_length", "Shortest password a password policy may allow."),
+        _param("min_password_history", "Fewest previous passwords a policy must refuse again."),
+        _param("max_lockout_attempts", "Most failed sign-ins before a policy locks the account."),
+        _param("require_phishing_resistant_mfa",
+               "Whether every active user must have a phishing-resistant factor (WebAuthn, "
+               "U2F or FastPass); off: users without one are not applicable."),
     )
     checks = (
         policies.mfa_required,
         policies.mfa_enrollment,
-        policies.password_strength,
+        policies.signon_requires_mfa,
+        passwords.password_min_length,
+        passwords.password_complexity,
+        passwords.password_history,
+        passwords.password_lockout,
+        policies.password_strength,  # deprecated alias of the four above, for one release
         policies.session_lifetime,
+        factors.mfa_enrolled,
+        factors.phishing_resistant_mfa,
+        factors.mfa_for_everyone,
         users.inactive_users,
         users.stuck_users,
         admins.super_admin_count,
     )
     max_parallel = 4  # Okta's concurrent-request limit is per org and shared with its admins
+    retry_policy = RetryPolicy(max_wait=60.0)
+    """Okta's rate-limit windows are a minute long: a 429 waits for X-Rate-Limit-Reset."""
 
     def session(self) -> OktaSession:
         return OktaSession(cast(OktaCredentials, self.credentials), self.retry_policy,

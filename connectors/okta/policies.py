@@ -22,7 +22,8 @@ from connectors.okta.session import (
     resource_id,
 )
 
-# Password strength (checked on every active password policy Okta masters).
+# Password strength as the deprecated okta.policy.password_strength judged it (the per-property
+# checks in connectors/okta/passwords.py take their thresholds from the configuration).
 MIN_PASSWORD_LENGTH = 12
 # Okta's default remembers 4; PCI DSS 4.0 (8.3.7) asks that a new password differ from the last
 # four. We ask for 5 so the default policy, untouched, does not pass.
@@ -107,9 +108,11 @@ def read_policies(session: OktaSession, policy_type: PolicyType,
 
 
 @collector()
-def collect_password_policies(session: OktaSession) -> PolicySet:
-    """Password policies with their rules."""
-    return read_policies(session, PolicyType.PASSWORD)
+def collect_password_policies(session: OktaSession, *, config: OktaSettings) -> PolicySet:
+    """Password policies with their rules, and the thresholds of the per-property checks."""
+    return read_policies(session, PolicyType.PASSWORD, {
+        "minLength": config.min_password_length, "minHistory": config.min_password_history,
+        "maxLockoutAttempts": config.max_lockout_attempts})
 
 
 @collector()
@@ -160,12 +163,15 @@ def password_gaps(settings: dict[str, Any]) -> list[str]:
 
 @check(id="okta.policy.password_strength", severity=Severity.MEDIUM,
        resource_type="okta.policy.password", needs=collect_password_policies,
-       remediation="Edit the password policy (Security > Authenticators > Password > Edit): "
+       remediation="Deprecated alias, kept for one release: see okta.policy.password_min_length, "
+                   "okta.policy.password_complexity, okta.policy.password_history and "
+                   "okta.policy.password_lockout. Edit the password policy (Security > "
+                   "Authenticators > Password > Edit): "
                    "minimum length 12, require a lowercase and an uppercase letter, a number "
                    "and a symbol, enforce a password history of at least 5, and lock out the "
                    "user after at most 10 unsuccessful attempts.")
 def password_strength(policies: PolicySet) -> Iterator[Result]:
-    """Password policies demand length 12, full complexity, history 5 and lockout by 10 tries."""
+    """Deprecated alias (one release): length 12, complexity, history 5 and lockout by 10."""
     for policy in policies.policies:
         rid = policies.resource(policy)
         provider = str((policy.conditions.get("authProvider") or {}).get("provider") or "OKTA")
@@ -311,3 +317,38 @@ def session_lifetime(policies: PolicySet) -> Iterator[Result]:
                  if too_long else
                  f"Global session policy {policy.name} ends sessions within the limits")
         yield Result.of(rid, passing=not too_long, title=title, data=data)
+
+
+# --- multi-factor sign-in in the global session policy -----------------------------------------
+
+def sign_on_rule(policies: PolicySet, policy: Policy, rule: dict[str, Any]) -> Result:
+    """One global session policy rule judged on `requireFactor`: an allowing rule of an active
+    policy passes only when it makes users present a second factor to start a session."""
+    signon = (rule.get("actions") or {}).get("signon") or {}
+    name, access = str(rule.get("name") or rule.get("id")), str(signon.get("access") or "ALLOW")
+    rid = resource_id(policies.org_host, "policy_rule", str(rule.get("id")))
+    data = {"policy": policy.summary(), "id": rule.get("id"), "name": name,
+            "status": rule.get("status", "ACTIVE"), "access": access,
+            "requireFactor": bool(signon.get("requireFactor")),
+            **{key: signon.get(key) for key in ("primaryFactor", "factorPromptMode",
+                                                "factorLifetime", "rememberDeviceByDefault")}}
+    where = f"Rule {name} of global session policy {policy.name}"
+    if not policy.is_active or rule.get("status", "ACTIVE") != "ACTIVE":
+        return Result.not_applicable(rid, f"{where} is inactive", data)
+    if access != "ALLOW":
+        return Result.not_applicable(rid, f"{where} denies sign-in", data)
+    required = data["requireFactor"]
+    return Result.of(rid, passing=required, data=data, title=f"{where} " + (
+        "requires a second factor" if required else "starts sessions without a second factor"))
+
+
+@check(id="okta.policy.signon_requires_mfa", severity=Severity.HIGH,
+       resource_type="okta.policy_rule.global_session", needs=collect_sign_on_policies,
+       remediation="In each global session policy (Security > Global Session Policy), edit "
+                   "every rule that allows access and set 'Multifactor authentication (MFA) is' "
+                   "to Required, including the Default Rule.")
+def signon_requires_mfa(policies: PolicySet) -> Iterator[Result]:
+    """Every allowing rule of a global session policy requires a second factor (requireFactor)."""
+    for policy in policies.policies:
+        for rule in policy.rules:
+            yield sign_on_rule(policies, policy, rule)

@@ -9,10 +9,9 @@ reading of the same estate.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +19,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.base import Status
+from connectors.okta.kit.factors import FACTORS, factors_json
+from connectors.okta.kit.shapes import (
+    EVERYONE,
+    ago,
+    links,
+    okta_id,
+    policy_json,
+    role_json,
+    rule_json,
+)
 
 PASSING, FAILING, NOT_APPLICABLE = (Status.PASSING.value, Status.FAILING.value,
                                     Status.NOT_APPLICABLE.value)
@@ -27,18 +36,6 @@ P, F, NA = PASSING, FAILING, NOT_APPLICABLE
 DOMAIN = "acme.example.com"
 CLIENT_ID = "0oa8f2kq1xLsvZ3Tm5d7"
 GRANTED_SCOPES = ("okta.users.read", "okta.policies.read", "okta.roles.read", "okta.groups.read")
-
-
-def okta_id(prefix: str, name: str) -> str:
-    """A stable 20-character Okta-style id (`00u…` users, `00p…` policies, `0pr…` rules)."""
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    number = int(digest, 16)
-    tail = ""
-    while len(tail) < 20 - len(prefix):
-        number, index = divmod(number, len(alphabet))
-        tail += alphabet[index]
-    return prefix + tail
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -100,17 +97,26 @@ class _PasswordPolicy:
     history: int = 10
     lockout: int = 5
     system: bool = False
+    # the verdicts of the per-property checks (14 characters, four classes, history 5, lockout
+    # by 10); `expect` is the deprecated okta.policy.password_strength (12, classes, 5, 10)
+    length_ok: str = P
+    complexity_ok: str = P
+    history_ok: str = P
+    lockout_ok: str = P
 
 
 PASSWORD_POLICIES = (
     # Okta's default, untouched: length 8, no symbol, history 4.
     _PasswordPolicy("Default Policy", F, min_length=8, complexity=(1, 1, 1, 0), history=4,
-                    lockout=10, system=True),
+                    lockout=10, system=True, length_ok=F, complexity_ok=F, history_ok=F),
     _PasswordPolicy("Engineering Password Policy", P),
-    _PasswordPolicy("Finance Password Policy", F, lockout=0),  # never locks out
-    _PasswordPolicy("Contractors (retired)", NA, status="INACTIVE", min_length=6),
-    _PasswordPolicy("Active Directory Users", NA, provider="ACTIVE_DIRECTORY", min_length=7),
-    _PasswordPolicy("Executives Password Policy", P, min_length=12, history=5, lockout=10),
+    _PasswordPolicy("Finance Password Policy", F, lockout=0, lockout_ok=F),  # never locks out
+    _PasswordPolicy("Contractors (retired)", NA, status="INACTIVE", min_length=6, length_ok=NA,
+                    complexity_ok=NA, history_ok=NA, lockout_ok=NA),
+    _PasswordPolicy("Active Directory Users", NA, provider="ACTIVE_DIRECTORY", min_length=7,
+                    length_ok=NA, complexity_ok=NA, history_ok=NA, lockout_ok=NA),
+    _PasswordPolicy("Executives Password Policy", P, min_length=12, history=5, lockout=10,
+                    length_ok=F),  # 12 was enough for the old check, not for 14
 )
 
 
@@ -121,6 +127,8 @@ class _SessionRule:
     idle: int
     status: str = "ACTIVE"
     access: str = "ALLOW"
+    require_factor: bool = True
+    mfa: str = P  # the verdict of okta.policy.signon_requires_mfa on the rule
 
 
 @dataclass(frozen=True)
@@ -135,18 +143,23 @@ class _SessionPolicy:
 SIGN_ON_POLICIES = (
     _SessionPolicy("Admins Session Policy", P, (_SessionRule("Admins", 480, 30),)),
     _SessionPolicy("Engineering Sessions", F, (
-        _SessionRule("Office network", 720, 120),
+        _SessionRule("Office network", 720, 120, require_factor=False, mfa=F),  # password only
         _SessionRule("Everywhere else", 1440, 60),  # a day-long session
     )),
     _SessionPolicy("Contractors Sessions", P, (
-        _SessionRule("Block outside the VPN", 0, 0, access="DENY"),  # deny rules keep no session
+        _SessionRule("Block outside the VPN", 0, 0, access="DENY", require_factor=False,
+                     mfa=NA),  # deny rules keep no session
         _SessionRule("VPN", 240, 60),
-        _SessionRule("Old long sessions", 10_080, 600, status="INACTIVE"),
+        _SessionRule("Old long sessions", 10_080, 600, status="INACTIVE", require_factor=False,
+                     mfa=NA),
     )),
-    _SessionPolicy("Legacy VPN Sessions", NA, (_SessionRule("Default", 0, 0),),
+    _SessionPolicy("Legacy VPN Sessions", NA, (_SessionRule("Default", 0, 0, mfa=NA,
+                                                            require_factor=False),),
                    status="INACTIVE"),
-    # Okta's default rule: no lifetime limit, 2 idle hours.
-    _SessionPolicy("Default Policy", F, (_SessionRule("Default Rule", 0, 120),), system=True),
+    # Okta's default rule: no lifetime limit, 2 idle hours, MFA not required.
+    _SessionPolicy("Default Policy", F, (_SessionRule("Default Rule", 0, 120,
+                                                      require_factor=False, mfa=F),),
+                   system=True),
 )
 
 
@@ -230,6 +243,7 @@ class Estate:
     rules: dict[str, list[dict[str, Any]]]  # policy id -> rules
     roles: dict[str, list[dict[str, Any]]]  # user id -> role assignments
     expected: dict[str, dict[str, str]] = field(default_factory=dict)
+    factors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # user id -> factors
 
     @property
     def org_host(self) -> str:
@@ -251,81 +265,24 @@ class Estate:
         return f"okta:{self.org_host}:{kind}:{ident}" if ident else f"okta:{self.org_host}:{kind}"
 
 
-def _ts(now: datetime, days_ago: int | None) -> str | None:
-    if days_ago is None:
-        return None
-    stamp = now - timedelta(days=days_ago, hours=1)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def _links(org_url: str, path: str) -> dict[str, Any]:
-    return {"self": {"href": f"{org_url}{path}"}}
-
 
 def _user_json(spec: _User, org_url: str, now: datetime) -> dict[str, Any]:
     uid = okta_id("00u", spec.login)
     first, _, last = spec.login.partition(".")
     activated = None if spec.status in ("STAGED", "PROVISIONED") else spec.created - 1
     return {
-        "id": uid, "status": spec.status, "created": _ts(now, spec.created),
-        "activated": _ts(now, activated), "statusChanged": _ts(now, spec.days_in_status),
-        "lastLogin": _ts(now, spec.last_login), "lastUpdated": _ts(now, spec.days_in_status),
-        "passwordChanged": _ts(now, spec.created), "type": {"id": okta_id("oty", "default")},
+        "id": uid, "status": spec.status, "created": ago(now, spec.created),
+        "activated": ago(now, activated), "statusChanged": ago(now, spec.days_in_status),
+        "lastLogin": ago(now, spec.last_login), "lastUpdated": ago(now, spec.days_in_status),
+        "passwordChanged": ago(now, spec.created), "type": {"id": okta_id("oty", "default")},
         "profile": {"firstName": first.capitalize(), "lastName": (last or "account").capitalize(),
                     "mobilePhone": None, "secondEmail": None,
                     "login": f"{spec.login}@{DOMAIN}", "email": f"{spec.login}@{DOMAIN}"},
         "credentials": {"password": {}, "provider": {"type": "OKTA", "name": "OKTA"}},
-        "_links": _links(org_url, f"/api/v1/users/{uid}"),
+        "_links": links(org_url, f"/api/v1/users/{uid}"),
     }
 
 
-def _role_json(user_id: str, role: str, assignment: str, now: datetime,
-               org_url: str) -> dict[str, Any]:
-    rid = okta_id("ra1", f"{user_id}:{role}")
-    body: dict[str, Any] = {
-        "id": rid, "label": role.replace("_", " ").title(), "type": role, "status": "ACTIVE",
-        "created": _ts(now, 100), "lastUpdated": _ts(now, 50), "assignmentType": assignment,
-        "_links": {"assignee": {"href": f"{org_url}/api/v1/users/{user_id}"}},
-    }
-    if role == "CUSTOM":
-        body |= {"label": "Access reviewers", "role": okta_id("cr0", "reviewers"),
-                 "resource-set": okta_id("iam", "reviewers")}
-    return body
-
-
-def _policy_json(policy_type: str, name: str, status: str, system: bool, priority: int,
-                 now: datetime, org_url: str, settings: dict[str, Any] | None = None,
-                 conditions: dict[str, Any] | None = None) -> dict[str, Any]:
-    prefix = "rst" if policy_type == "ACCESS_POLICY" else "00p"
-    pid = okta_id(prefix, f"{policy_type}:{name}")
-    body: dict[str, Any] = {
-        "id": pid, "status": status, "name": name, "description": f"{name} ({policy_type})",
-        "priority": priority, "system": system, "type": policy_type,
-        "created": _ts(now, 300), "lastUpdated": _ts(now, 20),
-        "_links": _links(org_url, f"/api/v1/policies/{pid}"),
-    }
-    if conditions is not None:
-        body["conditions"] = conditions
-    if settings is not None:
-        body["settings"] = settings
-    return body
-
-
-def _rule_json(policy_id: str, rule_type: str, name: str, priority: int, status: str,
-               actions: dict[str, Any], now: datetime, org_url: str,
-               conditions: dict[str, Any] | None = None) -> dict[str, Any]:
-    prefix = "rul" if rule_type == "ACCESS_POLICY" else "0pr"
-    rid = okta_id(prefix, f"{policy_id}:{name}")
-    return {
-        "id": rid, "status": status, "name": name, "priority": priority,
-        "system": name in ("Default Rule", "Catch-all Rule"), "type": rule_type,
-        "created": _ts(now, 300), "lastUpdated": _ts(now, 20),
-        "conditions": conditions, "actions": actions,
-        "_links": _links(org_url, f"/api/v1/policies/{policy_id}/rules/{rid}"),
-    }
-
-
-_EVERYONE = {"people": {"groups": {"include": [okta_id("00g", "Everyone")]}}}
 
 
 def build_estate(org_url: str, now: datetime | None = None) -> Estate:
@@ -343,7 +300,25 @@ def build_estate(org_url: str, now: datetime | None = None) -> Estate:
     _lay_out_sign_on_policies(estate)
     _lay_out_access_policies(estate)
     _lay_out_enrollment_policies(estate)
+    _lay_out_factors(estate)
     return estate
+
+
+def _lay_out_factors(estate: Estate) -> None:
+    """Each user's factors; the factor checks judge the ACTIVE users only."""
+    enrolled: dict[str, str] = {}
+    resistant: dict[str, str] = {}
+    for user in estate.users:
+        login = user["profile"]["login"]
+        estate.factors[user["id"]] = factors_json(user["id"], login, estate.org_url, estate.now)
+        if user["status"] == "ACTIVE":
+            _, enrolled_ok, resistant_ok = FACTORS[login.partition("@")[0]]
+            enrolled[estate.resource("user", user["id"])] = enrolled_ok
+            resistant[estate.resource("user", user["id"])] = resistant_ok
+    estate.expected["okta.user.mfa_enrolled"] = enrolled
+    estate.expected["okta.user.phishing_resistant_mfa"] = resistant
+    # frank, erin, ivan and svc-backup have no second factor; two global session rules lack MFA
+    estate.expected["okta.org.mfa_for_everyone"] = {estate.resource("org"): FAILING}
 
 
 def _lay_out_users(estate: Estate) -> None:
@@ -353,7 +328,7 @@ def _lay_out_users(estate: Estate) -> None:
         user = _user_json(spec, estate.org_url, estate.now)
         estate.users.append(user)
         if spec.roles:
-            estate.roles[user["id"]] = [_role_json(user["id"], role, how, estate.now,
+            estate.roles[user["id"]] = [role_json(user["id"], role, how, estate.now,
                                                    estate.org_url) for role, how in spec.roles]
         if spec.status == "DEPROVISIONED":
             continue
@@ -385,11 +360,11 @@ def _lay_out_password_policies(estate: Estate) -> None:
                                                     "properties": {"recoveryToken": {
                                                         "tokenLifetimeMinutes": 60}}}}},
             "delegation": {"options": {"skipUnlock": False}}}
-        conditions = {**_EVERYONE, "authProvider": {"provider": spec.provider}}
-        policy = _policy_json("PASSWORD", spec.name, spec.status, spec.system, priority,
+        conditions = {**EVERYONE, "authProvider": {"provider": spec.provider}}
+        policy = policy_json("PASSWORD", spec.name, spec.status, spec.system, priority,
                               estate.now, estate.org_url, settings, conditions)
         policies.append(policy)
-        estate.rules[policy["id"]] = [_rule_json(
+        estate.rules[policy["id"]] = [rule_json(
             policy["id"], "PASSWORD", "Default Rule", 1, "ACTIVE",
             {"passwordChange": {"access": "ALLOW"},
              "selfServicePasswordReset": {"access": "ALLOW"},
@@ -399,40 +374,54 @@ def _lay_out_password_policies(estate: Estate) -> None:
         verdicts[estate.resource("policy", policy["id"])] = spec.expect
     estate.policies["PASSWORD"] = policies
     estate.expected["okta.policy.password_strength"] = verdicts
+    for check_id, verdict in (("password_min_length", "length_ok"),
+                              ("password_complexity", "complexity_ok"),
+                              ("password_history", "history_ok"),
+                              ("password_lockout", "lockout_ok")):
+        estate.expected[f"okta.policy.{check_id}"] = {
+            estate.resource("policy", policy["id"]): getattr(spec, verdict)
+            for policy, spec in zip(policies, PASSWORD_POLICIES, strict=True)}
 
 
 def _lay_out_sign_on_policies(estate: Estate) -> None:
     verdicts = {}
+    signon_mfa: dict[str, str] = {}
     policies = []
     for priority, spec in enumerate(SIGN_ON_POLICIES, start=1):
-        policy = _policy_json("OKTA_SIGN_ON", spec.name, spec.status, spec.system, priority,
-                              estate.now, estate.org_url, conditions=_EVERYONE)
+        policy = policy_json("OKTA_SIGN_ON", spec.name, spec.status, spec.system, priority,
+                              estate.now, estate.org_url, conditions=EVERYONE)
         policies.append(policy)
         rules = []
         for rule_priority, rule in enumerate(spec.rules, start=1):
-            signon: dict[str, Any] = {"access": rule.access, "requireFactor": False,
+            signon: dict[str, Any] = {"access": rule.access,
+                                      "requireFactor": rule.require_factor,
                                       "primaryFactor": "PASSWORD_IDP_ANY_FACTOR",
                                       "rememberDeviceByDefault": False}
+            if rule.require_factor:
+                signon |= {"factorPromptMode": "ALWAYS", "factorLifetime": 15}
             if rule.access == "ALLOW":
                 signon["session"] = {"usePersistentCookie": False,
                                      "maxSessionIdleMinutes": rule.idle,
                                      "maxSessionLifetimeMinutes": rule.lifetime}
-            rules.append(_rule_json(
+            rules.append(rule_json(
                 policy["id"], "SIGN_ON", rule.name, rule_priority, rule.status,
                 {"signon": signon}, estate.now, estate.org_url,
                 {"people": {"users": {"exclude": []}}, "network": {"connection": "ANYWHERE"},
                  "authContext": {"authType": "ANY"}}))
         estate.rules[policy["id"]] = rules
         verdicts[estate.resource("policy", policy["id"])] = spec.expect
+        for written, rule in zip(rules, spec.rules, strict=True):
+            signon_mfa[estate.resource("policy_rule", written["id"])] = rule.mfa
     estate.policies["OKTA_SIGN_ON"] = policies
     estate.expected["okta.policy.session_lifetime"] = verdicts
+    estate.expected["okta.policy.signon_requires_mfa"] = signon_mfa
 
 
 def _lay_out_access_policies(estate: Estate) -> None:
     verdicts = {}
     policies = []
     for priority, spec in enumerate(ACCESS_POLICIES, start=1):
-        policy = _policy_json("ACCESS_POLICY", spec.name, spec.status, spec.system, priority,
+        policy = policy_json("ACCESS_POLICY", spec.name, spec.status, spec.system, priority,
                               estate.now, estate.org_url)
         policies.append(policy)
         rules = []
@@ -445,7 +434,7 @@ def _lay_out_access_policies(estate: Estate) -> None:
                 app_sign_on["verificationMethod"] = {
                     "factorMode": rule.factor_mode, "type": "ASSURANCE",
                     "reauthenticateIn": "PT2H", "constraints": constraints}
-            rules.append(_rule_json(policy["id"], "ACCESS_POLICY", rule.name,
+            rules.append(rule_json(policy["id"], "ACCESS_POLICY", rule.name,
                                     rule_priority if rule.name != "Catch-all Rule" else 99,
                                     rule.status, {"appSignOn": app_sign_on}, estate.now,
                                     estate.org_url))
@@ -467,10 +456,10 @@ def _lay_out_enrollment_policies(estate: Estate) -> None:
         else:
             settings = {"type": "AUTHENTICATORS", "authenticators": [
                 {"key": key, "enroll": {"self": enroll}} for key, enroll in spec.authenticators]}
-        policy = _policy_json("MFA_ENROLL", spec.name, spec.status, spec.system, priority,
-                              estate.now, estate.org_url, settings, _EVERYONE)
+        policy = policy_json("MFA_ENROLL", spec.name, spec.status, spec.system, priority,
+                              estate.now, estate.org_url, settings, EVERYONE)
         policies.append(policy)
-        estate.rules[policy["id"]] = [_rule_json(
+        estate.rules[policy["id"]] = [rule_json(
             policy["id"], "MFA_ENROLL", "Default Rule", 1, "ACTIVE",
             {"enroll": {"self": spec.rule_enroll}}, estate.now, estate.org_url,
             {"people": {"users": {"exclude": []}}, "network": {"connection": "ANYWHERE"}})]

@@ -10,6 +10,7 @@ faults: answer a path with 429, 401, 403 or 503 a number of times, or always.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
 import time
@@ -75,7 +76,8 @@ _SUMMARIES = {
 class OktaServer:
     """An Okta org on a loopback port, serving an estate; `url` is its org URL."""
 
-    def __init__(self, page_size: int = 2) -> None:
+    def __init__(self, page_size: int = 2, rate_limit: int | None = None,
+                 rate_window: float = 60.0) -> None:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._http.daemon_threads = True
         self._http.okta = self  # type: ignore[attr-defined]
@@ -91,6 +93,11 @@ class OktaServer:
         self._tokens: dict[str, set[str]] = {}  # access token -> its scopes
         self._used_jtis: set[str] = set()
         self._lock = threading.Lock()
+        self.rate_limit = rate_limit
+        """Requests per endpoint and window, as Okta counts them (None: unlimited); the
+        X-Rate-Limit-* headers then tell the truth, and a request over the limit gets a 429."""
+        self.rate_window = rate_window
+        self._windows: dict[str, tuple[float, int]] = {}  # bucket -> (window start, used)
         self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,),
                                         daemon=True)
 
@@ -123,6 +130,24 @@ class OktaServer:
                         fault.times -= 1
                     return fault
         return None
+
+    def spend(self, path: str) -> dict[str, str] | None:
+        """Count one request against its endpoint's window: the X-Rate-Limit-* headers of the
+        answer, or None when the server is not rate-limited."""
+        if self.rate_limit is None:
+            return None
+        parts = path.strip("/").split("/")
+        bucket = "/".join(parts[:3] + parts[4:]) if len(parts) > 3 else path  # ids dropped
+        with self._lock:
+            now = time.time()
+            start, used = self._windows.get(bucket, (now, 0))
+            if now - start >= self.rate_window:
+                start, used = now, 0
+            self._windows[bucket] = (start, used + 1)
+        reset = math.ceil(start + self.rate_window)
+        return {"X-Rate-Limit-Limit": str(self.rate_limit),
+                "X-Rate-Limit-Remaining": str(max(0, self.rate_limit - used - 1)),
+                "X-Rate-Limit-Reset": str(reset), "X-Over-Limit": str(used >= self.rate_limit)}
 
     def record(self, seen: Seen) -> None:
         with self._lock:
@@ -184,7 +209,17 @@ class OktaServer:
         parts = path.strip("/").split("/")  # api, v1, ...
         if path == "/api/v1/users":
             listed = [u for u in estate.users if u["status"] != "DEPROVISIONED"]
+            wanted = (query.get("filter") or [""])[0]
+            if wanted:  # the one filter the connector sends: status eq "ACTIVE"
+                status, _, value = wanted.partition(" eq ")
+                if status != "status" or not value.startswith('"'):
+                    return _error(400)
+                listed = [u for u in estate.users if u["status"] == value.strip('"')]
             return self._page(path, query, listed)
+        if len(parts) == 5 and parts[2] == "users" and parts[4] == "factors":
+            if not any(u["id"] == parts[3] for u in estate.users):
+                return _error(404)
+            return 200, estate.factors.get(parts[3], []), []
         if len(parts) == 4 and parts[2] == "users":
             user = next((u for u in estate.users if u["id"] == parts[3]), None)
             return (200, user, []) if user else _error(404)
@@ -272,8 +307,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if denied == 403 else {}
             self._send(parts.path, query, status, body, [], extra)
             return
+        limits = self.okta.spend(parts.path)
+        if limits is not None and limits.pop("X-Over-Limit") == "True":
+            status, body, _ = _error(429)
+            self._send(parts.path, query, status, body, [], limits)
+            return
         status, body, links = self.okta.answer(parts.path, query)
-        self._send(parts.path, query, status, body, links)
+        self._send(parts.path, query, status, body, links, limits)
 
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
         parts = urlsplit(self.path)
@@ -313,9 +353,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def okta_server(page_size: int = 2) -> Iterator[OktaServer]:
-    """A started local Okta server with a freshly built estate."""
-    server = OktaServer(page_size).start()
+def okta_server(page_size: int = 2, rate_limit: int | None = None,
+                rate_window: float = 60.0) -> Iterator[OktaServer]:
+    """A started local Okta server with a freshly built estate (optionally rate-limited)."""
+    server = OktaServer(page_size, rate_limit, rate_window).start()
     try:
         yield server
     finally:

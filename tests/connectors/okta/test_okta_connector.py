@@ -37,9 +37,16 @@ def test_the_estate_is_big_enough_to_page(okta: OktaServer):
     list(connector(okta.estate.credentials()).run_checks())
 
     pages = okta.requests_to("/api/v1/users")
-    pages = [s for s in pages if s.path == "/api/v1/users"]
+    pages = [s for s in pages if s.path == "/api/v1/users" and "filter" not in s.query]
     assert len(pages) == -(-len(listed) // okta.page_size)  # every page read, each once
     assert [s.query.get("after") is None for s in pages].count(True) == 1
+    active = {u["id"] for u in okta.estate.users if u["status"] == "ACTIVE"}
+    filtered = [s for s in okta.requests_to("/api/v1/users") if s.path == "/api/v1/users"
+                and s.query.get("filter") == ['status eq "ACTIVE"']]
+    assert len(filtered) == -(-len(active) // okta.page_size)
+    factor_reads = [s.path.split("/")[4] for s in okta.requests_to("/api/v1/users/")
+                    if s.path.endswith("/factors")]
+    assert sorted(factor_reads) == sorted(active)  # each ACTIVE user's factors, once
     for policy_type in ("PASSWORD", "OKTA_SIGN_ON", "ACCESS_POLICY", "MFA_ENROLL"):
         reads = [s for s in okta.requests_to("/api/v1/policies")
                  if s.path == "/api/v1/policies" and s.query["type"] == [policy_type]]
