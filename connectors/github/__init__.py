@@ -8,7 +8,17 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from connectors.base import AuthType, Category, ConfigParam, Connector, OAuthSpec, RetryPolicy
-from connectors.github import actions, branches, codeowners, collaborators, dependabot, org, repos
+from connectors.github import (
+    actions,
+    branches,
+    codeowners,
+    collaborators,
+    dependabot,
+    deploy_keys,
+    org,
+    repos,
+    webhooks,
+)
 from connectors.github.config import ALLOWED_PUBLIC_REPOS, GithubConfig
 from connectors.github.grant import revoke_grant
 from connectors.github.session import GithubCredentials, GithubSession
@@ -26,9 +36,12 @@ class GithubConnector(Connector):
     category = Category.DEVOPS
     auth_type = AuthType.OAUTH2
     icon = "github"
-    description = ("Audits a GitHub organization: two-factor requirement, the Actions policy, "
-                   "and for every repository default-branch protection, secret scanning, "
-                   "Dependabot, outside admins, public visibility and CODEOWNERS.")
+    description = ("Audits a GitHub organization: two-factor requirement, base permission, "
+                   "public repository creation, the Actions policy and workflow token, and for "
+                   "every repository default-branch protection (reviews, status checks, signed "
+                   "commits, linear history, conversations, force pushes, admins), secret "
+                   "scanning and push protection, Dependabot, deploy keys, webhooks, outside "
+                   "collaborators, public visibility and CODEOWNERS.")
     credentials_model = GithubCredentials
     # github.com's endpoints; GitHub Enterprise Server's (https://HOST/login/oauth/...) are set
     # in EVIDENCE_OAUTH_CLIENTS. GitHub takes PKCE (S256) and answers the token request in JSON
@@ -49,15 +62,29 @@ class GithubConnector(Connector):
     )
     checks = (
         org.two_factor_required,
+        org.base_permission_restricted,
+        org.public_repo_creation_restricted,
         actions.actions_allowed_restricted,
+        actions.workflow_token_read_only,
         repos.public_visibility_allowed,
         repos.secret_scanning_enabled,
-        branches.reviews_required,
+        repos.secret_scanning_push_protection_enabled,
+        branches.approving_review_required,
+        branches.stale_reviews_dismissed,
+        branches.reviews_required,  # deprecated alias of the two above, for one release
+        branches.status_checks_required,
+        branches.signed_commits_required,
+        branches.linear_history_required,
+        branches.conversation_resolution_required,
         branches.force_pushes_blocked,
         branches.admins_enforced,
         dependabot.dependabot_alerts_enabled,
         dependabot.dependabot_security_updates_enabled,
+        deploy_keys.deploy_keys_read_only,
+        webhooks.webhooks_have_secret,
+        webhooks.webhooks_use_verified_tls,
         collaborators.outside_collaborator_admins,
+        collaborators.stale_outside_collaborators,
         codeowners.codeowners_present,
     )
     # GitHub asks integrators not to make many requests at once (secondary rate limits).

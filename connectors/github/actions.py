@@ -1,4 +1,5 @@
-"""GitHub Actions: which actions the organization's workflows may run."""
+"""GitHub Actions: which actions the organization's workflows may run, and what the workflows'
+GITHUB_TOKEN may do by default."""
 
 from __future__ import annotations
 
@@ -66,3 +67,51 @@ def actions_allowed_restricted(policy: ActionsPermissions) -> Iterator[Result]:
         title = (f"Workflows in {policy.organization} may run "
                  f"{_ALLOWED.get(allowed, allowed)}")
     yield Result.of(policy.resource_id, passing=allowed != "all", title=title, data=data)
+
+
+@dataclass(frozen=True)
+class WorkflowPermissions:
+    """GET /orgs/{org}/actions/permissions/workflow: the GITHUB_TOKEN's default permission."""
+
+    organization: str
+    default_workflow_permissions: str  # read, write
+    can_approve_pull_request_reviews: bool
+
+    @property
+    def resource_id(self) -> str:
+        return f"github:{self.organization}"
+
+
+@collector()
+def collect_workflow_permissions(session: GithubSession) -> WorkflowPermissions:
+    """The default permissions of the organization's workflow token."""
+    login = organization(session).login
+
+    def read() -> dict[str, Any]:
+        _, data = session.client().requester.requestJsonAndCheck(
+            "GET", f"/orgs/{login}/actions/permissions/workflow")
+        return dict(data or {})
+
+    data = session.call(read, what=f"the default workflow permissions of {login}",
+                        needs=ORG_ADMIN)
+    return WorkflowPermissions(
+        organization=login,
+        default_workflow_permissions=str(data.get("default_workflow_permissions", "write")),
+        can_approve_pull_request_reviews=bool(data.get("can_approve_pull_request_reviews")))
+
+
+@check(id="github.org.workflow_token_read_only", severity=Severity.HIGH,
+       resource_type="github.organization", needs=collect_workflow_permissions,
+       remediation="Make the workflow token read-only by default (Organization settings > "
+                   "Actions > General > Workflow permissions: 'Read repository contents and "
+                   "packages permissions') and grant more per job with `permissions:`.")
+def workflow_token_read_only(policy: WorkflowPermissions) -> Iterator[Result]:
+    """Workflows' GITHUB_TOKEN is read-only unless a workflow asks for more."""
+    data = {"organization": policy.organization,
+            "default_workflow_permissions": policy.default_workflow_permissions,
+            "can_approve_pull_request_reviews": policy.can_approve_pull_request_reviews}
+    read_only = policy.default_workflow_permissions == "read"
+    title = (f"Workflows in {policy.organization} get a read-only GITHUB_TOKEN by default"
+             if read_only else f"Workflows in {policy.organization} get a GITHUB_TOKEN with "
+             f"{policy.default_workflow_permissions} access to the repository by default")
+    yield Result.of(policy.resource_id, passing=read_only, title=title, data=data)

@@ -1,10 +1,12 @@
-"""Default-branch protection: code review, force pushes and whether admins are held to it."""
+"""Default-branch protection: code review, status checks, signed commits, linear history,
+conversation resolution, force pushes and whether admins are held to it (one property a check)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from github import GithubException
 
@@ -21,12 +23,22 @@ class Protection:
     dismiss_stale_reviews: bool
     allow_force_pushes: bool
     enforce_admins: bool
+    status_checks: tuple[str, ...] | None = None  # required contexts; None: not required
+    strict_status_checks: bool = False  # the branch must be up to date before merging
+    required_signatures: bool = False
+    required_linear_history: bool = False
+    required_conversation_resolution: bool = False
 
     def as_data(self) -> dict[str, object]:
         return {"required_approving_review_count": self.required_approving_reviews,
                 "dismiss_stale_reviews": self.dismiss_stale_reviews,
                 "allow_force_pushes": self.allow_force_pushes,
-                "enforce_admins": self.enforce_admins}
+                "enforce_admins": self.enforce_admins,
+                "required_status_checks": None if self.status_checks is None else {
+                    "contexts": list(self.status_checks), "strict": self.strict_status_checks},
+                "required_signatures": self.required_signatures,
+                "required_linear_history": self.required_linear_history,
+                "required_conversation_resolution": self.required_conversation_resolution}
 
 
 @dataclass(frozen=True)
@@ -75,15 +87,35 @@ def _read_protection(session: GithubSession, repo: Repository) -> Protection | N
         if exc.status == 404:  # "Branch not protected", or an empty repository's missing branch
             return None
         raise
-    reviews = rule.required_pull_request_reviews
+    return protection_of(dict(rule.raw_data))
+
+
+def protection_of(raw: dict[str, Any]) -> Protection:
+    """A Protection from GET .../branches/{branch}/protection's answer (settings off are absent
+    or `{"enabled": false}`)."""
+    reviews = raw.get("required_pull_request_reviews") or {}
+    checks = raw.get("required_status_checks")
+    contexts: tuple[str, ...] | None = None
+    if isinstance(checks, dict):
+        named = [str(c.get("context")) for c in checks.get("checks") or []
+                 if isinstance(c, dict) and c.get("context")]
+        contexts = tuple(dict.fromkeys([*map(str, checks.get("contexts") or []), *named]))
     return Protection(
-        required_approving_reviews=int(reviews.required_approving_review_count or 0)
-        if reviews is not None else 0,
-        dismiss_stale_reviews=bool(reviews.dismiss_stale_reviews) if reviews is not None
-        else False,
-        allow_force_pushes=bool(rule.allow_force_pushes),
-        enforce_admins=bool(rule.enforce_admins),
+        required_approving_reviews=int(reviews.get("required_approving_review_count") or 0),
+        dismiss_stale_reviews=bool(reviews.get("dismiss_stale_reviews")),
+        allow_force_pushes=_enabled(raw, "allow_force_pushes"),
+        enforce_admins=_enabled(raw, "enforce_admins"),
+        status_checks=contexts,
+        strict_status_checks=bool(isinstance(checks, dict) and checks.get("strict")),
+        required_signatures=_enabled(raw, "required_signatures"),
+        required_linear_history=_enabled(raw, "required_linear_history"),
+        required_conversation_resolution=_enabled(raw, "required_conversation_resolution"),
     )
+
+
+def _enabled(raw: dict[str, Any], setting: str) -> bool:
+    value = raw.get(setting)
+    return bool(value.get("enabled")) if isinstance(value, dict) else bool(value)
 
 
 def _judged(branches: list[DefaultBranch], what: str) -> Iterator[DefaultBranch | Result]:
@@ -105,32 +137,104 @@ def _unprotected(b: DefaultBranch) -> str:
     return f"Default branch {b.branch} of {b.repo.full_name} is not protected"
 
 
-@check(id="github.branch.reviews_required", severity=Severity.HIGH,
-       resource_type="github.repository", needs=collect_default_branches,
-       remediation="Protect the default branch (Settings > Branches > Add rule): 'Require a pull "
-                   "request before merging' with at least one approval and 'Dismiss stale pull "
-                   "request approvals when new commits are pushed'.")
-def reviews_required(branches: list[DefaultBranch]) -> Iterator[Result]:
-    """Changes to the default branch need an approving review, and new commits dismiss it."""
+def _judge_rule(branches: list[DefaultBranch], holds: Callable[[Protection], bool],
+                kept: str, broken: str) -> Iterator[Result]:
+    """One result per repository on one property of its default branch's rule: `kept` or
+    `broken` completes "Default branch <b> of <repo> ..."; an unprotected branch fails."""
     for b in _judged(branches, "the branch protection"):
         if isinstance(b, Result):
             yield b
             continue
         p = b.protection
-        if p is None:
-            yield Result.of(b.repo.resource_id, passing=False, title=_unprotected(b),
-                            data=b.data())
-            continue
-        missing = []
-        if p.required_approving_reviews < 1:
-            missing.append("no approving review is required")
-        if not p.dismiss_stale_reviews:
-            missing.append("stale approvals are not dismissed")
-        title = (f"Default branch {b.branch} of {b.repo.full_name} requires "
-                 f"{p.required_approving_reviews} approving review(s) and dismisses stale ones"
-                 if not missing else
-                 f"Default branch {b.branch} of {b.repo.full_name}: {' and '.join(missing)}")
-        yield Result.of(b.repo.resource_id, passing=not missing, title=title, data=b.data())
+        passing = p is not None and holds(p)
+        title = (_unprotected(b) if p is None else
+                 f"Default branch {b.branch} of {b.repo.full_name} {kept if passing else broken}")
+        yield Result.of(b.repo.resource_id, passing=passing, title=title, data=b.data())
+
+
+REVIEWS_REQUIRED = "github.branch.reviews_required"
+
+
+@check(id="github.branch.approving_review_required", severity=Severity.HIGH,
+       resource_type="github.repository", needs=collect_default_branches,
+       replaces=(REVIEWS_REQUIRED,),
+       remediation="Protect the default branch (Settings > Branches > Add rule): 'Require a pull "
+                   "request before merging' with at least one required approval.")
+def approving_review_required(branches: list[DefaultBranch]) -> Iterator[Result]:
+    """Changes to the default branch need at least one approving review."""
+    yield from _judge_rule(branches, lambda p: p.required_approving_reviews >= 1,
+                           "requires an approving review before merging",
+                           "requires no approving review")
+
+
+@check(id="github.branch.stale_reviews_dismissed", severity=Severity.MEDIUM,
+       resource_type="github.repository", needs=collect_default_branches,
+       replaces=(REVIEWS_REQUIRED,),
+       remediation="In the default branch's protection rule (Settings > Branches), require "
+                   "approvals and turn on 'Dismiss stale pull request approvals when new "
+                   "commits are pushed'.")
+def stale_reviews_dismissed(branches: list[DefaultBranch]) -> Iterator[Result]:
+    """New commits pushed to a pull request dismiss its earlier approvals."""
+    yield from _judge_rule(
+        branches, lambda p: p.required_approving_reviews >= 1 and p.dismiss_stale_reviews,
+        "dismisses stale approvals when new commits are pushed",
+        "keeps approvals after new commits are pushed (or requires none)")
+
+
+@check(id=REVIEWS_REQUIRED, severity=Severity.HIGH,
+       resource_type="github.repository", needs=collect_default_branches,
+       remediation="Deprecated alias, kept for one release: see "
+                   "github.branch.approving_review_required and "
+                   "github.branch.stale_reviews_dismissed.")
+def reviews_required(branches: list[DefaultBranch]) -> Iterator[Result]:
+    """Deprecated alias (one release): an approving review and stale-approval dismissal."""
+    yield from _judge_rule(
+        branches, lambda p: p.required_approving_reviews >= 1 and p.dismiss_stale_reviews,
+        "requires an approving review and dismisses stale ones",
+        "does not require an approving review that new commits dismiss")
+
+
+@check(id="github.branch.status_checks_required", severity=Severity.MEDIUM,
+       resource_type="github.repository", needs=collect_default_branches,
+       remediation="In the default branch's protection rule (Settings > Branches), turn on "
+                   "'Require status checks to pass before merging' and select the CI checks "
+                   "(and 'Require branches to be up to date before merging').")
+def status_checks_required(branches: list[DefaultBranch]) -> Iterator[Result]:
+    """Named status checks (CI) must pass before a change merges into the default branch."""
+    yield from _judge_rule(branches, lambda p: bool(p.status_checks),
+                           "requires status checks to pass before merging",
+                           "requires no status check to pass before merging")
+
+
+@check(id="github.branch.signed_commits_required", severity=Severity.MEDIUM,
+       resource_type="github.repository", needs=collect_default_branches,
+       remediation="In the default branch's protection rule (Settings > Branches), turn on "
+                   "'Require signed commits'.")
+def signed_commits_required(branches: list[DefaultBranch]) -> Iterator[Result]:
+    """Commits pushed to the default branch must carry a verified signature."""
+    yield from _judge_rule(branches, lambda p: p.required_signatures,
+                           "requires signed commits", "accepts unsigned commits")
+
+
+@check(id="github.branch.linear_history_required", severity=Severity.LOW,
+       resource_type="github.repository", needs=collect_default_branches,
+       remediation="In the default branch's protection rule (Settings > Branches), turn on "
+                   "'Require linear history' (squash or rebase merges only).")
+def linear_history_required(branches: list[DefaultBranch]) -> Iterator[Result]:
+    """The default branch keeps a linear history: no merge commits."""
+    yield from _judge_rule(branches, lambda p: p.required_linear_history,
+                           "requires a linear history", "accepts merge commits")
+
+
+@check(id="github.branch.conversation_resolution_required", severity=Severity.LOW,
+       resource_type="github.repository", needs=collect_default_branches,
+       remediation="In the default branch's protection rule (Settings > Branches), turn on "
+                   "'Require conversation resolution before merging'.")
+def conversation_resolution_required(branches: list[DefaultBranch]) -> Iterator[Result]:
+    """Every review conversation is resolved before a change merges into the default branch."""
+    yield from _judge_rule(branches, lambda p: p.required_conversation_resolution,
+                           "requires conversations to be resolved before merging",
+                           "lets changes merge with unresolved conversations")
 
 
 @check(id="github.branch.force_pushes_blocked", severity=Severity.HIGH,

@@ -1,11 +1,21 @@
-"""Outside collaborators: people outside the organization with access to its repositories."""
+"""Outside collaborators: people outside the organization with access to its repositories,
+their permission, and whether they still use it.
+
+GitHub's REST API shows no last-activity date for a collaborator (the organization's audit log
+and the enterprise's dormant-users report are not REST reads of a repository), so activity is
+proxied by the latest commit the person authored in the repository (GET .../commits?author=);
+a read-only collaborator who reviews but never commits reads as inactive, which a reviewer
+should confirm before removing them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
+from github import GithubException
 from github.NamedUser import NamedUser
 from github.PaginatedList import PaginatedList
 
@@ -39,14 +49,19 @@ def collect_outside_collaborators(session: GithubSession) -> list[OutsideCollabo
             found.append(OutsideCollaborators(repo, None))
             continue
         try:
-            users = session.each(
-                partial(_list_outside_collaborators, session, repo), _collaborator,
-                what=f"the outside collaborators of {repo.full_name}", needs=REPO_METADATA)
+            users = outside_collaborators(session, repo)
         except PermissionMissing as exc:
             found.append(OutsideCollaborators(repo, None, exc.message))
             continue
         found.append(OutsideCollaborators(repo, tuple(users)))
     return found
+
+
+def outside_collaborators(session: GithubSession, repo: Repository) -> list[Collaborator]:
+    """The repository's outside collaborators, listed once per session for every collector."""
+    return session.once(f"outside_collaborators:{repo.full_name}", lambda: session.each(
+        partial(_list_outside_collaborators, session, repo), _collaborator,
+        what=f"the outside collaborators of {repo.full_name}", needs=REPO_METADATA))
 
 
 def _list_outside_collaborators(session: GithubSession,
@@ -89,3 +104,109 @@ def outside_collaborator_admins(repos: list[OutsideCollaborators]) -> Iterator[R
             title = (f"Repository {repo.full_name} has {len(entry.collaborators)} outside "
                      "collaborator(s), none with admin rights")
         yield Result.of(repo.resource_id, passing=not admins, title=title, data=data)
+
+
+STALE_AFTER = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """An outside collaborator and the date of their latest commit in the repository."""
+
+    login: str
+    role: str
+    last_commit_at: str | None  # ISO 8601; None: no commit by them in the repository
+
+
+@dataclass(frozen=True)
+class CollaboratorActivity:
+    """When each outside collaborator of one repository last committed to it, read at `read_at`
+    (so the check judges the snapshot, not the clock)."""
+
+    repo: Repository
+    read_at: str
+    collaborators: tuple[Activity, ...] | None
+    read_error: str | None = None
+
+
+@collector()
+def collect_collaborator_activity(session: GithubSession) -> list[CollaboratorActivity]:
+    """Each outside collaborator's latest commit in every active repository."""
+    found = []
+    for repo in repositories(session):
+        now = datetime.now(UTC).isoformat()
+        if repo.archived:
+            found.append(CollaboratorActivity(repo, now, None))
+            continue
+        try:
+            activity = tuple(Activity(c.login, c.role, session.call(
+                partial(_last_commit, session, repo, c.login), needs=REPO_METADATA,
+                what=f"the commits of {c.login} in {repo.full_name}"))
+                for c in outside_collaborators(session, repo))
+        except PermissionMissing as exc:
+            found.append(CollaboratorActivity(repo, now, None, exc.message))
+            continue
+        found.append(CollaboratorActivity(repo, now, activity))
+    return found
+
+
+def _last_commit(session: GithubSession, repo: Repository, login: str) -> str | None:
+    """GET /repos/{o}/{r}/commits?author={login}&per_page=1: the newest commit's author date."""
+    try:
+        _, data = session.client().requester.requestJsonAndCheck(
+            "GET", f"/repos/{repo.full_name}/commits", parameters={"author": login, "per_page": 1})
+    except GithubException as exc:
+        if exc.status == 409:  # "Git Repository is empty."
+            return None
+        raise
+    commits: list[Any] = data if isinstance(data, list) else []
+    if not commits:
+        return None
+    author = (commits[0].get("commit") or {}).get("author") or {}
+    return str(author["date"]) if author.get("date") else None
+
+
+def is_stale(activity: Activity, read_at: str) -> bool:
+    """No commit by the person in the repository within STALE_AFTER of the read."""
+    if activity.last_commit_at is None:
+        return True
+    last = datetime.fromisoformat(activity.last_commit_at.replace("Z", "+00:00"))
+    return datetime.fromisoformat(read_at) - last > STALE_AFTER
+
+
+@check(id="github.repo.stale_outside_collaborators", severity=Severity.MEDIUM,
+       resource_type="github.repository", needs=collect_collaborator_activity,
+       remediation="Remove outside collaborators who no longer work on the repository (Settings "
+                   "> Collaborators and teams), after confirming with its owners; review them "
+                   "every quarter.")
+def stale_outside_collaborators(repos: list[CollaboratorActivity]) -> Iterator[Result]:
+    """Every outside collaborator has committed to the repository in the last 90 days."""
+    for entry in repos:
+        repo = entry.repo
+        if repo.archived:
+            yield archived(repo)
+            continue
+        if entry.collaborators is None:
+            reason = entry.read_error or "not read"
+            yield Result.error(repo.resource_id, f"Could not read the outside collaborators' "
+                               f"activity in {repo.full_name}: {reason}",
+                               {"repository": repo.full_name, "error": reason})
+            continue
+        stale = sorted(a.login for a in entry.collaborators if is_stale(a, entry.read_at))
+        # read_at is left out of the evidence: it changes every sync while nothing else did
+        data = {"repository": repo.full_name,
+                "stale_after_days": STALE_AFTER.days,
+                "activity_proxy": "latest commit authored in the repository",
+                "outside_collaborators": [{"login": a.login, "role": a.role,
+                                           "last_commit_at": a.last_commit_at}
+                                          for a in entry.collaborators],
+                "stale": stale}
+        if stale:
+            title = (f"Repository {repo.full_name} has outside collaborator(s) without a commit "
+                     f"in {STALE_AFTER.days} days: {', '.join(stale)}")
+        elif entry.collaborators:
+            title = (f"Every outside collaborator of {repo.full_name} committed to it in the "
+                     f"last {STALE_AFTER.days} days")
+        else:
+            title = f"Repository {repo.full_name} has no outside collaborators"
+        yield Result.of(repo.resource_id, passing=not stale, title=title, data=data)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from github import GithubException
 from github.Repository import Repository as GithubRepository
@@ -12,6 +12,8 @@ from github.Repository import Repository as GithubRepository
 from connectors.base import PermissionMissing, Result, Severity, check, collector
 from connectors.github.config import GithubConfig
 from connectors.github.session import REPO_ADMIN, REPO_METADATA, GithubSession
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,44 @@ def _read_security(session: GithubSession, repo: Repository) -> Repository | Non
                  if isinstance(value, dict) and "status" in value}
                 if isinstance(features, dict) else None)
     return replace(repo, security_and_analysis=statuses)
+
+
+@dataclass(frozen=True)
+class RepoItems(Generic[T]):
+    """Items listed for one repository (hooks, deploy keys); None when archived or unreadable."""
+
+    repo: Repository
+    items: tuple[T, ...] | None
+    read_error: str | None = None
+
+
+def each_repository(session: GithubSession,
+                    read: Callable[[Repository], list[T]]) -> list[RepoItems[T]]:
+    """`read` over every active repository; a permission it lacks is that repository's error."""
+    found: list[RepoItems[T]] = []
+    for repo in repositories(session):
+        if repo.archived:
+            found.append(RepoItems(repo, None))
+            continue
+        try:
+            items = read(repo)
+        except PermissionMissing as exc:
+            found.append(RepoItems(repo, None, exc.message))
+            continue
+        found.append(RepoItems(repo, tuple(items)))
+    return found
+
+
+def unread(entry: RepoItems[Any], what: str) -> Result | None:
+    """The result of a repository whose items were not read (archived, or an error)."""
+    if entry.repo.archived:
+        return archived(entry.repo)
+    if entry.items is None:
+        reason = entry.read_error or "not read"
+        return Result.error(entry.repo.resource_id, f"Could not read {what} of "
+                            f"{entry.repo.full_name}: {reason}",
+                            {"repository": entry.repo.full_name, "error": reason})
+    return None
 
 
 @collector()
@@ -163,4 +203,33 @@ def secret_scanning_enabled(repos: list[Repository]) -> Iterator[Result]:
                  if enabled else f"Repository {repo.full_name} has secret scanning {status}")
         yield Result.of(repo.resource_id, passing=enabled, title=title,
                         data={"repository": repo.full_name, "secret_scanning": status,
+                              "secret_scanning_push_protection": push})
+
+
+@check(id="github.repo.secret_scanning_push_protection_enabled", severity=Severity.HIGH,
+       resource_type="github.repository", needs=collect_repositories,
+       remediation="Turn on push protection for secret scanning (Settings > Code security > "
+                   "Secret Protection > Push protection), or for every repository through an "
+                   "organization security configuration.")
+def secret_scanning_push_protection_enabled(repos: list[Repository]) -> Iterator[Result]:
+    """Push protection blocks pushes that contain a recognised secret."""
+    for repo in repos:
+        if repo.archived:
+            yield archived(repo)
+            continue
+        if repo.read_error is not None or repo.security_and_analysis is None:
+            reason = repo.read_error or (f"GitHub shows security_and_analysis only to "
+                                         f"repository admins (the token needs {REPO_ADMIN})")
+            yield Result.error(repo.resource_id, f"Could not read the push protection setting "
+                               f"of {repo.full_name}: {reason}",
+                               {"repository": repo.full_name, "error": reason})
+            continue
+        push = repo.security_and_analysis.get("secret_scanning_push_protection", "disabled")
+        title = (f"Repository {repo.full_name} blocks pushes containing secrets"
+                 if push == "enabled"
+                 else f"Repository {repo.full_name} has secret scanning push protection {push}")
+        yield Result.of(repo.resource_id, passing=push == "enabled", title=title,
+                        data={"repository": repo.full_name,
+                              "secret_scanning": repo.security_and_analysis.get(
+                                  "secret_scanning", "disabled"),
                               "secret_scanning_push_protection": push})

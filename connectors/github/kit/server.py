@@ -34,6 +34,13 @@ from connectors.github.kit.oauth import (
     error_response,
     json_response,
 )
+from connectors.github.kit.shapes import (
+    commit_json,
+    hook_json,
+    key_json,
+    protection_json,
+    workflow_json,
+)
 from connectors.testkit import free_port
 
 PREFIX = "/api/v3"
@@ -75,6 +82,10 @@ class GithubServer:
             ("/orgs/<org>", "org"),
             ("/orgs/<org>/repos", "org_repos"),
             ("/orgs/<org>/actions/permissions", "actions_permissions"),
+            ("/orgs/<org>/actions/permissions/workflow", "workflow_permissions"),
+            ("/repos/<owner>/<repo>/hooks", "hooks"),
+            ("/repos/<owner>/<repo>/keys", "keys"),
+            ("/repos/<owner>/<repo>/commits", "commits"),
             ("/repos/<owner>/<repo>", "repo"),
             ("/repos/<owner>/<repo>/branches/<path:branch>/protection", "protection"),
             ("/repos/<owner>/<repo>/branches/<path:branch>", "branch"),
@@ -209,7 +220,12 @@ class GithubServer:
             "type": "Organization", "total_private_repos": private,
             "owned_private_repos": private, "private_gists": 0, "disk_usage": 48213,
             "collaborators": 11, "billing_email": "billing@acme.example",
-            "default_repository_permission": "read", "members_can_create_repositories": False,
+            "default_repository_permission": spec.default_repository_permission,
+            "members_can_create_repositories": True,
+            "members_can_create_public_repositories":
+                spec.members_can_create_public_repositories,
+            "members_can_create_private_repositories": True,
+            "members_can_create_internal_repositories": True,
             "two_factor_requirement_enabled": spec.two_factor_required,
             "plan": {"name": spec.plan, "space": 976562499, "private_repos": 999999,
                      "filled_seats": 42, "seats": 50},
@@ -267,8 +283,7 @@ class GithubServer:
                                             f"{spec.name}/tree/{branch}"},
             "protected": protected,
             "protection": {"enabled": protected,
-                           "required_status_checks": {"enforcement_level": "off",
-                                                      "contexts": [], "checks": []}},
+                           "required_status_checks": _status_checks_summary(spec)},
             "protection_url": f"{url}/protection",
         })
 
@@ -282,26 +297,38 @@ class GithubServer:
             return error_response(404, "Branch not protected")
         url = (f"{estate.base_url}/repos/{estate.organization.login}/{spec.name}/branches/"
                f"{branch}/protection")
-        body: dict[str, Any] = {
-            "url": url,
-            "required_signatures": {"url": f"{url}/required_signatures", "enabled": False},
-            "enforce_admins": {"url": f"{url}/enforce_admins", "enabled": rule.enforce_admins},
-            "required_linear_history": {"enabled": False},
-            "allow_force_pushes": {"enabled": rule.force_pushes},
-            "allow_deletions": {"enabled": False},
-            "block_creations": {"enabled": False},
-            "required_conversation_resolution": {"enabled": True},
-            "lock_branch": {"enabled": False},
-            "allow_fork_syncing": {"enabled": False},
-        }
-        if rule.approvals > 0:
-            body["required_pull_request_reviews"] = {
-                "url": f"{url}/required_pull_request_reviews",
-                "dismiss_stale_reviews": rule.dismiss_stale, "require_code_owner_reviews": False,
-                "required_approving_review_count": rule.approvals,
-                "require_last_push_approval": False,
-            }
+        body = protection_json(url, rule)
         return json_response(body)
+
+    def _workflow_permissions(self, request: Request, estate: Estate, org: str) -> Response:
+        if org.lower() != estate.organization.login.lower():
+            return error_response(404, "Not Found")
+        return json_response(workflow_json(estate))
+
+    def _hooks(self, request: Request, estate: Estate, owner: str, repo: str) -> Response:
+        spec = _find(estate, owner, repo)
+        if spec is None:
+            return error_response(404, "Not Found")
+        return self._page(request, [hook_json(estate, spec, i, h)
+                                    for i, h in enumerate(spec.hooks)])
+
+    def _keys(self, request: Request, estate: Estate, owner: str, repo: str) -> Response:
+        spec = _find(estate, owner, repo)
+        if spec is None:
+            return error_response(404, "Not Found")
+        return self._page(request, [key_json(estate, spec, i, title, read_only)
+                                    for i, (title, read_only) in enumerate(spec.deploy_keys)])
+
+    def _commits(self, request: Request, estate: Estate, owner: str, repo: str) -> Response:
+        spec = _find(estate, owner, repo)
+        if spec is None:
+            return error_response(404, "Not Found")
+        if spec.empty:
+            return error_response(409, "Git Repository is empty.")
+        author = request.args.get("author")
+        return self._page(request, [commit_json(estate, spec, login, days)
+                                    for login, days in spec.last_commits
+                                    if author is None or login == author])
 
     def _collaborators(self, request: Request, estate: Estate, owner: str,
                        repo: str) -> Response:
@@ -382,6 +409,13 @@ class _QuietHandler(WSGIRequestHandler):
 
 _REASONS = {401: "Bad credentials", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests",
             500: "Internal Server Error", 502: "Server Error", 503: "Service Unavailable"}
+
+
+def _status_checks_summary(spec: Repo) -> dict[str, Any]:
+    """The branch listing's summary of required status checks."""
+    contexts = list(spec.protection.status_checks) if spec.protection else []
+    return {"enforcement_level": "non_admins" if contexts else "off", "contexts": contexts,
+            "checks": [{"context": c, "app_id": 15368} for c in contexts]}
 
 
 def _find(estate: Estate, owner: str, name: str) -> Repo | None:

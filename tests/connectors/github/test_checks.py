@@ -34,6 +34,7 @@ from connectors.github.repos import (
     public_visibility_allowed,
     secret_scanning_enabled,
 )
+from tests.connectors.github.test_settings_checks import SETTINGS_CHECKS
 
 
 def repo(name: str, *, visibility: str = "private", archived: bool = False,
@@ -54,13 +55,14 @@ def verdicts(results) -> dict[str, Status]:
 P, F, E, NA = Status.PASSING, Status.FAILING, Status.ERROR, Status.NOT_APPLICABLE
 
 
-def test_every_declared_check_is_tested_here():
+def test_every_declared_check_is_tested_here_or_in_test_settings_checks():
     tested = {two_factor_required, actions_allowed_restricted, public_visibility_allowed,
               secret_scanning_enabled, reviews_required, force_pushes_blocked, admins_enforced,
               dependabot_alerts_enabled, dependabot_security_updates_enabled,
-              outside_collaborator_admins, codeowners_present}
+              outside_collaborator_admins, codeowners_present, *SETTINGS_CHECKS}
     assert set(GithubConnector.checks) == tested
-    assert len(GithubConnector.checks) >= 8
+    assert len({c.id for c in GithubConnector.checks if not c.remediation.startswith(
+        "Deprecated")}) >= 22
 
 
 def org(two_factor: bool | None) -> Organization:

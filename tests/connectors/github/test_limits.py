@@ -11,7 +11,9 @@ from connectors.github.kit import TOKEN
 from tests.connectors.github.conftest import FAST_RETRIES, connector
 
 COLLABORATORS = "github.repo.outside_collaborator_admins"
-BRANCH_CHECKS = ("github.branch.reviews_required", "github.branch.force_pushes_blocked",
+STALE = "github.repo.stale_outside_collaborators"  # reads the same listing
+BRANCH_CHECKS = ("github.branch.approving_review_required", "github.branch.reviews_required",
+                 "github.branch.status_checks_required", "github.branch.force_pushes_blocked",
                  "github.branch.admins_enforced")
 
 
@@ -42,25 +44,25 @@ def test_a_rate_limit_with_retry_after_is_waited_out_and_the_sync_succeeds(githu
 
 
 def test_a_spent_primary_limit_waits_for_its_reset_then_retries(github, github_api):
-    github_api.fail(r"/actions/permissions", 403, times=1, message="API rate limit exceeded for "
+    github_api.fail(r"/actions/permissions$", 403, times=1, message="API rate limit exceeded for "
                     "user ID 1.", headers={"X-RateLimit-Remaining": "0",
                                            "X-RateLimit-Reset": str(int(time.time()))})
 
     outcomes = outcomes_of(github)
 
     assert verdicts(outcomes) == github.expected
-    assert len(github_api.hits(r"/actions/permissions")) == 2
+    assert len(github_api.hits(r"/actions/permissions$")) == 2
 
 
 def test_a_reset_beyond_the_cap_is_not_awaited_and_errors_only_that_collector(github,
                                                                              github_api):
-    github_api.fail(r"/actions/permissions", 403, message="API rate limit exceeded for user ID 1.",
+    github_api.fail(r"/actions/permissions$", 403, message="API rate limit exceeded for user ID 1.",
                     headers={"X-RateLimit-Remaining": "0",
                              "X-RateLimit-Reset": str(int(time.time()) + 3600)})
 
     outcomes = outcomes_of(github)
 
-    assert len(github_api.hits(r"/actions/permissions")) == 1  # no retry, no hour-long sleep
+    assert len(github_api.hits(r"/actions/permissions$")) == 1  # no retry, no hour-long sleep
     actions = outcomes["github.org.actions_allowed_restricted"]
     assert [r.status for r in actions.results] == [Status.ERROR]
     assert "rate limit" in actions.results[0].title and "resets in" in actions.results[0].title
@@ -91,13 +93,15 @@ def test_an_endpoint_down_for_good_errors_its_checks_only(github, github_api):
 
     # one attempt per policy attempt, so PyGithub's own retries do not multiply them
     assert len(github_api.hits(r"/collaborators")) == FAST_RETRIES.attempts
-    down = outcomes[COLLABORATORS]
-    assert [(r.resource_id, r.status) for r in down.results] == [("scope:global", Status.ERROR)]
-    assert "unavailable" in down.results[0].title and "503" in down.results[0].title
-    assert down.errors and not down.crashed
+    for check_id in (COLLABORATORS, STALE):
+        down = outcomes[check_id]
+        assert [(r.resource_id, r.status) for r in down.results] == [("scope:global",
+                                                                      Status.ERROR)]
+        assert "unavailable" in down.results[0].title and "503" in down.results[0].title
+        assert down.errors and not down.crashed
     got = verdicts(outcomes)
     for check_id, expected in github.expected.items():
-        if check_id != COLLABORATORS:
+        if check_id not in (COLLABORATORS, STALE):
             assert got[check_id] == expected, check_id
             assert outcomes[check_id].errors == []
 
@@ -150,7 +154,7 @@ def test_a_denied_repository_setting_names_the_permission_and_others_stand(githu
 
 
 def test_an_org_setting_denied_to_a_non_owner_token_names_admin_org(github, github_api):
-    github_api.fail(r"/actions/permissions", 403, message="Resource not accessible by "
+    github_api.fail(r"/actions/permissions$", 403, message="Resource not accessible by "
                     "personal access token")
 
     actions = outcomes_of(github)["github.org.actions_allowed_restricted"]
