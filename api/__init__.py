@@ -6,10 +6,9 @@ served at /openapi.json, with a browsable page at /docs.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from flask import Response, redirect
+from flask import redirect
 from flask_openapi3 import Info, OpenAPI
 from flask_openapi3.models import SecurityScheme
 
@@ -36,19 +35,6 @@ from engine.settings import Settings, get_settings
 
 BEARER: dict[str, SecurityScheme | dict[str, Any]] = {
     "bearer": SecurityScheme(type="http", scheme="bearer", bearerFormat="JWT")}
-
-
-PAGES = Path(__file__).with_name("pages")
-
-
-def auditor_accept_page() -> Response:
-    """A static page: it reads the token from the link's fragment (never sent to a server, so
-    never in a log), accepts it through POST /api/v1/auditor/accept-invitation, and shows the
-    auditor token with a pointer to /docs."""
-    page = Response((PAGES / "auditor_accept.html").read_text(), mimetype="text/html")
-    page.headers["Cache-Control"] = "no-store"
-    page.headers["Referrer-Policy"] = "no-referrer"
-    return page
 
 
 def readyz(settings: Settings) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -96,10 +82,10 @@ def create_app(settings: Settings | None = None, *, send_job: JobSender | None =
     app.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
     app.add_url_rule("/readyz", "readyz", lambda: readyz(settings))
     app.add_url_rule("/docs", "docs_page", lambda: redirect("/docs/swagger"))
-    # The page behind an auditor's magic link (engine/audits.py mails {base}/auditor/accept#token=…)
-    app.add_url_rule("/auditor/accept", "auditor_accept_page", auditor_accept_page)
     register_metrics(app, settings, queue_depth)  # GET /metrics, not in the OpenAPI doc
-    register_console(app, settings)  # the web console under /console (HTML, CSRF, cookies)
+    # the web console under /console and the auditor portal under /auditor, where the magic
+    # link of an invitation mail lands ({base}/auditor/accept#token=…): HTML, CSRF, cookies
+    register_console(app, settings)
 
     document_errors(app)
     return app

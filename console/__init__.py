@@ -14,6 +14,7 @@ import hmac
 from flask import Flask
 
 from console import integrations as _integrations  # noqa: F401  (its routes join bp)
+from console.auditor import register_auditor_portal
 from console.views import bp, csrf
 from console.words import register_filters
 from engine.settings import Settings
@@ -36,4 +37,5 @@ def register_console(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     register_filters(app)
     app.register_blueprint(bp)
+    register_auditor_portal(app)  # /auditor: the invited auditor's pages
 
