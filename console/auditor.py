@@ -311,8 +311,8 @@ def request_evidence(control_id: str) -> ResponseReturnValue:
         req = audits.request_evidence(session, audit, _actor(), control_ref=control_id[:64],
                                       description=ask.description, priority=ask.priority)
         key = req.control_id
-    return redirect(url_for("auditor_portal.control", control_id=key, done="request",
-                            _anchor="requests"), code=303)
+    return redirect(url_for("auditor_portal.control", control_id=key, done="request"),
+                    code=303)
 
 
 def _findings_page(status: int = 200, **context: Any) -> ResponseReturnValue:
