@@ -151,13 +151,29 @@ def read_form(form: ConnectForm,
     return replace(form, fields=shown, frequency=posted.get("sync_frequency", "daily")), raw
 
 
+PLAIN_WORDS = (
+    ("String should match pattern", "This is not in the expected format: check it against "
+                                    "the description above."),
+    ("Field required", "Required."),
+    ("URL input should be a string or URL", "Must be a URL, e.g. https://example.com."),
+)
+
+
+def plain(message: str) -> str:
+    """A validation message in words a person acts on (pydantic's own for the rest)."""
+    for start, words in PLAIN_WORDS:
+        if message.startswith(start):
+            return words
+    return message
+
+
 def with_errors(form: ConnectForm, section: Section, problems: Sequence[Mapping[str, Any]],
                 message: str) -> ConnectForm:
     """The form with each refusal beside its field; one naming no field is the form's own."""
     by_key: dict[str, str] = {}
     for refused in problems:
         key = str(refused.get("field", "")).split(".")[0]
-        by_key.setdefault(key, str(refused.get("message", "is not valid")))
+        by_key.setdefault(key, plain(str(refused.get("message", "is not valid"))))
     fields = [replace(f, error=by_key.get(f.key)) if f.section == section else f
               for f in form.fields]
     named = {f.key for f in fields if f.section == section and f.error}

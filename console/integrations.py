@@ -26,7 +26,7 @@ from console.connect_form import (
     with_errors,
 )
 from console.views import SECURITY_HEADERS, _now, _settings, account_session, bp
-from console.words import STATUS_ICONS, STATUS_TONES, STATUS_WORDS, plural
+from console.words import STATUS_ICONS, STATUS_TONES, STATUS_WORDS, ago, ahead, plural
 from engine import integrations as engine
 from engine import oauth
 from engine.connections import connect, disconnect
@@ -139,9 +139,11 @@ def _connection_words(conn: Connection) -> dict[str, Any]:
         "error": f"The connection has a problem: {conn.status_message or 'no details'}.",
         "disconnected": "Not connected.",
     }.get(status, status)
+    now = _now()
     return {"status": status, "words": STATUS_WORDS.get(status, status),
             "icon": STATUS_ICONS.get(status, "•"), "tone": STATUS_TONES.get(status, "quiet"),
-            "message": message, "settled": conn.status != ConnectionStatus.PENDING}
+            "message": message, "settled": conn.status != ConnectionStatus.PENDING,
+            "last_sync": ago(conn.last_sync_at, now), "next_sync": ahead(conn.next_sync_at, now)}
 
 
 def _state(integration_id: str) -> tuple[type[Connector], dict[str, Any] | None,

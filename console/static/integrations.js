@@ -16,9 +16,21 @@
     badge.querySelector(".words").textContent = state.words;
   }
 
+  function remember(status) {
+    // The states this page has shown, in order (queued running succeeded): for tests and
+    // for anyone reading the page's source.
+    var seen = (live.getAttribute("data-seen") || "").split(" ").filter(Boolean);
+    if (seen[seen.length - 1] !== status) seen.push(status);
+    live.setAttribute("data-seen", seen.join(" "));
+  }
+
   function show(state) {
     setBadge("connection-badge", state.connection);
     document.getElementById("connection-message").textContent = state.connection.message;
+    document.getElementById("last-sync").textContent = state.connection.last_sync;
+    document.getElementById("next-sync").textContent = state.connection.next_sync;
+    var notice = document.getElementById("connected-notice");
+    if (notice && state.connection.settled) notice.hidden = true;
     var run = state.run;
     var line = document.getElementById("run-status");
     if (run) {
@@ -27,6 +39,8 @@
           '<span class="words"></span></span> <span id="run-summary"></span>';
       }
       setBadge("run-badge", run);
+      line.setAttribute("data-run", run.id);
+      remember(run.status);
       document.getElementById("run-summary").textContent = run.summary;
       var list = document.getElementById("run-errors");
       list.textContent = "";

@@ -9,7 +9,6 @@ import re
 from sqlalchemy import func, select
 
 from cli.wiring import api_app
-
 from engine.connections import ensure_account
 from engine.db import unit_of_work
 from engine.models import Connection, ConnectionStatus
@@ -60,13 +59,15 @@ def test_a_refused_connect_shows_the_message_beside_the_field_and_writes_nothing
     client = sign_in("acme")
     token = csrf_token(client, "/console/integrations/aws/connect")
     answer = client.post("/console/integrations/aws/connect", data={
-        "csrf_token": token, "credentials.access_key_id": "not-a-key",
+        "csrf_token": token, "credentials.access_key_id": "not-an-access-key-01",
         "credentials.secret_access_key": SECRET, "sync_frequency": "daily"})
     page = answer.get_data(as_text=True)
     assert answer.status_code == 422
     assert 'id="field-credentials-access_key_id-error"' in page
     assert "Nothing was saved" in page
-    assert 'value="not-a-key"' in page  # what was typed comes back, to be corrected
+    assert 'value="not-an-access-key-01"' in page  # what was typed comes back, to be corrected
+    assert "not in the expected format" in page  # in words, not a regular expression
+    assert re.search(r'id="field-credentials-access_key_id"[^>]*autofocus', page)
     assert SECRET not in page  # a secret never does
     assert connections(settings) == 0
 
