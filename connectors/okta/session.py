@@ -52,9 +52,10 @@ _TOKEN_ENDPOINT = "/oauth2/v1/token"  # noqa: S105 - a URL path
 _LOOPBACK_NAMES = frozenset({"localhost"})
 PAGE_SIZE = 200  # Okta's maximum page size for users and policies
 PACE_RESERVE = 10
-"""Requests of an endpoint's rate-limit window left unspent: when X-Rate-Limit-Remaining falls
-to this, the next call of that action waits for X-Rate-Limit-Reset instead of drawing a 429
-(room for the calls already in flight, and for the org's admins)."""
+"""Requests of an endpoint's rate-limit window left unspent (or a quarter of a smaller window):
+when X-Rate-Limit-Remaining falls to this, the next call of that action waits for
+X-Rate-Limit-Reset instead of drawing a 429 (room for the calls already in flight, and for the
+org's admins)."""
 
 
 class Scope(StrEnum):
@@ -295,6 +296,7 @@ class _Window:
     """What the last answer of one action said of its rate-limit window."""
 
     remaining: int
+    reserve: int  # PACE_RESERVE, or a quarter of a smaller window
     resets_at: float  # time.monotonic() when the window resets
 
 
@@ -349,7 +351,7 @@ class OktaApi:
         """Wait for the window to reset when the last answer said it is nearly spent, so a
         long read (every user's factors) keeps within Okta's rate limit instead of hitting it."""
         window = self._windows.get(action)
-        if window is None or window.remaining > PACE_RESERVE:
+        if window is None or window.remaining > window.reserve:
             return
         wait = window.resets_at - time.monotonic()
         if wait > 0:
@@ -361,11 +363,13 @@ class OktaApi:
         lowered = {k.lower(): v for k, v in headers.items()}
         try:
             remaining = int(lowered["x-rate-limit-remaining"])
+            limit = int(lowered.get("x-rate-limit-limit") or 0)
         except (KeyError, ValueError):
             return
         wait = retry_after({k: v for k, v in lowered.items() if k != "retry-after"}, reset=True)
         if wait is not None:
-            self._windows[action] = _Window(remaining, time.monotonic() + wait)
+            reserve = min(PACE_RESERVE, limit // 4) if limit else PACE_RESERVE
+            self._windows[action] = _Window(remaining, reserve, time.monotonic() + wait)
 
     def _answer(self, action: str, scope: Scope,
                 triple: Any) -> tuple[Any, dict[str, str]]:

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from connectors.base import AuthFailed, ProviderUnavailable, Status
-from connectors.okta import OktaCredentials, OktaSession
-from connectors.okta.kit import OktaServer
+from connectors.okta import OktaCredentials, OktaSession, factors
+from connectors.okta.kit import OktaServer, okta_server
 from connectors.okta.session import OktaApi, RetryPolicy, Scope
 from tests.connectors.okta.conftest import OPEN, connector, verdicts
 
@@ -118,3 +118,50 @@ def test_an_unreachable_org_is_provider_unavailable(okta: OktaServer):
 
     with pytest.raises(ProviderUnavailable, match="could not reach Okta"):
         session.read(list_users)
+
+
+# --- every user's factors within the rate limit ----------------------------------------------
+
+def test_factor_reads_pace_themselves_on_the_rate_limit_headers_and_never_draw_a_429():
+    limit, window = 12, 1.5  # fewer than the 14 active users: unpaced, two reads would draw 429
+    with okta_server(page_size=2, rate_limit=limit, rate_window=window) as server:
+        outcomes = list(connector(server.estate.credentials()).run_checks(
+            [factors.mfa_enrolled, factors.phishing_resistant_mfa]))
+        assert verdicts(outcomes) == {c: server.estate.expected[c] for c in (
+            "okta.user.mfa_enrolled", "okta.user.phishing_resistant_mfa")}
+        assert {s.status for s in server.seen} == {200}
+        reads = [s.at for s in server.seen if s.path.endswith("/factors")]
+        active = [u for u in server.estate.users if u["status"] == "ACTIVE"]
+        assert len(reads) == len(active) > limit
+        assert max(reads) - min(reads) >= window / 2  # spread over more than one window
+
+
+def test_a_rate_limited_factor_read_waits_for_the_reset_and_the_verdicts_stand(okta: OktaServer):
+    user = next(u for u in okta.estate.users if u["status"] == "ACTIVE")
+    reset = int(time.time()) + 2
+    okta.fail(f"/api/v1/users/{user['id']}/factors", 429, times=1, headers={
+        "X-Rate-Limit-Limit": "600", "X-Rate-Limit-Remaining": "0",
+        "X-Rate-Limit-Reset": str(reset)})
+
+    got = verdicts(connector(okta.estate.credentials()).run_checks([factors.mfa_enrolled]))
+
+    assert got == {"okta.user.mfa_enrolled": okta.estate.expected["okta.user.mfa_enrolled"]}
+    limited, retried = okta.requests_to(f"/api/v1/users/{user['id']}/factors")
+    assert (limited.status, retried.status) == (429, 200)
+    assert retried.at >= reset - 0.05
+
+
+def test_a_factor_read_refused_403_errors_only_the_factor_checks(okta: OktaServer):
+    user = next(u for u in okta.estate.users if u["status"] == "ACTIVE")
+    okta.fail(f"/api/v1/users/{user['id']}/factors", 403, times=None)
+
+    outcomes = {o.check.id: o for o in connector(okta.estate.credentials()).run_checks()}
+
+    for check_id in ("okta.user.mfa_enrolled", "okta.user.phishing_resistant_mfa",
+                     "okta.org.mfa_for_everyone"):
+        assert [r.status for r in outcomes[check_id].results] == [Status.ERROR]
+        assert "okta.users.read" in outcomes[check_id].errors[0] or \
+            "Read-only Administrator" in outcomes[check_id].errors[0]
+    assert verdicts([outcomes["okta.policy.signon_requires_mfa"]]) == {
+        "okta.policy.signon_requires_mfa":
+            okta.estate.expected["okta.policy.signon_requires_mfa"]}
