@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from console import auditor_forms as forms
 from console.views import SECURITY_HEADERS, csrf
 from engine import audits
+from engine.auditor_portal import end_auditor_session
 from engine.auditor_tokens import AuditorPrincipal, verify_auditor_token
 from engine.audits import Actor, FindingChanges
 from engine.db import session_factory, unit_of_work
@@ -231,6 +232,10 @@ def accept() -> ResponseReturnValue:
 
 @bp.post("/signout")
 def sign_out() -> ResponseReturnValue:
+    """End this auditor session server-side, then forget its cookie."""
+    with unit_of_work(_settings()) as session:
+        end_auditor_session(session, _auditor().session_id, _now())
+    g.pop("auditor")
     answer = make_response(_page("message.html", title="You have signed out",
                                  message="Open the link from your invitation mail again to "
                                          "return; a used link asks for a new invitation."))

@@ -210,3 +210,20 @@ def test_a_withdrawn_auditor_lands_on_the_withdrawn_page(client, auth, settings,
     assert answer.status_code == 403
     assert "Your access was withdrawn" in answer.get_data(as_text=True)
     assert client.get_cookie("evidence_auditor", path="/auditor") is None
+
+
+def test_signing_out_ends_the_session_server_side(client, auth, settings, sent):
+    _signed_in(client, auth, settings, sent)
+    cookie = client.get_cookie("evidence_auditor", path="/auditor")
+    assert cookie is not None
+    refused = client.post("/auditor/signout")  # CSRF here too
+    assert refused.status_code == 400
+    answer = client.post("/auditor/signout", data={"csrf_token": csrf_of(client, "/auditor")})
+    assert answer.status_code == 200 and "You have signed out" in answer.get_data(as_text=True)
+    assert client.get_cookie("evidence_auditor", path="/auditor") is None
+    client.set_cookie("evidence_auditor", cookie.value, path="/auditor")  # a copied cookie
+    again = client.get("/auditor")
+    assert again.status_code == 401 and "has expired" in again.get_data(as_text=True)
+    api = client.get("/api/v1/auditor/audit",
+                     headers={"Authorization": f"Bearer {cookie.value}"})
+    assert api.status_code == 401 and api.get_json()["error"]["code"] == "token_expired"
