@@ -11,14 +11,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import lru_cache, partial
 from typing import Annotated, Any, TypeVar
 
 import requests
 from github import Auth, Github, GithubException
 from github.GithubObject import GithubObject
 from github.PaginatedList import PaginatedList
-from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester
+from github.Requester import (
+    HTTPRequestsConnectionClass,
+    HTTPSRequestsConnectionClass,
+    Requester,
+    RequestsResponse,
+)
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from connectors.base import (
@@ -33,6 +38,7 @@ from connectors.base import (
 )
 from connectors.egress import guard_requests
 from connectors.endpoints import LOCKED, unreachable
+from connectors.github.etags import EtagCache, etag_cache, request_key
 from connectors.retry import RetryPolicy, call, retry_after
 
 T = TypeVar("T")
@@ -146,10 +152,15 @@ class GithubSession:
     """
 
     def __init__(self, credentials: GithubCredentials, policy: RetryPolicy | None = None, *,
-                 endpoints: EndpointPolicy = LOCKED) -> None:
+                 endpoints: EndpointPolicy = LOCKED, conditional: bool = True) -> None:
         self.credentials = credentials
         self.endpoints = endpoints
         self.policy = policy or RetryPolicy()
+        self.etags: EtagCache | None = (
+            etag_cache(self.api_url, credentials.organization, credentials.secret)
+            if conditional else None)
+        """This connection's stored answers: every GET sends If-None-Match (connectors.github
+        .etags), so what did not change since the last sync costs no rate limit."""
         self._local = threading.local()
         self._memo: dict[str, tuple[Any, BaseException | None]] = {}
         self._memo_locks: dict[str, threading.Lock] = {}
@@ -167,7 +178,7 @@ class GithubSession:
                         per_page=PER_PAGE, timeout=TIMEOUT_SECONDS, user_agent=USER_AGENT,
                         seconds_between_requests=None, seconds_between_writes=None,
                         lazy=True, **options)
-            guard_connections(gh.requester, self.endpoints)
+            guard_connections(gh.requester, self.endpoints, self.etags)
             self._local.client = gh
         return gh
 
@@ -235,17 +246,19 @@ class GithubSession:
         return None
 
 
-def guard_connections(requester: Requester, policy: EndpointPolicy) -> None:
-    """Make a PyGithub client connect only where the endpoint policy allows.
+def guard_connections(requester: Requester, policy: EndpointPolicy,
+                      etags: EtagCache | None = None) -> None:
+    """Make a PyGithub client connect only where the endpoint policy allows, and send its
+    GETs conditionally when given the connection's `etags`.
 
     PyGithub builds its own requests sessions inside its connection classes and takes no
     session or adapter; its Requester keeps the classes it uses per instance, so this client's
     get subclasses that mount the SDK's guarded adapters (tests/connectors/github prove it
     still holds through the real PyGithub).
     """
-    if policy.allow_custom:
+    if policy.allow_custom and etags is None:
         return
-    https, http = _guarded_connection_classes(policy)
+    https, http = _connection_classes(policy, etags)
     for name, cls in (("connectionClass", https if requester.scheme == "https" else http),
                       ("httpsConnectionClass", https), ("httpConnectionClass", http)):
         attribute = f"_Requester__{name}"
@@ -254,19 +267,43 @@ def guard_connections(requester: Requester, policy: EndpointPolicy) -> None:
         setattr(requester, attribute, cls)
 
 
-@cache
-def _guarded_connection_classes(policy: EndpointPolicy) -> tuple[type[Any], type[Any]]:
+@lru_cache(maxsize=64)
+def _connection_classes(policy: EndpointPolicy,
+                        etags: EtagCache | None) -> tuple[type[Any], type[Any]]:
+    guard = not policy.allow_custom
+
     class GuardedHttps(HTTPSRequestsConnectionClass):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            guard_requests(self.session, policy, self.pool_size, self.retry)
+            if guard:
+                guard_requests(self.session, policy, self.pool_size, self.retry)
+
+        def getresponse(self) -> RequestsResponse:
+            return _conditionally(self, super().getresponse, etags)
 
     class GuardedHttp(HTTPRequestsConnectionClass):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            guard_requests(self.session, policy, self.pool_size, self.retry)
+            if guard:
+                guard_requests(self.session, policy, self.pool_size, self.retry)
+
+        def getresponse(self) -> RequestsResponse:
+            return _conditionally(self, super().getresponse, etags)
 
     return GuardedHttps, GuardedHttp
+
+
+def _conditionally(connection: Any, send: Callable[[], RequestsResponse],
+                   etags: EtagCache | None) -> RequestsResponse:
+    """Send the connection's request, with If-None-Match when a GET's answer is stored."""
+    if etags is None or str(connection.verb).upper() != "GET":
+        return send()
+    url = f"{connection.protocol}://{connection.host}:{connection.port}{connection.url}"
+    key = request_key(url, connection.headers)
+    stored = etags.get(key)
+    if stored is not None:
+        connection.headers = {**connection.headers, "If-None-Match": stored.etag}
+    return etags.settle(key, stored, send())
 
 
 def _headers(exc: GithubException) -> dict[str, str]:

@@ -77,6 +77,8 @@ class GithubServer:
         self.authorizations: list[str] = []  # the token of every authenticated API request
         self.faults: list[Fault] = []
         self.requests: list[str] = []  # "GET /api/v3/orgs/acme-corp?…" in arrival order
+        self.points = 0  # rate-limit points spent: every answer but a 304, as GitHub counts
+        self.not_modified = 0  # 304 answers to a matching If-None-Match
         self._lock = threading.Lock()
         self._routes = Map([Rule(PREFIX + path, endpoint=name) for path, name in (
             ("/orgs/<org>", "org"),
@@ -111,6 +113,7 @@ class GithubServer:
         self.oauth = oauth or GithubOAuth()
         self.faults.clear()
         self.requests.clear()
+        self.points = self.not_modified = 0
         self.authorizations.clear()
 
     def fail(self, pattern: str, status: int, *, times: int | None = None,
@@ -132,7 +135,7 @@ class GithubServer:
             query = request.query_string.decode()
             self.requests.append(f"{request.method} {request.path}" + (f"?{query}" if query
                                                                         else ""))
-        response = self._answer(request)
+        response = self._conditional(request, self._answer(request))
         for name, value in self._rate_headers().items():
             response.headers.setdefault(name, value)  # a fault's own headers win
         return response(environ, start_response)
@@ -173,8 +176,22 @@ class GithubServer:
             return error_response(exc.code or 400, exc.description or "Bad request")
         return getattr(self, f"_{endpoint}")(request, estate, **args)
 
+    def _conditional(self, request: Request, response: Response) -> Response:
+        """Give a GET's 200 an ETag; answer 304 (no rate-limit point) when the client sent it."""
+        if request.method == "GET" and response.status_code == 200 and response.is_json:
+            etag = '"' + hashlib.sha256(response.get_data()).hexdigest()[:40] + '"'
+            response.headers["ETag"] = etag
+            if etag in (t.strip() for t in request.headers.get("If-None-Match", "").split(",")):
+                response = Response(status=304, headers={"ETag": etag})
+        with self._lock:
+            if response.status_code == 304:
+                self.not_modified += 1
+            else:
+                self.points += 1
+        return response
+
     def _rate_headers(self) -> dict[str, str]:
-        used = len(self.requests)
+        used = self.points
         return {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": str(max(0, 5000 - used)),
                 "X-RateLimit-Used": str(used), "X-RateLimit-Resource": "core",
                 "X-RateLimit-Reset": str(int(time.time()) + 3600),
