@@ -59,13 +59,15 @@
     clearTimeout(timer);
     fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
       .then(function (answer) {
-        if (!answer.ok) throw new Error("status " + answer.status);
+        var json = (answer.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+        if (!answer.ok || !json) throw new Error(answer.redirected ? "signed out" : "refused");
         return answer.json();
       })
       .then(function (state) { if (show(state)) timer = setTimeout(poll, 1000); })
-      .catch(function () {
-        document.getElementById("run-summary").textContent =
-          "Could not reach the console to check progress. Reload the page to try again.";
+      .catch(function (problem) {
+        document.getElementById("run-summary").textContent = problem.message === "signed out"
+          ? "Your session has ended. Reload the page to sign in again."
+          : "Could not reach the console to check progress. Reload the page to try again.";
       });
   }
 

@@ -46,6 +46,7 @@ def test_the_connect_form_is_generated_from_the_credentials_model(sign_in):
     assert "Access key id of a read-only auditing principal" in page  # the description
     assert 'id="field-credentials-access_key_id"' in page and 'aria-required="true"' in page
     assert 'name="credentials.regions"' in page  # a list: a textarea
+    assert 'aria-current="page">Integrations' in page
     okta = client.get("/console/integrations/okta/connect").get_data(as_text=True)
     assert 'type="password" id="field-credentials-api_token"' in okta
     assert 'name="config.max_super_admins"' in okta  # config parameters, optional
