@@ -179,3 +179,17 @@ def test_dumped_credentials_round_trip_through_the_vault_form(okta: OktaServer):
     assert OktaConnector.parse_credentials(raw) == parsed
     assert "BEGIN" not in repr(parsed)
     assert Status.PASSING.value == "passing"
+
+
+def test_mfa_and_password_parameters_move_the_new_checks(okta: OktaServer):
+    got = verdicts(connector(okta.estate.credentials(), {
+        "require_phishing_resistant_mfa": False, "min_password_length": 12}).run_checks())
+    resistant = got["okta.user.phishing_resistant_mfa"]
+    expected = okta.estate.expected["okta.user.phishing_resistant_mfa"]
+    assert resistant == {rid: "not_applicable" if v == "failing" else v
+                         for rid, v in expected.items()}
+    executives = next(p for p in okta.estate.policies["PASSWORD"]
+                      if p["name"] == "Executives Password Policy")
+    resource = okta.estate.resource("policy", executives["id"])
+    assert okta.estate.expected["okta.policy.password_min_length"][resource] == "failing"
+    assert got["okta.policy.password_min_length"][resource] == "passing"
