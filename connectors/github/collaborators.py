@@ -134,7 +134,8 @@ def collect_collaborator_activity(session: GithubSession) -> list[CollaboratorAc
     """Each outside collaborator's latest commit in every active repository."""
     found = []
     for repo in repositories(session):
-        now = datetime.now(UTC).isoformat()
+        # the day of the read, not the second: a stored snapshot stays the same all day
+        now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
         if repo.archived:
             found.append(CollaboratorActivity(repo, now, None))
             continue
