@@ -184,7 +184,8 @@ def mfa_for_everyone(roster: FactorRoster, policies: PolicySet) -> Iterator[Resu
              if r.status is Status.FAILING]
     judged = len(roster.people)
     gaps = ([f"{len(people)} of {judged} active users without a second factor"] if people
-            else []) + ([f"{len(rules)} global session rules not requiring MFA"] if rules else [])
+            else []) + ([f"{len(rules)} global session rule{'s' if len(rules) != 1 else ''} not "
+                      "requiring MFA"] if rules else [])
     title = ("MFA is not enforced for everyone: " + "; ".join(gaps) if gaps else
              f"All {judged} active users have a second factor and every global session rule "
              "requires MFA")
