@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from api import create_app
 from engine import audits
 from engine.audits import Actor
 from engine.db import unit_of_work
@@ -18,6 +19,7 @@ from engine.models.audit import (
     FindingSeverity,
 )
 from tests.console.auditor_helpers import accept, advance, create_audit, csrf_of, invite
+from tests.console.conftest import CSRF
 
 
 def _count(settings, model) -> int:
@@ -227,3 +229,27 @@ def test_signing_out_ends_the_session_server_side(client, auth, settings, sent):
     api = client.get("/api/v1/auditor/audit",
                      headers={"Authorization": f"Bearer {cookie.value}"})
     assert api.status_code == 401 and api.get_json()["error"]["code"] == "token_expired"
+
+
+def test_on_https_the_auditor_cookie_is_secure_and_a_cross_site_post_is_refused(
+        client, auth, settings, sent):
+    https_settings = settings.model_copy(update={"public_base_url": "https://ev.example.com"})
+    audit_id = create_audit(client, auth)
+    link, _ = invite(https_settings, audit_id)
+    assert link.startswith("https://ev.example.com/auditor/accept#token=")
+    browser = create_app(https_settings).test_client()
+    https = {"base_url": "https://ev.example.com",
+             "headers": {"Referer": "https://ev.example.com/auditor/accept"}}
+    found = CSRF.search(browser.get("/auditor/accept", **https).get_data(as_text=True))
+    assert found
+    token = link.split("#token=", 1)[1]
+    cross = browser.post("/auditor/accept", base_url="https://ev.example.com",
+                         headers={"Referer": "https://evil.example.net/"},
+                         data={"token": token, "csrf_token": found.group(1)})
+    assert cross.status_code == 400  # Flask-WTF's https referrer check; the link still works
+    answer = browser.post("/auditor/accept", **https,
+                          data={"token": token, "csrf_token": found.group(1)})
+    assert answer.status_code == 303
+    set_cookie = next(h for h in answer.headers.getlist("Set-Cookie")
+                      if h.startswith("evidence_auditor="))
+    assert "Secure" in set_cookie and "HttpOnly" in set_cookie and "Path=/auditor" in set_cookie
