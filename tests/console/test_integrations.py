@@ -167,3 +167,19 @@ def test_disconnect_asks_first_then_keeps_the_evidence(sign_in, sent, settings):
     with unit_of_work(settings) as session:
         assert session.scalars(select(Connection)).one().status == \
             ConnectionStatus.DISCONNECTED
+
+
+def test_a_connection_in_error_says_what_went_wrong_in_words(sign_in, settings):
+    message = "the provider refused the access key: it was deleted or deactivated"
+    with unit_of_work(settings) as session:
+        ensure_account(session, "acme")
+        session.add(Connection(account_id="acme", integration_id="aws",
+                               status=ConnectionStatus.ERROR, status_message=message))
+    client = sign_in("acme")
+    catalog = client.get("/console/integrations").get_data(as_text=True)
+    assert "Error" in catalog and message in catalog and "What went wrong" in catalog
+    assert "last synced never" in catalog.lower() or "Last synced never" in catalog
+    detail = client.get("/console/integrations/aws").get_data(as_text=True)
+    assert f"The connection has a problem: {message}." in detail
+    progress = client.get("/console/integrations/aws/progress").get_json()
+    assert progress["connection"]["status"] == "error" and progress["run"] is None
