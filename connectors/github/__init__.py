@@ -66,6 +66,7 @@ class GithubConnector(Connector):
         org.public_repo_creation_restricted,
         actions.actions_allowed_restricted,
         actions.workflow_token_read_only,
+        actions.repo_workflow_token_read_only,
         repos.public_visibility_allowed,
         repos.secret_scanning_enabled,
         repos.secret_scanning_push_protection_enabled,

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import Result, Severity, check, collector
+from connectors.base import PermissionMissing, Result, Severity, check, collector
 from connectors.github.org import organization
-from connectors.github.session import ORG_ADMIN, GithubSession
+from connectors.github.repos import Repository, archived, repositories
+from connectors.github.session import ORG_ADMIN, REPO_ADMIN, GithubSession
 
 _ALLOWED = {"local_only": "only actions defined in the organization's own repositories",
             "selected": "only GitHub's, verified creators' or listed actions"}
@@ -115,3 +116,65 @@ def workflow_token_read_only(policy: WorkflowPermissions) -> Iterator[Result]:
              if read_only else f"Workflows in {policy.organization} get a GITHUB_TOKEN with "
              f"{policy.default_workflow_permissions} access to the repository by default")
     yield Result.of(policy.resource_id, passing=read_only, title=title, data=data)
+
+
+@dataclass(frozen=True)
+class RepoWorkflowPermissions:
+    """GET /repos/{o}/{r}/actions/permissions/workflow: one repository's workflow token default
+    (a repository may narrow the organization's write default to read, never widen a read)."""
+
+    repo: Repository
+    default_workflow_permissions: str | None
+    read_error: str | None = None
+
+
+@collector()
+def collect_repo_workflow_permissions(session: GithubSession) -> list[RepoWorkflowPermissions]:
+    """The default workflow token permission of every active repository."""
+    found = []
+    for repo in repositories(session):
+        if repo.archived:
+            found.append(RepoWorkflowPermissions(repo, None))
+            continue
+
+        def read(name: str = repo.full_name) -> dict[str, Any]:
+            _, data = session.client().requester.requestJsonAndCheck(
+                "GET", f"/repos/{name}/actions/permissions/workflow")
+            return dict(data or {})
+
+        try:
+            data = session.call(read, needs=REPO_ADMIN,
+                                what=f"the default workflow permissions of {repo.full_name}")
+        except PermissionMissing as exc:
+            found.append(RepoWorkflowPermissions(repo, None, exc.message))
+            continue
+        found.append(RepoWorkflowPermissions(
+            repo, str(data.get("default_workflow_permissions", "write"))))
+    return found
+
+
+@check(id="github.repo.workflow_token_read_only", severity=Severity.HIGH,
+       resource_type="github.repository", needs=collect_repo_workflow_permissions,
+       remediation="Make the workflow token read-only by default for the repository (Settings > "
+                   "Actions > General > Workflow permissions: 'Read repository contents and "
+                   "packages permissions'), or once for all in the organization's settings.")
+def repo_workflow_token_read_only(repos: list[RepoWorkflowPermissions]) -> Iterator[Result]:
+    """The repository's workflows get a read-only GITHUB_TOKEN unless a workflow asks for more."""
+    for entry in repos:
+        repo = entry.repo
+        if repo.archived:
+            yield archived(repo)
+            continue
+        if entry.default_workflow_permissions is None:
+            reason = entry.read_error or "not read"
+            yield Result.error(repo.resource_id, f"Could not read the default workflow "
+                               f"permissions of {repo.full_name}: {reason}",
+                               {"repository": repo.full_name, "error": reason})
+            continue
+        default = entry.default_workflow_permissions
+        title = (f"Workflows in {repo.full_name} get a read-only GITHUB_TOKEN by default"
+                 if default == "read" else f"Workflows in {repo.full_name} get a GITHUB_TOKEN "
+                 f"with {default} access to the repository by default")
+        yield Result.of(repo.resource_id, passing=default == "read", title=title,
+                        data={"repository": repo.full_name,
+                              "default_workflow_permissions": default})

@@ -71,6 +71,7 @@ class Repo:
     codeowners: str | None = None  # path of the CODEOWNERS file
     hooks: tuple[Hook, ...] = ()
     deploy_keys: tuple[tuple[str, bool], ...] = ()  # (title, read_only)
+    workflow_permissions: str | None = None  # read, write; None: the organization's default
 
     def is_collaborator_stale(self, login: str) -> bool:
         days = dict(self.last_commits).get(login)
@@ -108,7 +109,7 @@ ORG = Org(login=ORGANIZATION, name="Acme Corp", plan="enterprise", two_factor_re
           default_workflow_permissions="write")
 
 REPOS = (
-    _secured("api-gateway", protection=STRICT, push_protection=True,
+    _secured("api-gateway", protection=STRICT, push_protection=True, workflow_permissions="read",
              codeowners=".github/CODEOWNERS", deploy_keys=(("ci-readonly", True),),
              hooks=(Hook("https://ci.acme.example/hooks/github?token=ci-hook-token"),)),
     Repo("payments-service", protection=Protection(1, True, False, False, ("ci/test",),
@@ -152,7 +153,7 @@ REPOS = (
              protection=Protection(1, True, True, True, ("build",), linear_history=True),
              codeowners=".github/CODEOWNERS"),
     Repo("empty-sandbox", empty=True),
-    _secured("security-policies", codeowners="CODEOWNERS"),
+    _secured("security-policies", codeowners="CODEOWNERS", workflow_permissions="read"),
 )
 
 # docs-site is open source on purpose; sdk-python was made public by mistake.
@@ -237,6 +238,8 @@ def expected_verdicts(org: Org, repos: Iterable[Repo],
                 not any(repo.is_collaborator_stale(login)
                         for login, _ in repo.outside_collaborators),
             "github.repo.deploy_keys_read_only": all(ro for _, ro in repo.deploy_keys),
+            "github.repo.workflow_token_read_only":
+                (repo.workflow_permissions or org.default_workflow_permissions) == "read",
             "github.repo.webhooks_have_secret": all(h.secret for h in repo.hooks),
             "github.repo.webhooks_use_verified_tls": all(h.verified_tls for h in repo.hooks),
             "github.repo.codeowners_present": repo.codeowners in CODEOWNERS_LOCATIONS,

@@ -85,6 +85,7 @@ class GithubServer:
             ("/orgs/<org>/repos", "org_repos"),
             ("/orgs/<org>/actions/permissions", "actions_permissions"),
             ("/orgs/<org>/actions/permissions/workflow", "workflow_permissions"),
+            ("/repos/<owner>/<repo>/actions/permissions/workflow", "repo_workflow_permissions"),
             ("/repos/<owner>/<repo>/hooks", "hooks"),
             ("/repos/<owner>/<repo>/keys", "keys"),
             ("/repos/<owner>/<repo>/commits", "commits"),
@@ -321,6 +322,13 @@ class GithubServer:
         if org.lower() != estate.organization.login.lower():
             return error_response(404, "Not Found")
         return json_response(workflow_json(estate))
+
+    def _repo_workflow_permissions(self, request: Request, estate: Estate, owner: str,
+                                   repo: str) -> Response:
+        spec = _find(estate, owner, repo)
+        if spec is None:
+            return error_response(404, "Not Found")
+        return json_response(workflow_json(estate, spec))
 
     def _hooks(self, request: Request, estate: Estate, owner: str, repo: str) -> Response:
         spec = _find(estate, owner, repo)

@@ -98,7 +98,9 @@ def commit_json(estate: Estate, repo: Repo, login: str, days_ago: int) -> dict[s
     }
 
 
-def workflow_json(estate: Estate) -> dict[str, Any]:
-    """GET /orgs/{org}/actions/permissions/workflow."""
-    return {"default_workflow_permissions": estate.organization.default_workflow_permissions,
-            "can_approve_pull_request_reviews": False}
+def workflow_json(estate: Estate, repo: Repo | None = None) -> dict[str, Any]:
+    """GET /orgs/{org}/actions/permissions/workflow, or a repository's (its own setting, else
+    the organization's)."""
+    default = ((repo.workflow_permissions if repo is not None else None)
+               or estate.organization.default_workflow_permissions)
+    return {"default_workflow_permissions": default, "can_approve_pull_request_reviews": False}

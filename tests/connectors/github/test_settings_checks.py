@@ -7,7 +7,12 @@ import pytest
 
 from connectors.base import Status
 from connectors.github import GithubConnector
-from connectors.github.actions import WorkflowPermissions, workflow_token_read_only
+from connectors.github.actions import (
+    RepoWorkflowPermissions,
+    WorkflowPermissions,
+    repo_workflow_token_read_only,
+    workflow_token_read_only,
+)
 from connectors.github.branches import (
     REVIEWS_REQUIRED,
     DefaultBranch,
@@ -39,6 +44,7 @@ SETTINGS_CHECKS = {
     approving_review_required, stale_reviews_dismissed, status_checks_required,
     signed_commits_required, linear_history_required, conversation_resolution_required,
     secret_scanning_push_protection_enabled, workflow_token_read_only,
+    repo_workflow_token_read_only,
     base_permission_restricted, public_repo_creation_restricted, deploy_keys_read_only,
     webhooks_have_secret, webhooks_use_verified_tls, stale_outside_collaborators,
 }
@@ -146,6 +152,16 @@ def test_public_repo_creation_passes_only_when_members_cannot(allowed, status):
 def test_workflow_token_passes_only_when_read_only_by_default(default, status):
     [result] = workflow_token_read_only.judge(WorkflowPermissions("acme", default, False))
     assert result.status is status and result.data["default_workflow_permissions"] == default
+
+
+def test_repo_workflow_token_passes_only_when_read_only_by_default():
+    got = repo_workflow_token_read_only.judge([
+        RepoWorkflowPermissions(repo("read"), "read"), RepoWorkflowPermissions(repo("w"), "write"),
+        RepoWorkflowPermissions(repo("denied"), None, "403"),
+        RepoWorkflowPermissions(repo("old", archived=True), None)])
+    assert verdicts(got) == {"github:acme/read": P, "github:acme/w": F, "github:acme/denied": E,
+                             "github:acme/old": NA}
+    assert got[1].data["default_workflow_permissions"] == "write"
 
 
 def keys(name: str, *items: DeployKey, error: str | None = None) -> RepoItems[DeployKey]:

@@ -75,3 +75,12 @@ def test_stale_collaborators_are_proxied_by_their_latest_commit(github, github_a
     assert github_api.hits(r"/payments-service/commits\?author=contractor-dana&per_page=1")
     assert {k: r.status.value for k, r in got.items()} == github.expected[
         "github.repo.stale_outside_collaborators"]
+
+
+def test_a_repository_narrowing_the_workflow_token_to_read_passes(github, github_api):
+    got = results_of(github, "github.repo.workflow_token_read_only")
+    assert got["github:acme-corp/api-gateway"].status is Status.PASSING
+    assert got["github:acme-corp/web-frontend"].status is Status.FAILING  # the org's write
+    assert github_api.hits(r"/repos/acme-corp/api-gateway/actions/permissions/workflow$")
+    assert {k: r.status.value for k, r in got.items()} == github.expected[
+        "github.repo.workflow_token_read_only"]
