@@ -47,7 +47,8 @@ def _read_hooks(session: GithubSession, repo: Repository) -> list[Webhook]:
 def _webhook(hook: Hook) -> Webhook:
     config = dict(hook.config or {})
     url = urlsplit(str(config.get("url") or ""))
-    return Webhook(id=int(hook.id), url=f"{url.scheme}://{url.hostname or ''}{url.path}",
+    host = url.netloc.rpartition("@")[2]  # never a user:password@ part
+    return Webhook(id=int(hook.id), url=f"{url.scheme}://{host}{url.path}",
                    active=bool(hook.active), has_secret=bool(config.get("secret")),
                    insecure_ssl=str(config.get("insecure_ssl", "0")) not in ("0", ""))
 

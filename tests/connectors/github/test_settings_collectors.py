@@ -30,7 +30,8 @@ def test_the_writable_deploy_key_on_the_second_page_is_found(github, github_api)
         "github.repo.deploy_keys_read_only"]
 
 
-def test_webhooks_are_judged_from_the_masked_secret_and_keep_no_query_string(github):
+def test_webhooks_are_judged_from_the_masked_secret_and_keep_no_query_string(github,
+                                                                           github_api):
     secret = results_of(github, "github.repo.webhooks_have_secret")
     tls = results_of(github, "github.repo.webhooks_use_verified_tls")
     assert secret["github:acme-corp/web-frontend"].status is Status.FAILING
@@ -40,6 +41,7 @@ def test_webhooks_are_judged_from_the_masked_secret_and_keep_no_query_string(git
     assert gateway.status is Status.PASSING
     assert gateway.data["webhooks"][0]["url"] == "https://ci.acme.example/hooks/github"
     assert "ci-hook-token" not in str(secret) + str(tls)
+    assert not github_api.hits(r"/(hooks|keys)/\d+")  # the listing is read, never each item
 
 
 def test_branch_protection_settings_are_read_from_the_protection_answer(github):
