@@ -26,7 +26,7 @@ import requests
 from github.Requester import RequestsResponse
 from requests.structures import CaseInsensitiveDict
 
-MAX_BYTES = 32 * 1024 * 1024  # one connection's stored answers
+MAX_BYTES = 16 * 1024 * 1024  # one connection's stored answers (16 connections: 256 MiB at most)
 MAX_BODY = 1024 * 1024  # larger answers are not stored
 MAX_CONNECTIONS = 16  # connections whose caches a worker keeps (least recently used go)
 _NOT_STORED = ("content-length", "content-encoding", "transfer-encoding", "connection", "date")
