@@ -76,7 +76,6 @@ def create_app(settings: Settings | None = None, *, send_job: JobSender | None =
     app.register_api(push_bp)
     app.register_api(audits_bp)
     app.register_api(auditor_bp)
-    register_limits(app, settings)  # per-account rate limits (429) and rationed waits
 
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)
     app.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
@@ -86,6 +85,7 @@ def create_app(settings: Settings | None = None, *, send_job: JobSender | None =
     # the web console under /console and the auditor portal under /auditor, where the magic
     # link of an invitation mail lands ({base}/auditor/accept#token=…): HTML, CSRF, cookies
     register_console(app, settings)
+    register_limits(app, settings)  # per-account rate limits (429) and rationed waits
 
     document_errors(app)
     return app

@@ -5,6 +5,8 @@ withdrawn auditor."""
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import func, select
 
 from api import create_app
@@ -253,3 +255,13 @@ def test_on_https_the_auditor_cookie_is_secure_and_a_cross_site_post_is_refused(
     set_cookie = next(h for h in answer.headers.getlist("Set-Cookie")
                       if h.startswith("evidence_auditor="))
     assert "Secure" in set_cookie and "HttpOnly" in set_cookie and "Path=/auditor" in set_cookie
+
+
+def test_the_magic_link_endpoint_has_the_apis_stricter_limit_per_address(settings, db):
+    prefix = f"{settings.redis_key_prefix}{uuid.uuid4().hex[:8]}:"
+    browser = create_app(settings.model_copy(update={
+        "auth_rate_limit": "2/minute", "redis_key_prefix": prefix})).test_client()
+    csrf = csrf_of(browser, "/auditor/accept")
+    statuses = [browser.post("/auditor/accept", data={"token": f"guess{i}", "csrf_token": csrf})
+                .status_code for i in range(3)]
+    assert statuses == [401, 401, 429]
