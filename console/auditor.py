@@ -272,8 +272,9 @@ def home() -> ResponseReturnValue:
     with _reading() as (session, audit, writable):
         progress = audits.progress_of(session, [audit])[audit.id]
         controls = audits.controls_overview(session, audit)
+        recent = audits.activity(session, audit, limit=audits.RECENT_ACTIVITY, newest_first=True)
         return _page("home.html", audit=audit, framework=audits.framework(audit.framework_id),
-                     progress=progress, controls=controls, writable=writable,
+                     progress=progress, controls=controls, writable=writable, recent=recent,
                      done=DONE.get(request.args.get("done", "")))
 
 

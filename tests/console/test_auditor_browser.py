@@ -119,12 +119,16 @@ def test_the_auditor_reviews_an_audit_in_the_portal_and_is_cut_off_when_withdraw
         assert "The finding is filed" in wait_for(driver, "#done").text
         assert "Exports bucket lost default encryption" in driver.find_element(
             By.CSS_SELECTOR, "table.findings").text
+        assert page_width(driver, 390) <= 390
 
         driver.find_element(By.LINK_TEXT, "Audit").click()
         wait_for(driver, "#audit-facts")
         assert "1 of" in driver.find_element(By.ID, "progress").text
         row = driver.find_element(By.ID, "control-soc2-cc6.1")
         assert "Needs evidence" in row.text and "1 newer than the freeze" in row.text
+        activity = driver.find_element(By.ID, "activity").text
+        assert "Jane Smith marked CC6.1 “Needs evidence”" in activity
+        assert "filed a finding on CC6.1: Exports bucket lost default encryption" in activity
         bar = driver.find_element(By.CSS_SELECTOR, "progress.bar")
         assert bar.get_attribute("value") == "1"
         screenshot(driver, "auditor-portal", 1280, max_height=1400)
