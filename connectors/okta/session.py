@@ -15,9 +15,7 @@ import asyncio
 import ipaddress
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import cache, partial
@@ -40,6 +38,7 @@ from connectors.base import (
 )
 from connectors.egress import aiohttp_connector
 from connectors.endpoints import LOCKED, unreachable
+from connectors.okta.pacing import RateBudget
 from connectors.retry import RetryPolicy, call_async, retry_after
 
 if TYPE_CHECKING:
@@ -51,11 +50,6 @@ _SDK_LOGGER = "okta-sdk-python"
 _TOKEN_ENDPOINT = "/oauth2/v1/token"  # noqa: S105 - a URL path
 _LOOPBACK_NAMES = frozenset({"localhost"})
 PAGE_SIZE = 200  # Okta's maximum page size for users and policies
-PACE_RESERVE = 10
-"""Requests of an endpoint's rate-limit window left unspent (or a quarter of a smaller window):
-when X-Rate-Limit-Remaining falls to this, the next call of that action waits for
-X-Rate-Limit-Reset instead of drawing a 429 (room for the calls already in flight, and for the
-org's admins)."""
 
 
 class Scope(StrEnum):
@@ -291,22 +285,13 @@ class OktaSession:
         return client
 
 
-@dataclass
-class _Window:
-    """What the last answer of one action said of its rate-limit window."""
-
-    remaining: int
-    reserve: int  # PACE_RESERVE, or a quarter of a smaller window
-    resets_at: float  # time.monotonic() when the window resets
-
-
 class OktaApi:
     """The SDK client of one collector call; `call` is the only way an API call is made."""
 
     def __init__(self, client: Client, session: OktaSession) -> None:
         self.client = client
         self.session = session
-        self._windows: dict[str, _Window] = {}
+        self._budget = RateBudget(session.retry.max_wait)
 
     async def call(self, action: str, scope: Scope,
                    request: Callable[[], Awaitable[Any]]) -> Any:
@@ -340,36 +325,16 @@ class OktaApi:
     async def _call(self, action: str, scope: Scope,
                     request: Callable[[], Awaitable[Any]]) -> tuple[Any, dict[str, str]]:
         async def attempt() -> tuple[Any, dict[str, str]]:
-            await self._pace(action)
-            body, headers = self._answer(action, scope, await request())
-            self._note_window(action, headers)
+            await self._budget.spend(action)  # paced on Okta's rate-limit headers
+            try:
+                body, headers = self._answer(action, scope, await request())
+            except BaseException:
+                self._budget.settle(action, None)
+                raise
+            self._budget.settle(action, headers)
             return body, headers
 
         return await call_async(self.session.retry, attempt, _own_errors)
-
-    async def _pace(self, action: str) -> None:
-        """Wait for the window to reset when the last answer said it is nearly spent, so a
-        long read (every user's factors) keeps within Okta's rate limit instead of hitting it."""
-        window = self._windows.get(action)
-        if window is None or window.remaining > window.reserve:
-            return
-        wait = window.resets_at - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(min(wait, self.session.retry.max_wait))
-        if self._windows.get(action) is window:
-            del self._windows[action]  # a new window: the next answer says how much is left
-
-    def _note_window(self, action: str, headers: Mapping[str, str]) -> None:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        try:
-            remaining = int(lowered["x-rate-limit-remaining"])
-            limit = int(lowered.get("x-rate-limit-limit") or 0)
-        except (KeyError, ValueError):
-            return
-        wait = retry_after({k: v for k, v in lowered.items() if k != "retry-after"}, reset=True)
-        if wait is not None:
-            reserve = min(PACE_RESERVE, limit // 4) if limit else PACE_RESERVE
-            self._windows[action] = _Window(remaining, reserve, time.monotonic() + wait)
 
     def _answer(self, action: str, scope: Scope,
                 triple: Any) -> tuple[Any, dict[str, str]]:
