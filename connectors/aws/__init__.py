@@ -18,6 +18,7 @@ from connectors.aws import (
     iam,
     iam_access,
     iam_credentials,
+    iam_password,
     iam_root,
     kms,
     lambda_,
@@ -63,10 +64,10 @@ class AwsConnector(Connector):
         s3.bucket_versioning,
         iam.root_account_mfa,
         iam.console_users_mfa,
-        iam.password_policy_strength,
+        iam.password_policy_strength,  # deprecated alias of iam_password's, one release
         cloudtrail.multi_region_trail,
         ec2.ebs_encryption_by_default,
-        ec2.security_group_admin_ports,
+        ec2.security_group_admin_ports,  # deprecated alias of the ipv4/ipv6 pair, one release
         rds.storage_encrypted,
         s3.bucket_tls_only,
         iam.access_key_rotation,
@@ -106,6 +107,10 @@ class AwsConnector(Connector):
         securityhub.securityhub_enabled,
         ec2.network_acl_admin_ports,
         ec2.default_security_group_restricted,
+        # one property a check (issue #13): the password policy and admin ports, split
+        *iam_password.PASSWORD_CHECKS,
+        ec2.security_group_admin_ports_ipv4,
+        ec2.security_group_admin_ports_ipv6,
     )
     max_parallel = 8
 

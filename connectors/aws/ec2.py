@@ -105,13 +105,71 @@ def ebs_encryption_by_default(settings: list[EbsDefaultEncryption]) -> Iterator[
                               "EbsEncryptionByDefault": s.enabled})
 
 
+ADMIN_PORTS_REPLACES = ("aws.ec2.security_group_admin_ports",)
+
+
+def admin_ports_open_from(rules: Sequence[Mapping[str, Any]], anywhere: str) -> list[int]:
+    """The admin ports (22, 3389) some ingress rule opens to `anywhere` (0.0.0.0/0 or ::/0), as
+    Prowler and the CIS audit count them: an all-traffic rule (protocol -1) opens both, a TCP
+    rule opens those its port range covers; UDP, ICMP and narrower sources open none."""
+    ranges, key = ("Ipv6Ranges", "CidrIpv6") if ":" in anywhere else ("IpRanges", "CidrIp")
+    opened: set[int] = set()
+    for rule in rules:
+        if not any(r.get(key) == anywhere for r in rule.get(ranges, [])):
+            continue
+        protocol = str(rule.get("IpProtocol", ""))
+        if protocol == "-1":
+            opened.update(ADMIN_PORTS)
+        elif protocol in ("tcp", "6"):
+            low, high = int(rule.get("FromPort", 0)), int(rule.get("ToPort", 65535))
+            opened.update(port for port in ADMIN_PORTS if low <= port <= high)
+    return sorted(opened)
+
+
+def _judge_admin_ports(groups: list[SecurityGroup], anywhere: str) -> Iterator[Result]:
+    for g in groups:
+        ports = admin_ports_open_from(g.ingress, anywhere)
+        label = f"Security group {g.group_id} ({g.name}) in {g.region}"
+        title = (f"{label} allows " + ", ".join(f"{ADMIN_PORTS[p]} ({p})" for p in ports)
+                 + f" from {anywhere}" if ports
+                 else f"{label} allows no SSH or RDP from {anywhere}")
+        yield Result.of(g.arn, passing=not ports, title=title,
+                        data={"group_id": g.group_id, "name": g.name, "region": g.region,
+                              "vpc_id": g.vpc_id, "source": anywhere, "ingress": g.ingress,
+                              "open_admin_ports": ports})
+
+
+@check(id="aws.ec2.security_group_admin_ports_ipv4", severity=Severity.HIGH,
+       resource_type="aws.ec2.security_group", needs=collect_security_groups,
+       replaces=ADMIN_PORTS_REPLACES, benchmarks={"cis_aws": ["5.2"]},
+       remediation="Remove ingress rules allowing 0.0.0.0/0 to TCP 22 (SSH) or 3389 (RDP), "
+                   "including all-traffic and port-range rules that cover them (`aws ec2 "
+                   "revoke-security-group-ingress`); reach instances through SSM Session "
+                   "Manager, or allow only your VPN's address range.")
+def security_group_admin_ports_ipv4(groups: list[SecurityGroup]) -> Iterator[Result]:
+    """Security groups do not open SSH or RDP to 0.0.0.0/0."""
+    yield from _judge_admin_ports(groups, "0.0.0.0/0")
+
+
+@check(id="aws.ec2.security_group_admin_ports_ipv6", severity=Severity.HIGH,
+       resource_type="aws.ec2.security_group", needs=collect_security_groups,
+       replaces=ADMIN_PORTS_REPLACES, benchmarks={"cis_aws": ["5.3"]},
+       remediation="Remove ingress rules allowing ::/0 to TCP 22 (SSH) or 3389 (RDP), "
+                   "including all-traffic and port-range rules that cover them (`aws ec2 "
+                   "revoke-security-group-ingress`); reach instances through SSM Session "
+                   "Manager, or allow only your VPN's IPv6 range.")
+def security_group_admin_ports_ipv6(groups: list[SecurityGroup]) -> Iterator[Result]:
+    """Security groups do not open SSH or RDP to ::/0."""
+    yield from _judge_admin_ports(groups, "::/0")
+
+
 @check(id="aws.ec2.security_group_admin_ports", severity=Severity.HIGH,
        resource_type="aws.ec2.security_group", needs=collect_security_groups,
-       remediation="Remove ingress rules allowing 0.0.0.0/0 or ::/0 to port 22 (SSH) or 3389 "
-                   "(RDP), including all-traffic and wide port-range rules; reach instances "
-                   "through SSM Session Manager, or allow only your VPN's address range.")
+       remediation="Deprecated alias, kept for one release: see "
+                   "aws.ec2.security_group_admin_ports_ipv4 and "
+                   "aws.ec2.security_group_admin_ports_ipv6.")
 def security_group_admin_ports(groups: list[SecurityGroup]) -> Iterator[Result]:
-    """Security groups do not open SSH or RDP to the whole internet."""
+    """Deprecated alias (one release): no SSH or RDP open to 0.0.0.0/0 or ::/0 (TCP or UDP)."""
     for g in groups:
         ports = open_admin_ports(g.ingress)
         label = f"Security group {g.group_id} ({g.name}) in {g.region}"

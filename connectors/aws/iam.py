@@ -183,15 +183,11 @@ def password_policy_gaps(policy: dict[str, Any] | None) -> list[str]:
 
 @check(id="aws.iam.password_policy_strength", severity=Severity.MEDIUM,
        resource_type="aws.account", needs=collect_password_policy,
-       remediation="Set the account password policy (IAM > Account settings) to a minimum "
-                   "length of 14, require uppercase, lowercase, numbers and symbols, expire "
-                   "passwords within 90 days and prevent reuse of the last 24, e.g. `aws iam "
-                   "update-account-password-policy --minimum-password-length 14 "
-                   "--require-uppercase-characters --require-lowercase-characters "
-                   "--require-numbers --require-symbols --max-password-age 90 "
-                   "--password-reuse-prevention 24`.")
+       remediation="Deprecated alias, kept for one release: see "
+                   "aws.iam.password_policy_min_length, _reuse_prevention, _uppercase, "
+                   "_lowercase, _number, _symbol and _expiry.")
 def password_policy_strength(policy: PasswordPolicy) -> Iterator[Result]:
-    """The account password policy meets the CIS strength requirements."""
+    """Deprecated alias (one release): the password policy meets every strength property."""
     gaps = password_policy_gaps(policy.policy)
     if policy.policy is None:
         title = "The account has no password policy"

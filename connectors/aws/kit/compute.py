@@ -64,6 +64,7 @@ def seed_network(seeder: Seeder, account_id: str,
 def seed_security_groups(seeder: Seeder, account_id: str,
                           expected: dict[str, dict[str, str]]) -> int:
     verdicts: dict[str, str] = {}
+    by_source: dict[str, dict[str, str]] = {"0.0.0.0/0": {}, "::/0": {}}
     ids: dict[str, str] = {}
     for spec in GROUPS:
         region = seeder.region(spec.region)
@@ -81,6 +82,8 @@ def seed_security_groups(seeder: Seeder, account_id: str,
                 "UserIdGroupPairs": [{"GroupId": ids["web-alb"]}]}])
         arn = f"arn:aws:ec2:{region}:{account_id}:security-group/{group['GroupId']}"
         verdicts[arn] = FAILING if spec.opens_admin_port else PASSING
+        for source, per_group in by_source.items():
+            per_group[arn] = FAILING if source in spec.opens_to else PASSING
     # The default group of each region's default VPC exists too; moto gives it no ingress from
     # outside, so it passes. It is read back only to learn its id.
     for region in seeder.regions:
@@ -91,7 +94,11 @@ def seed_security_groups(seeder: Seeder, account_id: str,
                 raise RuntimeError(f"unexpected ingress in moto's default group {group}")
             arn = f"arn:aws:ec2:{region}:{account_id}:security-group/{group['GroupId']}"
             verdicts[arn] = PASSING
+            for per_group in by_source.values():
+                per_group[arn] = PASSING
     expected["aws.ec2.security_group_admin_ports"] = verdicts
+    expected["aws.ec2.security_group_admin_ports_ipv4"] = by_source["0.0.0.0/0"]
+    expected["aws.ec2.security_group_admin_ports_ipv6"] = by_source["::/0"]
     return len(GROUPS)
 
 

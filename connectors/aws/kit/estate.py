@@ -167,6 +167,8 @@ def _seed_iam(seeder: Seeder, account_id: str, expected: dict[str, dict[str, str
     expected["aws.iam.console_users_mfa"] = console
     root = f"arn:aws:iam::{account_id}:root"
     expected["aws.iam.password_policy_strength"] = {root: FAILING}  # PASSWORD_POLICY is weak
+    for check_id, holds in _password_properties(PASSWORD_POLICY).items():
+        expected[f"aws.iam.password_policy_{check_id}"] = {root: PASSING if holds else FAILING}
     # moto has no way to give the root user an MFA device: AccountMFAEnabled is always 0.
     expected["aws.iam.root_account_mfa"] = {root: FAILING}
     aged = _age_credentials(seeder, account_id)
@@ -178,6 +180,17 @@ def _seed_iam(seeder: Seeder, account_id: str, expected: dict[str, dict[str, str
     expected["aws.iam.unused_credentials"] = unused
     expected["aws.iam.single_active_access_key"] = single
     return created
+
+
+def _password_properties(policy: dict[str, Any]) -> dict[str, bool]:
+    """Which properties the seeded policy holds (CIS 1.8 and 1.9, the classes, expiry)."""
+    return {"min_length": policy.get("MinimumPasswordLength", 0) >= 14,
+            "reuse_prevention": policy.get("PasswordReusePrevention", 0) >= 24,
+            "uppercase": bool(policy.get("RequireUppercaseCharacters")),
+            "lowercase": bool(policy.get("RequireLowercaseCharacters")),
+            "number": bool(policy.get("RequireNumbers")),
+            "symbol": bool(policy.get("RequireSymbols")),
+            "expiry": 0 < policy.get("MaxPasswordAge", 0) <= 90}
 
 
 def _moto_iam_backend(seeder: Seeder, account_id: str) -> Any | None:

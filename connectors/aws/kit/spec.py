@@ -57,7 +57,8 @@ class Group:
     region: int
     description: str
     ingress: tuple[dict[str, Any], ...]
-    opens_admin_port: bool  # what the check must conclude
+    opens_admin_port: bool  # what the deprecated aws.ec2.security_group_admin_ports concludes
+    opens_to: tuple[str, ...] = ()  # sources TCP SSH/RDP or all traffic is open to (CIS 5.2/5.3)
 
 
 @dataclass(frozen=True)
@@ -120,18 +121,26 @@ def _tcp(port: int, *cidrs: str, to_port: int | None = None) -> dict[str, Any]:
             "Ipv6Ranges": [{"CidrIpv6": c} for c in cidrs if ":" in c]}
 
 
+V4, V6 = "0.0.0.0/0", "::/0"
+
 GROUPS = (
-    Group("web-alb", 0, "Public load balancer", (_tcp(443, "0.0.0.0/0", "::/0"),
-                                                  _tcp(80, "0.0.0.0/0")), False),
-    Group("bastion-ssh", 0, "Bastion host", (_tcp(22, "0.0.0.0/0"),), True),
+    Group("web-alb", 0, "Public load balancer", (_tcp(443, V4, V6), _tcp(80, V4)), False),
+    Group("bastion-ssh", 0, "Bastion host", (_tcp(22, V4),), True, (V4,)),
     Group("app-servers", 0, "Application tier", (), False),  # ingress from web-alb, below
-    Group("windows-jump", 0, "Windows jump box", (_tcp(3389, "0.0.0.0/0"),), True),
+    Group("windows-jump", 0, "Windows jump box", (_tcp(3389, V4),), True, (V4,)),
     Group("db-postgres", 0, "Postgres from the VPC", (_tcp(5432, "10.0.0.0/16"),), False),
+    # RDP's UDP transport open to the world: CIS 5.2 and Prowler count TCP and all-traffic
+    # rules only, the deprecated alias counted UDP too
+    Group("rdp-udp", 0, "RDP over UDP", ({"IpProtocol": "udp", "FromPort": 3389,
+                                           "ToPort": 3389, "IpRanges": [{"CidrIp": V4}]},),
+          True),
     Group("legacy-allow-all", 1, "Legacy, to be removed",
-           ({"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},), True),
+           ({"IpProtocol": "-1", "IpRanges": [{"CidrIp": V4}]},), True, (V4,)),
     Group("ops-ssh-vpn", 1, "SSH from the office VPN", (_tcp(22, "203.0.113.0/24"),), False),
-    Group("eu-debug-ports", 1, "Debugging, low ports", (_tcp(0, "::/0", to_port=1024),), True),
-    Group("eu-web", 1, "Public web", (_tcp(443, "0.0.0.0/0", "::/0"),), False),
+    Group("eu-debug-ports", 1, "Debugging, low ports", (_tcp(0, V6, to_port=1024),), True,
+          (V6,)),
+    Group("eu-ssh-ipv6", 1, "SSH over IPv6", (_tcp(22, "10.0.0.0/8", V6),), True, (V6,)),
+    Group("eu-web", 1, "Public web", (_tcp(443, V4, V6),), False),
 )
 
 DATABASES = (
