@@ -149,8 +149,9 @@ def console_users_mfa(users: list[User]) -> Iterator[Result]:
     for u in users:
         data = {"user": u.name, "console_password": u.console_password,
                 "password_last_used": u.password_last_used, "mfa_devices": u.mfa_devices}
-        if not u.console_password:
-            yield Result.not_applicable(u.arn, f"User {u.name} has no console password", data)
+        if not u.console_password:  # as Prowler reports it: nothing to sign in with, a pass
+            yield Result.of(u.arn, passing=True, data=data,
+                            title=f"User {u.name} has no console password, so needs no MFA")
             continue
         title = (f"Console user {u.name} has MFA ({len(u.mfa_devices)} device"
                  f"{'s' if len(u.mfa_devices) != 1 else ''})" if u.mfa_devices
@@ -303,33 +304,65 @@ def _key_age(key: AccessKeySlot, now: datetime) -> dict[str, Any]:
     return {"key": key.slot, "last_rotated": key.last_rotated, "age_days": age}
 
 
+def root_access_keys(report: CredentialReport,
+                     summary: AccountSummary) -> list[AccessKeySlot] | None:
+    """The root user's active access keys from its credential report row; without the row,
+    none when IAM's account summary counts none, else None (present, but not described)."""
+    if report.root is not None:
+        return report.root.active_keys
+    return None if summary.root_access_keys_present else []
+
+
+def _root_key_row(summary: AccountSummary, keys: list[AccessKeySlot] | None,
+                  data: dict[str, Any]) -> Result | None:
+    """The root user's row when it has no access key to judge (passing) or keys the
+    credential report does not describe (not applicable); None when its keys are judged."""
+    if keys is None:
+        return Result.not_applicable(summary.root_arn, "The root user has access keys the "
+                                     "credential report does not describe", data)
+    if not keys:
+        return Result.of(summary.root_arn, passing=True, data=data,
+                         title="The root user has no active access key")
+    return None
+
+
 @check(id="aws.iam.access_key_rotation", severity=Severity.MEDIUM,
-       resource_type="aws.iam.user", needs=collect_credential_report,
+       resource_type="aws.iam.user", needs=(collect_credential_report, collect_account_summary),
        remediation="Rotate access keys older than 90 days: create a second key, move every "
                    "client to it, deactivate and then delete the old one (`aws iam "
                    "create-access-key`, `aws iam update-access-key --status Inactive`, `aws iam "
                    "delete-access-key`); better, replace long-lived keys with roles.")
-def access_key_rotation(report: CredentialReport) -> Iterator[Result]:
-    """IAM users' active access keys were created or rotated within the last 90 days."""
+def access_key_rotation(report: CredentialReport, summary: AccountSummary) -> Iterator[Result]:
+    """IAM users' and the root user's active access keys are at most 90 days old."""
     now = report.collected_at
-    for u in report.users:
-        keys = [_key_age(k, now) for k in u.active_keys]
-        data = {"user": u.name, "active_access_keys": keys,
-                "max_age_days": MAX_ACCESS_KEY_AGE_DAYS}
-        if not keys:
-            yield Result.not_applicable(u.arn, f"User {u.name} has no active access key", data)
+    root = root_access_keys(report, summary)
+    root_data = {"user": _REPORT_ROOT_ROW, "max_age_days": MAX_ACCESS_KEY_AGE_DAYS,
+                 "active_access_keys": [_key_age(k, now) for k in root or []]}
+    row = _root_key_row(summary, root, root_data)
+    owners = [(u.name, u.arn, u.active_keys) for u in report.users]
+    if row is not None:
+        yield row
+    else:
+        owners.insert(0, ("root", summary.root_arn, root or []))
+    for name, arn, active in owners:
+        keys = [_key_age(k, now) for k in active]
+        data = {"user": _REPORT_ROOT_ROW if arn == summary.root_arn else name,
+                "active_access_keys": keys, "max_age_days": MAX_ACCESS_KEY_AGE_DAYS}
+        if not keys:  # as Prowler reports it: no key to rotate, a pass
+            yield Result.of(arn, passing=True, data=data,
+                            title=f"User {name} has no active access key")
             continue
         stale = [k for k in keys if k["age_days"] is not None
                  and k["age_days"] > MAX_ACCESS_KEY_AGE_DAYS]
         if stale:
-            title = (f"User {u.name} has access keys older than {MAX_ACCESS_KEY_AGE_DAYS} days: "
+            title = (f"User {name} has access keys older than {MAX_ACCESS_KEY_AGE_DAYS} days: "
                      + ", ".join(f"key {k['key']} is {_plural(k['age_days'], 'day')} old"
                                  for k in stale))
         else:
             oldest = max((k["age_days"] for k in keys if k["age_days"] is not None), default=0)
-            title = (f"User {u.name}'s active access keys are at most "
+            title = (f"User {name}'s active access keys are at most "
                      f"{_plural(oldest, 'day')} old")
-        yield Result.of(u.arn, passing=not stale, title=title, data=data)
+        yield Result.of(arn, passing=not stale, title=title, data=data)
 
 
 def idle_credentials(u: CredentialUser, now: datetime) -> list[dict[str, Any]]:
@@ -365,9 +398,9 @@ def unused_credentials(report: CredentialReport) -> Iterator[Result]:
         credentials = idle_credentials(u, report.collected_at)
         data = {"user": u.name, "created": u.created, "credentials": credentials,
                 "max_idle_days": UNUSED_CREDENTIAL_DAYS}
-        if not credentials:
-            yield Result.not_applicable(
-                u.arn, f"User {u.name} has no console password or active access key", data)
+        if not credentials:  # nothing that could sit unused: a pass, as the CIS 1.12 checks
+            yield Result.of(u.arn, passing=True, data=data, title=f"User {u.name} has no "
+                            "console password or active access key to leave unused")
             continue
         idle = [c for c in credentials
                 if c["idle_days"] is not None and c["idle_days"] >= UNUSED_CREDENTIAL_DAYS]
@@ -378,21 +411,29 @@ def unused_credentials(report: CredentialReport) -> Iterator[Result]:
 
 
 @check(id="aws.iam.single_active_access_key", severity=Severity.LOW,
-       resource_type="aws.iam.user", needs=collect_credential_report,
+       resource_type="aws.iam.user", needs=(collect_credential_report, collect_account_summary),
        remediation="Keep one active access key per user: after a rotation, deactivate and "
                    "delete the old key (`aws iam update-access-key --status Inactive` then "
                    "`aws iam delete-access-key`).")
-def single_active_access_key(report: CredentialReport) -> Iterator[Result]:
-    """IAM users have at most one active access key."""
-    for u in report.users:
-        active = [k.slot for k in u.active_keys]
-        data = {"user": u.name, "active_access_keys": active}
-        if not active:
-            yield Result.not_applicable(u.arn, f"User {u.name} has no active access key", data)
-            continue
-        title = (f"User {u.name} has {len(active)} active access keys" if len(active) > 1
-                 else f"User {u.name} has one active access key")
-        yield Result.of(u.arn, passing=len(active) == 1, title=title, data=data)
+def single_active_access_key(report: CredentialReport,
+                             summary: AccountSummary) -> Iterator[Result]:
+    """IAM users and the root user have at most one active access key."""
+    root = root_access_keys(report, summary)
+    row = _root_key_row(summary, root, {"user": _REPORT_ROOT_ROW,
+                                        "active_access_keys": [k.slot for k in root or []]})
+    owners = [(u.name, u.arn, u.active_keys) for u in report.users]
+    if row is not None:
+        yield row
+    else:
+        owners.insert(0, ("root", summary.root_arn, root or []))
+    for name, arn, keys in owners:
+        active = [k.slot for k in keys]
+        data = {"user": _REPORT_ROOT_ROW if arn == summary.root_arn else name,
+                "active_access_keys": active}
+        title = (f"User {name} has {len(active)} active access keys" if len(active) > 1
+                 else f"User {name} has one active access key" if active
+                 else f"User {name} has no active access key")
+        yield Result.of(arn, passing=len(active) <= 1, title=title, data=data)
 
 
 # --- customer-managed policies ---------------------------------------------------------------

@@ -162,8 +162,7 @@ def _seed_iam(seeder: Seeder, account_id: str, expected: dict[str, dict[str, str
                                   AuthenticationCode1="123456", AuthenticationCode2="654321")
             created += 1
         arn = f"arn:aws:iam::{account_id}:user/{spec.name}"
-        console[arn] = (NOT_APPLICABLE if not spec.console_password
-                        else PASSING if spec.mfa else FAILING)
+        console[arn] = PASSING if spec.mfa or not spec.console_password else FAILING
     expected["aws.iam.console_users_mfa"] = console
     root = f"arn:aws:iam::{account_id}:root"
     expected["aws.iam.password_policy_strength"] = {root: FAILING}  # PASSWORD_POLICY is weak
@@ -172,7 +171,8 @@ def _seed_iam(seeder: Seeder, account_id: str, expected: dict[str, dict[str, str
     # moto has no way to give the root user an MFA device: AccountMFAEnabled is always 0.
     expected["aws.iam.root_account_mfa"] = {root: FAILING}
     aged = _age_credentials(seeder, account_id)
-    rotation, unused, single = {}, {}, {}
+    # the root user has a row in the key checks (moto gives it no access key: both pass)
+    rotation, unused, single = {root: PASSING}, {}, {root: PASSING}
     for spec in USERS:
         arn = f"arn:aws:iam::{account_id}:user/{spec.name}"
         rotation[arn], unused[arn], single[arn] = _credential_verdicts(spec, aged)
@@ -247,12 +247,10 @@ def _credential_verdicts(spec: User, aged: bool) -> tuple[str, str, str]:
         idle.append(key_used if key_used is not None else key_age)
         if spec.second_key:
             idle.append(0)  # created today, never used
-    rotation = (NOT_APPLICABLE if not spec.access_key
-                else FAILING if key_age > STALE_DAYS else PASSING)
-    unused = (NOT_APPLICABLE if not idle
-              else FAILING if max(idle) >= STALE_DAYS else PASSING)
-    single = (NOT_APPLICABLE if not spec.access_key
-              else FAILING if spec.second_key else PASSING)
+    # users without the credential pass, as Prowler reports them
+    rotation = FAILING if spec.access_key and key_age > STALE_DAYS else PASSING
+    unused = FAILING if idle and max(idle) >= STALE_DAYS else PASSING
+    single = FAILING if spec.access_key and spec.second_key else PASSING
     return rotation, unused, single
 
 

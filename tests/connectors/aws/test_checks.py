@@ -160,7 +160,7 @@ def test_root_account_mfa_is_judged_from_the_account_summary():
     assert failing.data["AccountMFAEnabled"] == 0
 
 
-def test_console_users_need_mfa_and_programmatic_users_are_not_applicable():
+def test_console_users_need_mfa_and_users_without_a_password_pass():
     def user(name, console, devices=()):
         return User(name=name, arn=f"arn:aws:iam::{ACCOUNT}:user/{name}", created=None,
                     console_password=console, password_last_used=None,
@@ -173,11 +173,11 @@ def test_console_users_need_mfa_and_programmatic_users_are_not_applicable():
     ])
     arn = f"arn:aws:iam::{ACCOUNT}:user/"
     assert statuses(results) == {arn + "alice": Status.PASSING, arn + "bob": Status.FAILING,
-                                 arn + "ci-bot": Status.NOT_APPLICABLE}
+                                 arn + "ci-bot": Status.PASSING}  # as Prowler: no password
     t = titles(results)
     assert "has MFA" in t[arn + "alice"]
     assert "bob has no MFA device" in t[arn + "bob"]
-    assert "no console password" in t[arn + "ci-bot"]
+    assert t[arn + "ci-bot"] == "User ci-bot has no console password, so needs no MFA"
 
 
 STRONG_POLICY = {"MinimumPasswordLength": 14, "RequireUppercaseCharacters": True,
@@ -399,8 +399,13 @@ def report_user(name, *, password=False, created=400, password_used=None, keys=(
                           mfa_active=False, access_keys=list(keys))
 
 
-def judge_report(chk, *users):
-    return chk.judge(CredentialReport(account_id=ACCOUNT, collected_at=NOW, users=list(users)))
+NO_ROOT_KEYS = AccountSummary(account_id=ACCOUNT, root_arn=ROOT, root_mfa_enabled=True,
+                              root_access_keys_present=False)
+
+
+def judge_report(chk, *users, root=None, summary=NO_ROOT_KEYS):
+    report = CredentialReport(account_id=ACCOUNT, collected_at=NOW, users=list(users), root=root)
+    return chk.judge(report, summary) if len(chk.needs) == 2 else chk.judge(report)
 
 
 def by_user(results):
@@ -416,8 +421,8 @@ def test_access_keys_older_than_90_days_fail_and_younger_ones_pass():
         report_user("person", password=True),
     ))
     assert {u: r.status for u, r in results.items()} == {
-        "fresh": Status.PASSING, "edge": Status.PASSING, "stale": Status.FAILING,
-        "person": Status.NOT_APPLICABLE}
+        ROOT: Status.PASSING, "fresh": Status.PASSING, "edge": Status.PASSING,
+        "stale": Status.FAILING, "person": Status.PASSING}  # no key to rotate: a pass
     assert "key 2 is 91 days old" in results["stale"].title
     assert "key 1" not in results["stale"].title
     assert results["fresh"].data["active_access_keys"] == [
@@ -440,7 +445,7 @@ def test_credentials_unused_for_90_days_fail():
         "active": Status.PASSING, "new-hire": Status.PASSING,
         "idle-password": Status.FAILING, "never-logged-in": Status.FAILING,
         "idle-key": Status.FAILING, "unused-key": Status.FAILING,
-        "inactive-only": Status.NOT_APPLICABLE}
+        "inactive-only": Status.PASSING}  # nothing that could sit unused
     assert "console password (last used 90 days ago)" in results["idle-password"].title
     assert "console password (never used, enabled 120 days ago)" in \
         results["never-logged-in"].title
@@ -457,7 +462,9 @@ def test_a_second_active_access_key_fails():
         report_user("none", password=True),
     ))
     assert {u: r.status for u, r in results.items()} == {
-        "one": Status.PASSING, "two": Status.FAILING, "none": Status.NOT_APPLICABLE}
+        ROOT: Status.PASSING, "one": Status.PASSING, "two": Status.FAILING,
+        "none": Status.PASSING}
+    assert results["none"].title == "User none has no active access key"
     assert "2 active access keys" in results["two"].title
 
 

@@ -174,7 +174,7 @@ def test_denied_api_becomes_error_results_naming_the_permission_and_others_stand
     # no console password and one fresh access key in use)
     expected = {**estate.expected}
     auditor = f"arn:aws:iam::{estate.account_id}:user/auditor"
-    for check_id, verdict in (("aws.iam.console_users_mfa", "not_applicable"),
+    for check_id, verdict in (("aws.iam.console_users_mfa", "passing"),
                               ("aws.iam.access_key_rotation", "passing"),
                               ("aws.iam.unused_credentials", "passing"),
                               ("aws.iam.single_active_access_key", "passing"),
