@@ -13,6 +13,7 @@ import hmac
 
 from flask import Flask
 
+from console import apikeys as _apikeys  # noqa: F401  (its routes, and audits', join bp)
 from console import integrations as _integrations  # noqa: F401  (its routes join bp)
 from console.auditor import register_auditor_portal
 from console.views import bp, csrf

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from botocore.config import Config
@@ -95,6 +95,13 @@ class Store:
             finally:
                 body.close()
         return Digest(sha.hexdigest(), size, response.get("ETag"))
+
+    def put(self, key: str, body: IO[bytes], content_type: str) -> None:
+        """Store `body` under `key`, as a client's PUT to a presigned URL does (the console
+        uploads a file it received on the client's behalf)."""
+        with self._errors():
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body,
+                                   ContentType=content_type)
 
     def copy(self, source: str, target: str, *, if_match: str | None) -> None:
         """Server-side copy; with `if_match`, only if the source still has that ETag."""

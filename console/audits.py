@@ -1,0 +1,459 @@
+"""The console's Audits pages (seed 001, customer side): the account's audits, creating one,
+an audit's page (progress, the next step of its status flow, auditors, evidence requests,
+findings, recent activity), inviting and withdrawing an auditor, answering an evidence request
+(a file uploaded through the push path, or a file the account pushed before), the full
+activity log and the report. Each view parses its form, calls the engine functions the JSON API
+calls for the same act (engine.audits, engine.pushed) inside one unit of work, and renders; the
+rules (tenancy, the status flow, read-only complete audits, mail, size limits) come with them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import IO, Any
+
+from flask import Response, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from console.auditor import AUDIT_STATUS
+from console.auditor_forms import LINE, MAX_TEXT, MAX_TITLE, Form
+from console.views import _now, _settings, account_session, bp
+from engine import audits, pushed
+from engine.apikeys import Caller
+from engine.audits import Actor, AuditChanges, AuditorAccess
+from engine.errors import Conflict, InvalidInput, NotFound, StorageUnavailable
+from engine.frameworks import catalog
+from engine.models.audit import ActorKind, Audit, AuditStatus, AuditType
+from engine.storage import is_configured, open_store
+
+EMAIL = re.compile(r"^[^@\s,;<>\"()\[\]\\\x00-\x1f\x7f]+@[^@\s,;<>\"()\[\]\\\x00-\x1f\x7f]+$")
+MIME_PART = "[A-Za-z0-9!#$&^_.+-]+"
+CONTENT_TYPE = re.compile(rf"^{MIME_PART}/{MIME_PART}$")
+MAX_NAME, MAX_EMAIL, MAX_FILENAME, MAX_OBJECT_REF = 200, 320, 255, 100
+UPLOAD_ENDPOINT = "console.answer_with_upload"
+FORM_OVERHEAD = 64 * 1024
+"""What an upload's form may carry besides the file (boundaries, CSRF token, the note)."""
+
+NEXT_STEP = {
+    "in_progress": ("Start the audit", "The auditor can begin; you can still invite auditors."),
+    "evidence_review": ("Freeze the evidence and start the review",
+                        "The evidence the auditor reviews is frozen as it is now; anything "
+                        "collected later is shown to the auditor as newer."),
+    "findings": ("Move to findings", "The review is done; the auditor files findings and can "
+                                     "then complete the audit."),
+    "complete": ("Complete the audit", "The audit becomes read-only: it and its report stay "
+                                       "readable, nothing can be changed."),
+}
+AUDITOR_WORDS = {"invited": ("…", "Invited, link not opened yet", "quiet"),
+                 "accepted": ("✓", "Signed in", "good"),
+                 "expired": ("–", "Link or session expired", "quiet"),
+                 "revoked": ("✗", "Withdrawn", "bad")}
+DONE = {
+    "created": "The audit is created as a draft.",
+    "moved": "The audit moved to its next stage.",
+    "invited": "The invitation is on its way: the auditor gets a mail with a single-use link.",
+    "revoked": "The auditor's access is withdrawn: the link and every session it opened have "
+               "ended.",
+    "answered": "Your answer is sent to the auditor.",
+}
+
+
+def customer_actor() -> Actor:
+    """The signed-in customer, as the activity log names them."""
+    return Actor(ActorKind.CUSTOMER, g.get("console_subject") or f"{g.account_id} (console)")
+
+
+def _html(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
+    return render_template(f"console/audits/{template}", now=_now(),
+                           account_id=g.get("account_id"), **context), status
+
+
+def _id(value: str) -> str:
+    """A path id, bounded as the API's paths are (a longer one names nothing)."""
+    return value[:64]
+
+
+# --- forms ---------------------------------------------------------------------------------
+
+def _frameworks() -> dict[str, str]:
+    return {fw.id: fw.name for fw in sorted(catalog().frameworks.values(), key=lambda f: f.id)}
+
+
+def _when(form: Form, name: str, label: str) -> datetime | None:
+    value = form.values.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value) if len(value) <= 10 else None
+        return (datetime(day.year, day.month, day.day, tzinfo=UTC) if day
+                else datetime.fromisoformat(value[:40]).astimezone(UTC))
+    except ValueError:
+        form.errors[name] = f"Enter {label} as a date, for example 2026-12-31."
+        return None
+
+
+def _audit_fields(form: Form) -> dict[str, Any] | None:
+    """What AuditCreate takes, bounded as it bounds it."""
+    framework_id = form.values.get("framework_id", "")
+    if framework_id not in _frameworks():
+        form.errors["framework_id"] = "Choose a framework from the list."
+    audit_type = form.choice("type", "Type I or Type II", AuditType)
+    title = form.text("title", "a title", required=True, one_line=True, max_length=MAX_TITLE)
+    description = form.text("description", "the description", max_length=MAX_TEXT)
+    target = _when(form, "target_completion", "the target date")
+    if not form.ok:
+        return None
+    return {"framework_id": framework_id, "audit_type": audit_type, "title": title,
+            "description": description, "target_completion": target}
+
+
+def _invite_fields(form: Form) -> dict[str, Any] | None:
+    """What InviteRequest takes, bounded as it bounds it."""
+    email = form.values.get("email", "").strip()
+    if not email:
+        form.errors["email"] = "Enter the auditor's email address."
+    elif len(email) > MAX_EMAIL or len(email) < 3 or not EMAIL.match(email):
+        form.errors["email"] = "Enter an email address like auditor@firm.com."
+    name = form.text("name", "the auditor's name", required=True, one_line=True,
+                     max_length=MAX_NAME)
+    firm = form.text("firm", "the firm", one_line=True, max_length=MAX_NAME)
+    if not form.ok:
+        return None
+    return {"email": email, "name": name, "firm": firm}
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+@bp.get("/audits")
+def audits_list() -> ResponseReturnValue:
+    """Every audit of the account, newest first, with its stage and progress."""
+    with account_session() as session:
+        found = audits.list_audits(session, g.account_id)
+        progress = audits.progress_of(session, found)
+        rows = [(a, progress[a.id], audits.framework(a.framework_id).name) for a in found]
+        return _html("list.html", rows=rows)
+
+
+def _new_page(form: Form | None = None, status: int = 200) -> ResponseReturnValue:
+    return _html("new.html", status, form=form, frameworks=_frameworks(), types=list(AuditType))
+
+
+@bp.get("/audits/new")
+def audit_new() -> ResponseReturnValue:
+    """The form to create an audit."""
+    return _new_page()
+
+
+@bp.post("/audits")
+def audit_create() -> ResponseReturnValue:
+    """Create an audit (a draft) as POST /api/v1/audits does; a wrong field is named beside
+    it and nothing is written."""
+    form = Form(request.form)
+    fields = _audit_fields(form)
+    if fields is None:
+        return _new_page(form, 422)
+    try:
+        with account_session() as session:
+            audit = audits.create_audit(session, g.account_id, customer_actor(), **fields)
+            audit_id = audit.id
+    except InvalidInput as exc:
+        form.errors["framework_id" if exc.code == "unknown_framework" else "title"] = exc.message
+        return _new_page(form, 422)
+    return redirect(url_for("console.audit_page", audit_id=audit_id, done="created"), code=303)
+
+
+def _audit_page(audit_id: str, status: int = 200, **forms: Any) -> ResponseReturnValue:
+    with account_session() as session:
+        audit = audits.get_audit(session, g.account_id, audit_id)
+        detail = audits.audit_detail(session, audit)
+        return _html("detail.html", status, audit=audit, detail=detail,
+                     framework=audits.framework(audit.framework_id),
+                     requests=audits.evidence_requests(session, audit),
+                     findings=audits.findings(session, audit), next_step=NEXT_STEP,
+                     auditor_words=AUDITOR_WORDS, done=DONE.get(request.args.get("done", "")),
+                     invite_form=forms.get("invite_form"), problem=forms.get("problem"))
+
+
+@bp.get("/audits/<audit_id>")
+def audit_page(audit_id: str) -> ResponseReturnValue:
+    """One audit: progress, the next stage, auditors, requests, findings, recent activity."""
+    return _audit_page(_id(audit_id))
+
+
+@bp.post("/audits/<audit_id>/status")
+def audit_move(audit_id: str) -> ResponseReturnValue:
+    """Move the audit one step along its flow, as PUT /api/v1/audits/<id> with `status`;
+    the engine refuses any other step (409, in words on the page) and writes nothing."""
+    audit_id = _id(audit_id)
+    try:
+        target = AuditStatus(request.form.get("status", ""))
+    except ValueError:
+        return _audit_page(audit_id, 422, problem="Choose the audit's next stage from the page.")
+    try:
+        with account_session() as session:
+            audit = audits.get_audit(session, g.account_id, audit_id, for_update=True)
+            audits.update_audit(session, audit, customer_actor(),
+                                AuditChanges(status=target))
+    except Conflict as exc:
+        return _audit_page(audit_id, 409, problem=_conflict_words(exc))
+    return redirect(url_for("console.audit_page", audit_id=audit_id, done="moved"), code=303)
+
+
+def _conflict_words(exc: Conflict) -> str:
+    if exc.code == "audit_read_only":
+        return "This audit is complete and read-only: nothing can be changed any more."
+    allowed = [str(s) for s in exc.details.get("allowed_next_statuses") or []]
+    from_words = AUDIT_STATUS.get(str(exc.details.get("status")), "its stage")
+    if not allowed:
+        return f"The audit cannot move on from {from_words}."
+    return (f"An audit in {from_words} can only move to "
+            f"{' or '.join(AUDIT_STATUS.get(s, s) for s in allowed)}. Nothing was changed.")
+
+
+@bp.post("/audits/<audit_id>/auditors")
+def auditor_invite(audit_id: str) -> ResponseReturnValue:
+    """Invite an auditor as POST /api/v1/audits/<id>/invite-auditor: the mail with the magic
+    link leaves through the outbound mail path once this commits."""
+    audit_id = _id(audit_id)
+    form = Form(request.form)
+    fields = _invite_fields(form)
+    if fields is None:
+        return _audit_page(audit_id, 422, invite_form=form)
+    try:
+        with account_session() as session:
+            audit = audits.get_audit(session, g.account_id, audit_id, for_update=True)
+            audits.invite_auditor(session, _settings(), audit, customer_actor(),
+                                  **fields)
+    except Conflict as exc:
+        return _audit_page(audit_id, 409, problem=_conflict_words(exc))
+    except StorageUnavailable as exc:
+        if exc.code != "mail_unavailable":
+            raise
+        return _audit_page(audit_id, 503, invite_form=form,
+                           problem="This server cannot send mail yet (an operator sets "
+                                   "EVIDENCE_SMTP_HOST), so no invitation was made.")
+    return redirect(url_for("console.audit_page", audit_id=audit_id, done="invited",
+                            _anchor="auditors"), code=303)
+
+
+def _access(audit_id: str, auditor_id: str) -> tuple[Audit, AuditorAccess]:
+    with account_session() as session:
+        audit = audits.get_audit(session, g.account_id, audit_id)
+        found = next((a for a in audits.auditors(session, audit)
+                      if a.invitation.id == auditor_id), None)
+        if found is None:
+            raise NotFound(f"no auditor {auditor_id} in audit {audit_id}")
+        return audit, found
+
+
+@bp.get("/audits/<audit_id>/auditors/<auditor_id>/revoke")
+def auditor_revoke_confirm(audit_id: str, auditor_id: str) -> ResponseReturnValue:
+    """Ask before withdrawing an auditor: what ends and what stays."""
+    audit, access = _access(_id(audit_id), _id(auditor_id))
+    return _html("revoke.html", audit=audit, access=access)
+
+
+@bp.post("/audits/<audit_id>/auditors/<auditor_id>/revoke")
+def auditor_revoke(audit_id: str, auditor_id: str) -> ResponseReturnValue:
+    """Withdraw an auditor as DELETE /api/v1/audits/<id>/auditors/<auditor_id> does."""
+    audit_id = _id(audit_id)
+    with account_session() as session:
+        audit = audits.get_audit(session, g.account_id, audit_id, for_update=True)
+        audits.revoke_auditor(session, audit, customer_actor(), _id(auditor_id))
+    return redirect(url_for("console.audit_page", audit_id=audit_id, done="revoked",
+                            _anchor="auditors"), code=303)
+
+
+# --- evidence requests ---------------------------------------------------------------------
+
+def _request_page(audit_id: str, request_id: str, status: int = 200,
+                  form: Form | None = None) -> ResponseReturnValue:
+    with account_session() as session:
+        audit = audits.get_audit(session, g.account_id, audit_id)
+        found = next((r for r in audits.evidence_requests(session, audit)
+                      if r.id == request_id), None)
+        if found is None:
+            raise NotFound(f"no evidence request {request_id} in audit {audit_id}")
+        files = pushed.list_pushed(session, g.account_id, limit=200, offset=0).items
+        return _html("request.html", status, audit=audit, req=found, files=files, form=form,
+                     writable=not audit.status.is_read_only,
+                     upload_ready=is_configured(_settings()),
+                     max_size=_settings().storage_max_object_bytes)
+
+
+@bp.get("/audits/<audit_id>/requests/<request_id>")
+def request_page(audit_id: str, request_id: str) -> ResponseReturnValue:
+    """One evidence request and the two ways to answer it: upload a file, or pick one the
+    account pushed before."""
+    return _request_page(_id(audit_id), _id(request_id))
+
+
+@bp.before_app_request
+def _upload_body_limit() -> None:
+    """An upload's form may be as large as the push path takes a file (the API's body limit
+    is for JSON); set before anything, the CSRF check included, reads the form."""
+    if request.endpoint == UPLOAD_ENDPOINT:
+        request.max_content_length = _settings().storage_max_object_bytes + FORM_OVERHEAD
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    return render_template("console/error.html", now=_now(), account_id=g.get("account_id"),
+                           title="The file is too large",
+                           message="The file is larger than this server takes ("
+                                   f"{_settings().storage_max_object_bytes:,} bytes at most). "
+                                   "Nothing was uploaded."), 413
+
+
+def _file_size(stream: IO[bytes]) -> int:
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+def _upload_fields(form: Form, upload: FileStorage | None) -> tuple[str, str, int] | None:
+    """The file as UploadRequest bounds it: a name without control characters, a plain
+    content type (else application/octet-stream), and a size within the store's maximum."""
+    filename = (upload.filename or "").strip() if upload is not None else ""
+    if upload is None or not filename:
+        form.errors["file"] = "Choose a file to upload."
+        return None
+    if len(filename) > MAX_FILENAME or not LINE.match(filename):
+        form.errors["file"] = f"The file's name must be at most {MAX_FILENAME} characters, " \
+                              "without control characters. Rename it and try again."
+        return None
+    size = _file_size(upload.stream)
+    limit = _settings().storage_max_object_bytes
+    if size == 0:
+        form.errors["file"] = "The file is empty. Choose the file with the evidence."
+    elif size > limit:
+        form.errors["file"] = f"The file is {size:,} bytes; the largest this server takes is " \
+                              f"{limit:,} bytes."
+    mimetype = upload.mimetype or ""
+    content_type = mimetype if len(mimetype) <= 255 and CONTENT_TYPE.match(mimetype) \
+        else "application/octet-stream"
+    return (filename, content_type, size) if form.ok else None
+
+
+@bp.post("/audits/<audit_id>/requests/<request_id>/upload")
+def answer_with_upload(audit_id: str, request_id: str) -> ResponseReturnValue:
+    """Answer with a file: stored through the push path (engine.pushed: an upload ticket, the
+    bytes put where a client's PUT puts them, hashed and linked to the request's control for
+    this audit), then the request answered with the verified object, in one unit of work."""
+    audit_id, request_id = _id(audit_id), _id(request_id)
+    form = Form(request.form)
+    note = form.text("note", "the note")
+    upload = request.files.get("file")
+    fields = _upload_fields(form, upload)
+    if fields is None or upload is None:
+        return _request_page(audit_id, request_id, 422, form)
+    filename, content_type, size = fields
+    cfg, now = _settings(), _now()
+    caller = Caller(account_id=g.account_id, subject=customer_actor().label)
+    try:
+        with account_session() as session:
+            audit = audits.get_audit(session, g.account_id, audit_id, for_update=True)
+            audits.require_writable(audit)
+            req = next((r for r in audits.evidence_requests(session, audit)
+                        if r.id == request_id), None)
+            if req is None:
+                raise NotFound(f"no evidence request {request_id} in audit {audit_id}")
+            store = open_store(cfg)
+            ticket = pushed.request_upload(
+                session, store, caller, filename=filename, content_type=content_type,
+                control_ref=req.control_id, framework_ref=audit.framework_id, size=size,
+                max_size=cfg.storage_max_object_bytes, expires_in=cfg.storage_presign_seconds,
+                now=now)
+            key = ticket.evidence.upload_key
+            store.put(key, upload.stream, content_type)
+            link = pushed.link_to_control(
+                session, store, caller, ticket.evidence.id, control_ref=req.control_id,
+                framework_ref=audit.framework_id, assessment_id=audit.id, object_key=key,
+                max_size=cfg.storage_max_object_bytes, now=now)
+            if link.outcome.error is not None:
+                raise link.outcome.error
+            assert link.outcome.evidence is not None
+            audits.respond_to_request(session, audit, customer_actor(), req.id,
+                                      pushed_evidence_id=link.outcome.evidence.id, note=note)
+    except InvalidInput as exc:
+        form.errors["file"] = exc.message[:1].upper() + exc.message[1:] + "."
+        return _request_page(audit_id, request_id, 422, form)
+    except Conflict as exc:
+        return _answer_refused(audit_id, request_id, exc, form)
+    return redirect(url_for("console.audit_page", audit_id=audit_id, done="answered",
+                            _anchor="requests"), code=303)
+
+
+def _answer_refused(audit_id: str, request_id: str, exc: Conflict,
+                    form: Form) -> ResponseReturnValue:
+    if exc.code == "audit_read_only":
+        return _audit_page(audit_id, 409, problem=_conflict_words(exc))
+    form.errors["pushed_evidence_id" if exc.code == "not_verified" else "file"] = \
+        exc.message[:1].upper() + exc.message[1:] + "."
+    return _request_page(audit_id, request_id, 409, form)
+
+
+@bp.post("/audits/<audit_id>/requests/<request_id>/answer")
+def answer_with_file(audit_id: str, request_id: str) -> ResponseReturnValue:
+    """Answer with a file the account pushed before (its hash verified by the engine), as
+    POST …/respond with `pushed_evidence_id`."""
+    audit_id, request_id = _id(audit_id), _id(request_id)
+    form = Form(request.form)
+    note = form.text("note", "the note")
+    chosen = form.values.get("pushed_evidence_id", "").strip()
+    if not chosen or len(chosen) > MAX_OBJECT_REF:
+        form.errors["pushed_evidence_id"] = "Choose one of the files from the list."
+    if not form.ok:
+        return _request_page(audit_id, request_id, 422, form)
+    try:
+        with account_session() as session:
+            audit = audits.get_audit(session, g.account_id, audit_id, for_update=True)
+            audits.respond_to_request(session, audit, customer_actor(), request_id,
+                                      pushed_evidence_id=chosen, note=note)
+    except NotFound as exc:
+        if exc.code != "unknown_evidence":
+            raise
+        form.errors["pushed_evidence_id"] = "Choose one of the files from the list."
+        return _request_page(audit_id, request_id, 422, form)
+    except Conflict as exc:
+        return _answer_refused(audit_id, request_id, exc, form)
+    return redirect(url_for("console.audit_page", audit_id=audit_id, done="answered",
+                            _anchor="requests"), code=303)
+
+
+# --- activity and the report ---------------------------------------------------------------
+
+ACTIVITY_PAGE = 200
+
+
+@bp.get("/audits/<audit_id>/activity")
+def audit_activity(audit_id: str) -> ResponseReturnValue:
+    """The audit's whole activity log, oldest first, a page at a time."""
+    raw = request.args.get("page", "1")
+    page = int(raw) if raw.isdigit() and 0 < len(raw) <= 6 and int(raw) > 0 else None
+    if page is None:
+        raise InvalidInput("There is no such page of the activity log.")
+    with account_session() as session:
+        audit = audits.get_audit(session, g.account_id, _id(audit_id))
+        entries = audits.activity(session, audit, limit=ACTIVITY_PAGE + 1,
+                                  offset=(page - 1) * ACTIVITY_PAGE)
+        return _html("activity.html", audit=audit, entries=entries[:ACTIVITY_PAGE], page=page,
+                     more=len(entries) > ACTIVITY_PAGE)
+
+
+@bp.post("/audits/<audit_id>/report")
+def audit_report(audit_id: str) -> ResponseReturnValue:
+    """Generate the report (as POST /api/v1/audits/<id>/report: logged with its SHA-256) and
+    hand it over as a Markdown download."""
+    with account_session() as session:
+        audit = audits.get_audit(session, g.account_id, _id(audit_id))
+        report = audits.generate_report(session, audit, customer_actor())
+        name = f"{audit.id}-report.md"
+    return Response(report.markdown, mimetype="text/markdown", headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "X-Report-SHA256": report.sha256})
+
