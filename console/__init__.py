@@ -1,9 +1,11 @@
 """The web console: server-rendered pages over the same engine calls as the JSON API.
 
-`register_console(app, settings)` adds the `/console` pages to the Flask app. Sign-in is by a
-single-use login link (`evidence login-link --account ID`); the session is a server-side row
-named by an HttpOnly cookie, and every state-changing request carries a CSRF token (Flask-WTF,
-checked on the console's routes only: the JSON API takes bearer tokens and no cookie).
+`register_console(app, settings)` adds the `/console` pages to the Flask app. Sign-in is through
+the deployment's OpenID Connect provider (console/oidc.py, when EVIDENCE_OIDC_* are set) or by a
+single-use login link (`evidence login-link --account ID`); either way the session is a
+server-side row named by an HttpOnly cookie, and every state-changing request carries a CSRF
+token (Flask-WTF, checked on the console's routes only: the JSON API takes bearer tokens and no
+cookie).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from flask import Flask
 
 from console import apikeys as _apikeys  # noqa: F401  (its routes, and audits', join bp)
 from console import integrations as _integrations  # noqa: F401  (its routes join bp)
+from console import oidc as _oidc  # noqa: F401  (its routes join bp)
 from console.auditor import register_auditor_portal
 from console.views import bp, csrf
 from console.words import register_filters

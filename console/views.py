@@ -27,7 +27,12 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.orm import Session
 
 from console.charts import trend_chart
-from engine.console_sessions import end_session, redeem_login_link, resume_session
+from engine.console_sessions import (
+    StartedSession,
+    end_session,
+    redeem_login_link,
+    resume_session,
+)
 from engine.dashboard import (
     ControlFilters,
     control_board,
@@ -42,7 +47,8 @@ from engine.settings import Settings
 from engine.tenancy import scope_to_account
 
 COOKIE = "evidence_console"
-PUBLIC_ENDPOINTS = {"console.sign_in", "console.sign_in_with_link", "console.static"}
+PUBLIC_ENDPOINTS = {"console.sign_in", "console.sign_in_with_link", "console.sign_in_with_idp",
+                    "console.oidc_callback", "console.static"}
 MAX_TOKEN = 200
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -103,8 +109,8 @@ def harden(response: Response) -> Response:
 
 
 def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
-    return render_template(f"console/{template}", now=_now(),
-                           account_id=g.get("account_id"), **context), status
+    return render_template(f"console/{template}", now=_now(), account_id=g.get("account_id"),
+                           oidc=_settings().oidc_enabled, **context), status
 
 
 @bp.errorhandler(CSRFError)
@@ -148,6 +154,11 @@ def sign_in_with_link() -> ResponseReturnValue:
             started = redeem_login_link(session, _settings(), token, _now())
     except Unauthorized as exc:
         return _page("login.html", 401, error=exc.message)
+    return signed_in(started)
+
+
+def signed_in(started: StartedSession) -> ResponseReturnValue:
+    """To the overview, with the new session's cookie (however the person signed in)."""
     answer = make_response(redirect(url_for("console.home"), code=303))
     answer.set_cookie(COOKIE, started.cookie, path="/console", httponly=True, samesite="Lax",
                       secure=_settings().public_base_url.lower().startswith("https://"),

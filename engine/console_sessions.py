@@ -1,5 +1,5 @@
-"""Console sign-in without an identity provider: single-use login links and the server-side
-sessions they open.
+"""Console sign-in: single-use login links (no identity provider needed) and the server-side
+sessions they, or a sign-in through the identity provider (console/oidc.py), open.
 
 `issue_login_link` makes a link whose token lives only in the URL's fragment (a browser never
 sends a fragment, so it reaches no server log); the console's sign-in page posts it back, and
@@ -78,13 +78,21 @@ def redeem_login_link(session: Session, settings: Settings, token: str,
         .values(used_at=now).returning(ConsoleLoginLink)).first()
     if link is None:
         raise _refusal(session, token_hash)
+    return start_session(session, settings, link.account_id, now, login_link_id=link.id)
+
+
+def start_session(session: Session, settings: Settings, account_id: str, now: datetime, *,
+                  login_link_id: str | None = None) -> StartedSession:
+    """Open a console session for `account_id`: after a login link, or after the identity
+    provider vouched for the person (console.oidc); the same timeouts and sign-out apply."""
+    ensure_account(session, account_id)
     cookie = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=settings.console_session_seconds)
-    session.add(ConsoleSession(id=digest(cookie), account_id=link.account_id,
-                               login_link_id=link.id, created_at=now, last_seen_at=now,
+    session.add(ConsoleSession(id=digest(cookie), account_id=account_id,
+                               login_link_id=login_link_id, created_at=now, last_seen_at=now,
                                expires_at=expires_at))
     session.flush()
-    return StartedSession(cookie, link.account_id, expires_at)
+    return StartedSession(cookie, account_id, expires_at)
 
 
 def _refusal(session: Session, token_hash: str) -> Unauthorized:

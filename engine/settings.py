@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse_many
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -159,6 +166,18 @@ class Settings(BaseSettings):
     console_session_seconds: int = Field(
         43200, ge=60, validation_alias="EVIDENCE_CONSOLE_SESSION_SECONDS",
         description="A console session ends this long after sign-in, however active")
+    oidc_issuer: str | None = Field(
+        None, validation_alias="EVIDENCE_OIDC_ISSUER",
+        description="The console signs people in through this OpenID Connect provider (its "
+        "issuer URL, discovery at <issuer>/.well-known/openid-configuration); https unless "
+        "EVIDENCE_ALLOW_CUSTOM_ENDPOINTS is on")
+    oidc_client_id: str | None = Field(None, validation_alias="EVIDENCE_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(
+        None, validation_alias="EVIDENCE_OIDC_CLIENT_SECRET")
+    oidc_scopes: str = Field(
+        "openid email profile", validation_alias="EVIDENCE_OIDC_SCOPES",
+        description="Scopes the console asks for; the ID token must carry the account claim "
+        "(EVIDENCE_JWT_ACCOUNT_CLAIM), so add the scope your provider releases it under")
 
     # Fair use of the API (issue 15): request rate limits and bounded waits.
     rate_limit: str = Field(
@@ -189,6 +208,19 @@ class Settings(BaseSettings):
     def _parse_limit(cls, value: str) -> str:
         parse_many(value)  # a ValueError names the bad limit at start-up, not on a request
         return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        given = [self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret]
+        if any(v is not None for v in given) and not all(v is not None for v in given):
+            raise ValueError("console sign-in by OIDC needs EVIDENCE_OIDC_ISSUER, "
+                             "EVIDENCE_OIDC_CLIENT_ID and EVIDENCE_OIDC_CLIENT_SECRET together")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether the console offers sign-in through an identity provider."""
+        return self.oidc_issuer is not None
 
     @property
     def waiters_per_process(self) -> int:
