@@ -57,7 +57,8 @@ def create_audit(body: AuditCreate) -> Reply:
         audit = audits.create_audit(
             session, principal().account_id, _actor(), framework_id=body.framework_id,
             audit_type=body.type, title=body.title, description=body.description,
-            target_completion=body.target_completion)
+            target_completion=body.target_completion, period_start=body.period_start,
+            period_end=body.period_end)
         progress = audits.progress_of(session, [audit])[audit.id]
         return dump(AuditReply(data=audit_out(audit, progress))), 201
 
@@ -87,7 +88,9 @@ def update_audit(path: AuditPath, body: AuditUpdate) -> Reply:
         title=body.title if body.title is not None else KEEP,
         description=body.description if "description" in sent else KEEP,
         target_completion=body.target_completion if "target_completion" in sent else KEEP,
-        status=body.status if body.status is not None else KEEP)
+        status=body.status if body.status is not None else KEEP,
+        period_start=body.period_start if "period_start" in sent else KEEP,
+        period_end=body.period_end if "period_end" in sent else KEEP)
     with unit_of_work(settings()) as session:
         audit = audits.get_audit(session, principal().account_id, path.audit_id,
                                  for_update=True)

@@ -4,10 +4,11 @@ so both sides serialise an audit, a finding and an evidence request the same way
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from api.fields import When
 from engine.audits import AuditDetail, AuditorAccess, Progress
@@ -45,6 +46,24 @@ Text = Annotated[str, Field(max_length=20000, pattern=TEXT_PATTERN)]
 RequiredText = Annotated[str, Field(min_length=1, max_length=20000, pattern=TEXT_PATTERN)]
 
 
+def _iso_day(value: Any) -> Any:
+    """Only `YYYY-MM-DD` is a day here (pydantic would take a number as seconds since 1970,
+    or a date-time cut to its day)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be an ISO 8601 day, e.g. 2026-01-01")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+"""An ISO 8601 day (`2026-01-01`), never a number or a date-time."""
+PERIOD_START = ("type_ii: the first day of the period under audit (from 00:00 UTC); "
+                "send with period_end")
+PERIOD_END = ("type_ii: the period runs up to 00:00 UTC of this day, so 2026-07-01 ends it "
+              "with 30 June; after period_start")
+
+
 # --- requests ------------------------------------------------------------------------------
 
 class AuditPath(BaseModel):
@@ -68,6 +87,8 @@ class AuditCreate(BaseModel):
     title: Title
     description: Text | None = None
     target_completion: When | None = Field(None, description="target date (ISO 8601)")
+    period_start: Day | None = Field(None, description=PERIOD_START)
+    period_end: Day | None = Field(None, description=PERIOD_END)
 
 
 class AuditUpdate(BaseModel):
@@ -81,6 +102,8 @@ class AuditUpdate(BaseModel):
         None, description="one step along draft → in_progress → evidence_review → findings "
         "→ complete (else 409 with the allowed next status)")
     target_completion: When | None = None
+    period_start: Day | None = Field(None, description=PERIOD_START)
+    period_end: Day | None = Field(None, description=PERIOD_END)
 
 
 class InviteRequest(BaseModel):
@@ -191,6 +214,9 @@ class AuditOut(BaseModel):
         description="when the audit entered evidence_review: evidence collected later is "
         "shown as newer, not mixed in")
     completed_at: datetime | None
+    period_start: date | None = Field(description="type_ii: the period's first day")
+    period_end: date | None = Field(description="type_ii: the period ends at 00:00 UTC of "
+                                    "this day")
     progress: ProgressOut
 
 
@@ -300,7 +326,8 @@ def audit_out(a: Audit, p: Progress) -> AuditOut:
                     allowed_next_statuses=list(a.status.next_statuses),
                     target_completion=a.target_completion, created_at=a.created_at,
                     updated_at=a.updated_at, evidence_frozen_at=a.evidence_review_at,
-                    completed_at=a.completed_at, progress=progress_out(p))
+                    completed_at=a.completed_at, period_start=a.period_start,
+                    period_end=a.period_end, progress=progress_out(p))
 
 
 def activity_out(e: AuditActivity) -> ActivityOut:

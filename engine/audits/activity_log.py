@@ -4,13 +4,14 @@ written in the same transaction as the change), and reading the log back."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import ledger
 from engine.auditor_tokens import AuditorPrincipal
 from engine.models.audit import ActivityType, ActorKind, Audit, AuditActivity
 from engine.tokens import Principal
@@ -51,6 +52,7 @@ def record(session: Session, audit: Audit, actor: Actor, kind: ActivityType, now
     entry = AuditActivity(audit_id=audit.id, account_id=audit.account_id, actor_kind=actor.kind,
                           actor=actor.label[:400], type=kind, control_id=control_id,
                           details=details, at=now)
+    ledger.record_activity(session, entry)
     session.add(entry)
     return entry
 
@@ -64,7 +66,7 @@ def activity(session: Session, audit: Audit, *, limit: int, offset: int = 0,
 
 def jsonable(value: Any) -> Any:
     """A field's value as an activity entry's details hold it (a "from"/"to" of an edit)."""
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime too
         return value.isoformat()
     if isinstance(value, Enum):
         return value.value

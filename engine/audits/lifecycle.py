@@ -8,36 +8,65 @@ completing makes the audit read-only and ends the writes of every auditor sessio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import ledger
 from engine.auditor_tokens import end_session_writes
 from engine.audits.activity_log import KEEP, Actor, Keep, jsonable, now_utc, record
 from engine.audits.controls import framework
 from engine.connections import ensure_account
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models.audit import ActivityType, Audit, AuditStatus, AuditType
 
 
 def create_audit(session: Session, account_id: str, actor: Actor, *, framework_id: str,
                  audit_type: AuditType, title: str, description: str | None = None,
                  target_completion: datetime | None = None,
+                 period_start: date | None = None, period_end: date | None = None,
                  now: datetime | None = None) -> Audit:
     now = now or now_utc()
     fw = framework(framework_id)
+    check_period(audit_type, period_start, period_end)
     ensure_account(session, account_id)
     audit = Audit(account_id=account_id, framework_id=fw.id, type=audit_type, title=title,
                   description=description, status=AuditStatus.DRAFT,
                   target_completion=target_completion, created_by=actor.label[:200],
-                  created_at=now, updated_at=now)
+                  created_at=now, updated_at=now, period_start=period_start,
+                  period_end=period_end)
     session.add(audit)
     session.flush()
+    period = ({"period_start": period_start.isoformat(), "period_end": period_end.isoformat()}
+              if period_start and period_end else {})
     record(session, audit, actor, ActivityType.AUDIT_CREATED, now, framework_id=fw.id,
-           type=audit_type.value, title=title, status=AuditStatus.DRAFT.value)
+           type=audit_type.value, title=title, status=AuditStatus.DRAFT.value, **period)
     return audit
+
+
+def check_period(audit_type: AuditType, start: date | None, end: date | None) -> None:
+    """A period is for a type_ii audit only, both ends or neither, the start before the end
+    (422 `invalid_period`). A type_ii audit may be drafted before its period is agreed."""
+    if start is None and end is None:
+        return
+    fields = []
+    if audit_type is not AuditType.TYPE_II:
+        message = "only a type_ii audit has a period (a type_i audit is a point in time)"
+        fields = [{"field": n, "message": "type_ii only"} for n in ("period_start", "period_end")
+                  if (start if n == "period_start" else end) is not None]
+    elif start is None or end is None:
+        message = "send both period_start and period_end"
+        fields = [{"field": "period_start" if start is None else "period_end",
+                   "message": "Field required with the other end of the period"}]
+    elif start >= end:
+        message = (f"period_start ({start.isoformat()}) must come before period_end "
+                   f"({end.isoformat()}); the period runs up to the start of period_end")
+        fields = [{"field": "period_end", "message": "must be after period_start"}]
+    else:
+        return
+    raise InvalidInput(message, code="invalid_period", fields=fields)
 
 
 def list_audits(session: Session, account_id: str) -> list[Audit]:
@@ -84,6 +113,7 @@ def _transition(session: Session, audit: Audit, actor: Actor, to: AuditStatus,
         details["auditor_sessions_read_only"] = end_session_writes(session, audit.id, now)
     record(session, audit, actor, ActivityType.STATUS_CHANGED, now, status=to.value,
            previous=previous.value, **details)
+    ledger.checkpoint(session, audit.account_id, reason="audit_status", audit_id=audit.id, now=now)
 
 
 @dataclass(frozen=True)
@@ -94,6 +124,8 @@ class AuditChanges:
     description: str | None | Keep = KEEP
     target_completion: datetime | None | Keep = KEEP
     status: AuditStatus | Keep = KEEP
+    period_start: date | None | Keep = KEEP
+    period_end: date | None | Keep = KEEP
 
 
 def update_audit(session: Session, audit: Audit, actor: Actor, changes: AuditChanges,
@@ -106,8 +138,11 @@ def update_audit(session: Session, audit: Audit, actor: Actor, changes: AuditCha
         target = None
     if target is not None:
         _check_transition(audit, target)
+    start = audit.period_start if isinstance(changes.period_start, Keep) else changes.period_start
+    end = audit.period_end if isinstance(changes.period_end, Keep) else changes.period_end
+    check_period(audit.type, start, end)
     edited: dict[str, Any] = {}
-    for name in ("title", "description", "target_completion"):
+    for name in ("title", "description", "target_completion", "period_start", "period_end"):
         value = getattr(changes, name)
         if isinstance(value, Keep) or value == getattr(audit, name):
             continue

@@ -6,13 +6,15 @@ Every row carries account_id; an auditor reaches rows only through the one audit
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
+    Date,
     Enum,
     ForeignKey,
     Index,
@@ -113,6 +115,7 @@ class ActivityType(StrEnum):
     FINDING_UPDATED = "finding_updated"
     REPORT_GENERATED = "report_generated"
     AUDITOR_REVOKED = "auditor_revoked"
+    SAMPLE_DRAWN = "sample_drawn"
 
 
 class AuditorStatus(StrEnum):
@@ -143,7 +146,12 @@ class Audit(Base):
     """One audit of one account against one framework."""
 
     __tablename__ = "audit"
-    __table_args__ = (Index("ix_audit_account_created", "account_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_account_created", "account_id", "created_at"),
+        CheckConstraint("period_start IS NULL AND period_end IS NULL OR "
+                        "period_start < period_end AND type = 'type_ii'",
+                        name="ck_audit_period"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("audit"))
     account_id: Mapped[str] = mapped_column(ForeignKey("account.id"))
@@ -160,6 +168,10 @@ class Audit(Base):
     evidence_review_at: Mapped[datetime | None] = mapped_column(
         TS, comment="when the audit entered evidence_review: the moment its evidence is frozen")
     completed_at: Mapped[datetime | None] = mapped_column(TS)
+    period_start: Mapped[date | None] = mapped_column(
+        Date, comment="type_ii: the first day of the period under audit (00:00 UTC)")
+    period_end: Mapped[date | None] = mapped_column(
+        Date, comment="type_ii: the period runs up to 00:00 UTC of this day (exclusive)")
 
 
 class AuditorInvitation(Base):
