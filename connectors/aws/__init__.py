@@ -8,6 +8,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict
 
 from connectors.aws import (
+    accessanalyzer,
     cloudtrail,
     cloudwatch,
     config,
@@ -111,6 +112,7 @@ class AwsConnector(Connector):
         *iam_password.PASSWORD_CHECKS,
         ec2.security_group_admin_ports_ipv4,
         ec2.security_group_admin_ports_ipv6,
+        accessanalyzer.access_analyzer_enabled,
     )
     max_parallel = 8
 

@@ -56,6 +56,9 @@ _UNAVAILABLE = frozenset({
     "InternalError", "InternalFailure", "InternalServerError", "ServiceUnavailable",
     "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException",
 })
+# AWS's answer for an operation the endpoint does not know (a service absent from a region or
+# partition, or an emulator without it).
+_NOT_SERVED = frozenset({"UnknownOperationException", "InvalidAction"})
 # Where an API operation's IAM action has another name, so a missing permission is named right.
 _IAM_ACTIONS = {
     ("s3", "ListBuckets"): "ListAllMyBuckets",
@@ -67,6 +70,29 @@ _IAM_ACTIONS = {
 # Where a boto3 service name is not the IAM service prefix of its actions.
 _IAM_PREFIXES = {"elbv2": "elasticloadbalancing", "accessanalyzer": "access-analyzer",
                  "efs": "elasticfilesystem", "s3control": "s3"}
+
+
+class ServiceNotServed(ConnectorError):
+    """The endpoint does not serve the operation: AWS answered UnknownOperationException, or an
+    emulator endpoint answered an HTML error page instead of an AWS error document (moto has no
+    IAM Access Analyzer, for one). Not retried; a collector may record it per resource."""
+
+    code = "service_not_served"
+
+
+def refuse_unserved(response: Any = None, operation: Any = None, **_: Any) -> None:
+    """botocore `needs-retry` hook for emulator endpoints: an HTML 404/500/501 page is the
+    emulator saying it has no such operation, so fail at once instead of retrying it."""
+    http = response[0] if isinstance(response, tuple) and response else None
+    if http is None or http.status_code not in (404, 500, 501):
+        return
+    if "html" not in str(http.headers.get("content-type", "")).lower():
+        return
+    service = operation.service_model.service_name if operation is not None else "?"
+    name = operation.name if operation is not None else "?"
+    raise ServiceNotServed(f"the endpoint does not serve AWS {service} {name} (HTTP "
+                           f"{http.status_code}, not an AWS answer)", service=service,
+                           operation=name)
 
 
 class AwsCredentials(BaseModel):
@@ -143,6 +169,8 @@ class AwsSession:
             connect_timeout=5, read_timeout=30, user_agent_extra="evidence-engine",
             max_pool_connections=max(10, self.parallelism),
         )
+        if self.endpoint_url is not None:  # an emulator: an operation it lacks fails at once
+            self._boto.events.register_first("needs-retry", refuse_unserved)
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._identity: Identity | None = None
@@ -232,6 +260,8 @@ def translate_client_error(exc: ClientError, service: str) -> ConnectorError:
     if code in _BAD_KEY:
         return AuthFailed("AWS rejected the access key: check access_key_id and "
                           "secret_access_key", **details)
+    if code in _NOT_SERVED:
+        return ServiceNotServed(f"AWS does not serve {action} here ({code})", **details)
     if code in _DENIED:
         return PermissionMissing(f"missing permission {action}", permission=action, **details)
     if code in _THROTTLED or status == 429:

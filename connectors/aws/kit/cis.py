@@ -22,8 +22,8 @@ from connectors.aws.cloudwatch import WATCHES
 from connectors.aws.kit.spec import Seeder, User
 from connectors.base import Status
 
-PASSING, FAILING, NOT_APPLICABLE = (Status.PASSING.value, Status.FAILING.value,
-                                    Status.NOT_APPLICABLE.value)
+PASSING, FAILING, NOT_APPLICABLE, ERROR = (Status.PASSING.value, Status.FAILING.value,
+                                           Status.NOT_APPLICABLE.value, Status.ERROR.value)
 Expected = dict[str, dict[str, str]]
 
 # Account-level Block Public Access: the ACL settings only, so the account check fails and
@@ -212,6 +212,9 @@ def _seed_security_hub(seeder: Seeder, account_id: str, expected: Expected) -> i
     """Enabled in the first region only."""
     seeder.client("securityhub", seeder.region(0)).enable_security_hub(
         EnableDefaultStandards=True)
+    # moto serves no IAM Access Analyzer: each region is an error result naming the service
+    expected["aws.accessanalyzer.enabled"] = {
+        f"aws:account:{account_id}:region:{region}": ERROR for region in seeder.regions}
     expected["aws.securityhub.enabled"] = {
         f"aws:account:{account_id}:region:{region}": PASSING if index == 0 else FAILING
         for index, region in enumerate(seeder.regions)}

@@ -267,6 +267,20 @@ def test_access_analyzer_needs_an_active_analyzer_in_each_region():
     assert statuses(results) == {region_id("us-east-1"): Status.PASSING,
                                  region_id("eu-west-1"): Status.FAILING,
                                  region_id("ap-south-1"): Status.FAILING}
+    assert "acct is active in us-east-1" in results[0].title
+    assert "not active (acct: FAILED)" in results[1].title
+    assert results[2].title == "Access Analyzer has no analyzer in ap-south-1"
+    assert results[0].data["analyzers"] == [{"name": "acct", "type": "ACCOUNT",
+                                             "status": "ACTIVE"}]
+
+
+def test_access_analyzer_a_region_that_cannot_be_read_is_an_error_naming_why():
+    [result] = accessanalyzer.access_analyzer_enabled.judge([
+        RegionAnalyzers(ACCOUNT, "us-east-1", read_error="the endpoint does not serve AWS "
+                        "accessanalyzer ListAnalyzers")])
+    assert result.status is Status.ERROR and result.resource_id == region_id("us-east-1")
+    assert "Access Analyzer in us-east-1" in result.title
+    assert "does not serve" in result.title
 
 
 def test_security_hub_is_judged_per_region():

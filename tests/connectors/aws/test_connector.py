@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from connectors.aws import AwsConnector
 from connectors.aws.kit import ACCESS_KEY_ID, SECRET_ACCESS_KEY, seed_estate
-from connectors.aws.session import translate_client_error, translate_errors
+from connectors.aws.session import ServiceNotServed, translate_client_error, translate_errors
 from connectors.base import (
     AuthFailed,
     ConnectorError,
@@ -51,7 +51,13 @@ def test_sync_of_seeded_estate_reaches_every_expected_verdict(aws_endpoint):
         assert got[check_id] == expected, check_id
     # each status appears, and every piece of evidence is plain JSON with a title
     assert {s for per_check in got.values() for s in per_check.values()} == {
-        "passing", "failing", "not_applicable"}
+        "passing", "failing", "not_applicable", "error"}
+    # the one error: moto has no IAM Access Analyzer, and each region's result says so
+    assert {check_id for check_id, per in got.items() if "error" in per.values()} == {
+        "aws.accessanalyzer.enabled"}
+    [analyzer] = [o for o in outcomes if o.check.id == "aws.accessanalyzer.enabled"]
+    assert all("does not serve AWS accessanalyzer ListAnalyzers" in r.title
+               for r in analyzer.results)
     for outcome in outcomes:
         for result in outcome.results:
             json.dumps(result.data)
@@ -261,6 +267,8 @@ def client_error(code, operation, status=400):
     ("RequestLimitExceeded", "ec2", "DescribeRegions", 503, RateLimited, "throttled"),
     ("InternalError", "s3", "ListBuckets", 500, ProviderUnavailable, "unavailable"),
     ("Whatever", "rds", "DescribeDBInstances", 502, ProviderUnavailable, "unavailable"),
+    ("UnknownOperationException", "accessanalyzer", "ListAnalyzers", 400, ServiceNotServed,
+     "does not serve access-analyzer:ListAnalyzers"),
 ])
 def test_aws_error_codes_become_typed_connector_errors(code, service, operation, status, kind,
                                                        words):
