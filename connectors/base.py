@@ -15,6 +15,7 @@ collect/judge runner (connectors.runner). It imports nothing from engine/.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -45,6 +46,7 @@ from connectors.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from connectors.metadata import CheckMetadata, Remediation, load_check_metadata
 from connectors.oauth import OAuthClientCredentials, OAuthSpec, OAuthToken, RevokeGrant
 from connectors.retry import RetryPolicy
 from connectors.runner import CheckOutcome, run_checks
@@ -55,6 +57,7 @@ __all__ = [
     "AuthType",
     "Category",
     "Check",
+    "CheckMetadata",
     "CheckOutcome",
     "Collector",
     "ConfigParam",
@@ -71,6 +74,7 @@ __all__ = [
     "PermissionMissing",
     "ProviderUnavailable",
     "RateLimited",
+    "Remediation",
     "Result",
     "RetryPolicy",
     "RevokeGrant",
@@ -139,10 +143,21 @@ class Connector:
     control_mappings: ClassVar[Path | None] = None
     """The connector's check-to-control mapping file, shipped in its own package (by convention
     `mappings.yaml` beside its `__init__.py`); the engine reads mappings only through this."""
+    check_metadata_file: ClassVar[Path | None] = None
+    """Each check's risk, remediation (console, CLI, Terraform), reference URL and benchmark ids
+    (connectors.metadata); by default `metadata.yaml` beside the module declaring the class.
+    Read and validated when the class is created."""
+    _check_metadata: ClassVar[Mapping[str, CheckMetadata]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _validate_metadata(cls)
+        cls._check_metadata = _read_check_metadata(cls)
+
+    @classmethod
+    def check_metadata(cls) -> Mapping[str, CheckMetadata]:
+        """Metadata by check id, as validated at import (a check may lack an entry)."""
+        return cls._check_metadata
 
     def __init__(self, credentials: BaseModel, config: Mapping[str, Any] | None = None, *,
                  endpoints: EndpointPolicy = LOCKED) -> None:
@@ -317,6 +332,19 @@ def _validate_metadata(cls: type[Connector]) -> None:
     for chk in cls.checks:
         if not chk.id.startswith(cls.id + "."):
             raise TypeError(f"check {chk.id} must start with {cls.id}.")
+
+
+def _read_check_metadata(cls: type[Connector]) -> Mapping[str, CheckMetadata]:
+    """The class's metadata file (declared, or `metadata.yaml` beside its module) validated
+    against its checks; an unknown check id or a malformed entry fails the import."""
+    path = cls.check_metadata_file
+    if path is None:
+        module = sys.modules.get(cls.__module__)
+        source = getattr(module, "__file__", None)
+        if source is None:
+            return {}
+        path = Path(source).with_name("metadata.yaml")
+    return load_check_metadata(path, {c.id for c in cls.checks}, cls.id)
 
 
 def load_connectors() -> dict[str, type[Connector]]:

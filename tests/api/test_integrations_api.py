@@ -110,7 +110,7 @@ def test_controls_show_mappings_and_results(client, auth, inline_jobs, fake_conn
     before = client.get(f"{FAKE}/controls", headers=auth).get_json()
     assert before["connected"] is False
     assert {c["controlId"] for c in before["controlMappings"]} == {
-        "soc2-cc6.1", "soc2-cc7.2", "iso27001-a.8.5"}
+        "soc2-cc6.1", "soc2-cc7.2", "iso27001-a.8.5", "iso27001-a.8.16"}
     assert connect_fake(client, auth).status_code == 200
     after = client.get(f"{FAKE}/controls", headers=auth).get_json()
     results = {c["controlId"]: c for c in after["controlResults"]}
