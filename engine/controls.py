@@ -14,8 +14,10 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 from sqlalchemy.types import String
 
+from engine import ledger
 from engine.frameworks import Catalog, Control, catalog
 from engine.models import ControlResult, ControlResultHistory, ControlStatus
+from engine.models.ledger import LedgerKind
 from engine.pushed import pushed_counts
 
 
@@ -103,8 +105,10 @@ def recompute_controls(session: Session, account_id: str, now: datetime) -> int:
         set_={"status": stmt.excluded.status, "passing": stmt.excluded.passing,
               "total": stmt.excluded.total, "evaluated_at": stmt.excluded.evaluated_at}))
     if changed:
-        session.execute(insert(ControlResultHistory).values([
-            {"account_id": account_id, "framework_id": c.control.framework_id,
-             "control_id": c.control.id, "status": c.status, "passing": c.passing,
-             "total": c.total, "evaluated_at": now} for c in changed]))
+        history = [{"account_id": account_id, "framework_id": c.control.framework_id,
+                    "control_id": c.control.id, "status": c.status, "passing": c.passing,
+                    "total": c.total, "evaluated_at": now} for c in changed]
+        session.execute(insert(ControlResultHistory).values(history))
+        ledger.append(session, account_id, LedgerKind.JUDGEMENT, {"controls": history},
+                      subject="controls", now=now)
     return len(changed)

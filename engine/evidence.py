@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from engine import ledger
 from engine.db import rowcount
 from engine.models import CheckState
 
@@ -150,9 +151,12 @@ def store_check_results(session: Session, *, account_id: str, connection_id: str
 
     params = {"account_id": account_id, "connection_id": connection_id, "check_id": check_id,
               "run_id": run_id, "now": now}
+    mark = ledger.version_mark(session)
     _stage(session, items)
     written = rowcount(session.execute(text(_UPSERT), params))
     closed = rowcount(session.execute(text(_CLOSE), params))
+    ledger.append_versions(session, account_id=account_id, connection_id=connection_id,
+                           check_id=check_id, run_id=run_id, now=now, after_id=mark)
     session.execute(
         insert(CheckState)
         .values(connection_id=connection_id, check_id=check_id, account_id=account_id,

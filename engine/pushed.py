@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine import ledger
 from engine.accounts import ensure_account
 from engine.apikeys import Caller
 from engine.errors import Conflict, EngineError, Gone, InvalidInput, NotFound
@@ -271,6 +272,8 @@ def link_to_control(session: Session, store: Store, caller: Caller, evidence_ref
     lineage = session.scalars(select(EvidenceLineage).where(*(
         getattr(EvidenceLineage, k).is_(None) if v is None else getattr(EvidenceLineage, k) == v
         for k, v in values.items()))).one()
+    if inserted is not None:
+        ledger.record_link(session, lineage, outcome.evidence.sha256)
     return Link(outcome, lineage, created=inserted is not None)
 
 

@@ -179,6 +179,13 @@ class Settings(BaseSettings):
         description="Scopes the console asks for; the ID token must carry the account claim "
         "(EVIDENCE_JWT_ACCOUNT_CLAIM), so add the scope your provider releases it under")
 
+    # The tamper-evident ledger (issue 12): the key that signs its checkpoints.
+    ledger_signing_key: SecretStr | None = Field(
+        None, validation_alias="EVIDENCE_LEDGER_SIGNING_KEY",
+        description="The Ed25519 private key that signs ledger checkpoints: PEM (PKCS#8) or "
+        "the 32-byte raw key in base64; unset: one is generated once and stored sealed with "
+        "the encryption keys in the database")
+
     # Fair use of the API (issue 15): request rate limits and bounded waits.
     rate_limit: str = Field(
         "600/minute", validation_alias="EVIDENCE_RATE_LIMIT",

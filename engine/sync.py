@@ -35,6 +35,7 @@ from connectors.base import (
     Shard,
     Status,
 )
+from engine import ledger
 from engine.claim import Claim, SlotBusy, claim_run
 from engine.controls import recompute_controls
 from engine.credentials import open_connector
@@ -309,6 +310,7 @@ def _finish(run: SyncRun, status: RunStatus, tally: RunTally) -> None:
     run.heartbeat_at = run.finished_at
     if run.started_at is not None:
         run.duration_ms = max(0, int((run.finished_at - run.started_at).total_seconds() * 1000))
+    ledger.record_run(run)
 
 
 def _fail(ctx: RunContext, lease: Lease, message: str, refused: bool) -> RunStatus | None:

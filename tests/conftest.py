@@ -111,6 +111,7 @@ def db(settings: Settings) -> Iterator[None]:
         tables = session.scalars(text(
             "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
             "AND tablename <> 'alembic_version'")).all()
+        session.execute(text("SET LOCAL session_replication_role = replica"))  # ledger triggers
         session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         session.commit()
     yield

@@ -35,6 +35,13 @@ from engine.models.integrations import (  # noqa: F401
     OAuthState,
 )
 from engine.models.lease import TaskKind, TaskLease  # noqa: F401
+from engine.models.ledger import (  # noqa: F401
+    LedgerCheckpoint,
+    LedgerEntry,
+    LedgerHead,
+    LedgerKind,
+    LedgerSigningKey,
+)
 from engine.models.push import ApiKey, EvidenceLineage, EvidenceObject  # noqa: F401
 
 __all__ = [

@@ -302,6 +302,7 @@ def empty_database(settings: Settings) -> None:
         tables = s.scalars(text(
             "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
             "AND tablename <> 'alembic_version'")).all()
+        s.execute(text("SET LOCAL session_replication_role = replica"))  # ledger triggers
         s.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
 
