@@ -154,6 +154,9 @@ class Check:
     replaces: tuple[str, ...] = field(default=(), hash=False, compare=False)
     """Check ids this one supersedes (a split or a rename). The old id stays declared for one
     release as a deprecated alias, so stored history and mappings that name it stay readable."""
+    version: int = field(default=1, hash=False, compare=False)
+    """The version of the check's rule: raise it when a change to the code may change a
+    verdict on the same snapshot. Evidence records it; `evidence rejudge` compares against it."""
 
     def judge(self, *snapshots: Any) -> list[Result]:
         """Run the check on snapshots; a resource judged twice is a bug in the check."""
@@ -175,7 +178,7 @@ Judge3 = Callable[[A, B, C], Iterable[Result]]
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: Collector[A], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
-          replaces: Sequence[str] = (),
+          replaces: Sequence[str] = (), version: int = 1,
           ) -> Callable[[Judge1[A]], Check]: ...
 
 
@@ -183,7 +186,7 @@ def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: tuple[Collector[A], Collector[B]], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
-          replaces: Sequence[str] = (),
+          replaces: Sequence[str] = (), version: int = 1,
           ) -> Callable[[Judge2[A, B]], Check]: ...
 
 
@@ -191,7 +194,7 @@ def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: tuple[Collector[A], Collector[B], Collector[C]], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
-          replaces: Sequence[str] = (),
+          replaces: Sequence[str] = (), version: int = 1,
           ) -> Callable[[Judge3[A, B, C]], Check]: ...
 
 
@@ -199,19 +202,20 @@ def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: Sequence[Collector[Any]], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
-          replaces: Sequence[str] = (),
+          replaces: Sequence[str] = (), version: int = 1,
           ) -> Callable[[Callable[..., Iterable[Result]]], Check]: ...
 
 
 def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
           needs: Collector[Any] | Sequence[Collector[Any]], title: str | None = None,
           benchmarks: Mapping[str, Sequence[str]] | None = None,
-          replaces: Sequence[str] = (),
+          replaces: Sequence[str] = (), version: int = 1,
           ) -> Callable[[Callable[..., Iterable[Result]]], Check]:
     """Declare a check over the snapshots of `needs` (one collector or a tuple of them), in that
     order; its title defaults to the first line of the function's docstring. mypy ties the
     function's parameters to the snapshot types of one collector or a tuple of up to three;
-    longer lists are checked at run time only."""
+    longer lists are checked at run time only. `version` (a positive integer, 1 by default) is
+    raised whenever the rule changes, so stored evidence says which rule judged it."""
 
     def wrap(fn: Callable[..., Iterable[Result]]) -> Check:
         doc_title = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
@@ -227,8 +231,10 @@ def check(*, id: str, severity: Severity, resource_type: str, remediation: str,
         old = tuple(str(r) for r in ([replaces] if isinstance(replaces, str) else replaces))
         if any(not CHECK_ID.match(r) or r == id for r in old):
             raise TypeError(f"check {id}: replaces names other checks' ids")
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version < 2**15:
+            raise TypeError(f"check {id}: version must be a positive integer")
         return Check(id=id, title=declared, severity=severity, resource_type=resource_type,
                      remediation=remediation, needs=collectors, fn=fn, benchmarks=refs,
-                     replaces=old)
+                     replaces=old, version=version)
 
     return wrap

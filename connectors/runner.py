@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from connectors.checks import WHOLE, Check, Collector, Result, Shard
 from connectors.errors import AuthFailed, ConnectorError
 
-__all__ = ["CheckOutcome", "run_checks"]
+__all__ = ["CheckOutcome", "Collected", "judge_stored", "run_checks"]
 
 
 @dataclass
@@ -29,18 +29,45 @@ class CheckOutcome:
     crashed: bool = False
 
 
+@dataclass(frozen=True)
+class Collected:
+    """What one collector read in a sync, handed to the engine to keep: each scope's snapshot
+    (scope None when unscoped), and whether every scope was read."""
+
+    pieces: tuple[tuple[str | None, Any], ...]
+    complete: bool
+
+
 def run_checks(session: Any, checks: Sequence[Check], *, scopes: Callable[[], list[str]],
                config: Callable[[], BaseModel | None], max_parallel: int,
-               shard: Shard = WHOLE) -> Iterator[CheckOutcome]:
+               shard: Shard = WHOLE,
+               collected: Callable[[Mapping[Collector[Any], Collected]], None] | None = None,
+               ) -> Iterator[CheckOutcome]:
     """Collect what `checks` need from `session`, then judge each check in order.
 
     `scopes` lists the scopes of scoped collectors, `config` gives the validated configuration
     to collectors that declare it; shardable collectors read only what `shard` owns. AuthFailed
-    stops the run: nothing else can be read with refused credentials.
+    stops the run: nothing else can be read with refused credentials. `collected`, when given,
+    receives every collector's snapshots once all are read, before any check judges them.
     """
     snapshots = _collect(session, checks, scopes, config, max_parallel, shard)
+    if collected is not None:
+        collected({coll: Collected(tuple(snap.pieces), not snap.errors)
+                   for coll, snap in snapshots.items() if snap.usable})
     for chk in checks:
         yield _judge(chk, snapshots)
+
+
+def judge_stored(chk: Check, stored: Mapping[Collector[Any], Sequence[tuple[str | None, Any]]],
+                 ) -> CheckOutcome:
+    """Judge a check on snapshots read before (each of its collectors' pieces, by scope), as a
+    sync would have judged them: no collector runs, nothing is read from the provider."""
+    snapshots = {coll: _Snapshot(scoped=coll.scoped) for coll in chk.needs}
+    for coll, pieces in stored.items():
+        if coll in snapshots:
+            for scope, value in pieces:
+                snapshots[coll].add(scope, value, None)
+    return _judge(chk, snapshots)
 
 
 @dataclass
@@ -51,12 +78,15 @@ class _Snapshot:
     value: Any = None
     errors: list[tuple[str | None, str]] = field(default_factory=list)
     succeeded: int = 0
+    pieces: list[tuple[str | None, Any]] = field(default_factory=list)
+    """Each scope's value as read (what the engine stores)."""
 
     def add(self, scope: str | None, value: Any, error: str | None) -> None:
         if error is not None:
             self.errors.append((scope, error))
             return
         self.succeeded += 1
+        self.pieces.append((scope, value))
         if self.scoped:
             self.value = (self.value or []) + list(value)
         else:

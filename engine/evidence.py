@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine import ledger
 from engine.db import rowcount
-from engine.models import CheckState
+from engine.models import ChangeKind, CheckState
 
 
 def _json_default(value: Any) -> Any:
@@ -89,23 +89,25 @@ _UPSERT = """
 WITH written AS (
     INSERT INTO evidence AS e (account_id, connection_id, check_id, resource_id, resource_type,
                                status, title, data, content_hash, first_seen_at, last_changed_at,
-                               run_id)
+                               run_id, check_version, snapshot_sha256)
     SELECT :account_id, :connection_id, :check_id, s.resource_id, s.resource_type,
-           s.status::evidence_status, s.title, s.data, s.content_hash, :now, :now, :run_id
+           s.status::evidence_status, s.title, s.data, s.content_hash, :now, :now, :run_id,
+           :check_version, :snapshot_sha256
     FROM evidence_stage s
     ON CONFLICT (connection_id, check_id, resource_id) DO UPDATE
        SET resource_type = excluded.resource_type, status = excluded.status,
            title = excluded.title, data = excluded.data, content_hash = excluded.content_hash,
            last_changed_at = excluded.last_changed_at, run_id = excluded.run_id,
-           closed_at = NULL
+           closed_at = NULL, check_version = excluded.check_version,
+           snapshot_sha256 = excluded.snapshot_sha256
        WHERE e.content_hash <> excluded.content_hash OR e.closed_at IS NOT NULL
     RETURNING e.id, (xmax = 0) AS inserted, e.status, e.title, e.data, e.content_hash
 )
 INSERT INTO evidence_version (evidence_id, account_id, run_id, change, status, title, data,
-                              content_hash, recorded_at)
+                              content_hash, recorded_at, check_version, snapshot_sha256)
 SELECT id, :account_id, :run_id,
-       (CASE WHEN inserted THEN 'created' ELSE 'changed' END)::evidence_change,
-       status, title, data, content_hash, :now
+       (CASE WHEN inserted THEN 'created' ELSE :change END)::evidence_change,
+       status, title, data, content_hash, :now, :check_version, :snapshot_sha256
 FROM written
 """
 
@@ -117,9 +119,9 @@ WITH gone AS (
     RETURNING e.id, e.status, e.title, e.data, e.content_hash
 )
 INSERT INTO evidence_version (evidence_id, account_id, run_id, change, status, title, data,
-                              content_hash, recorded_at)
+                              content_hash, recorded_at, check_version, snapshot_sha256)
 SELECT id, :account_id, :run_id, 'closed'::evidence_change, status, title, data, content_hash,
-       :now
+       :now, :check_version, :snapshot_sha256
 FROM gone
 """
 
@@ -141,16 +143,24 @@ def _stage(session: Session, items: Sequence[Item]) -> None:
 
 def store_check_results(session: Session, *, account_id: str, connection_id: str,
                         check_id: str, items: Sequence[Item], run_id: str | None,
-                        now: datetime) -> WriteStats:
-    """Make the stored evidence of one check equal `items`, writing only what changed."""
+                        now: datetime, check_version: int = 1,
+                        snapshot_sha256: str | None = None,
+                        change: ChangeKind = ChangeKind.CHANGED) -> WriteStats:
+    """Make the stored evidence of one check equal `items`, writing only what changed.
+
+    Rows that change record `check_version` and `snapshot_sha256` (what judged them, from
+    what); the check state records those of this verification. `change` names what an
+    updated row's version is (`rejudged` when the verdicts come from judging again)."""
     digest = set_hash(items)
     state = session.get(CheckState, (connection_id, check_id), with_for_update=True)
     if state is not None and state.set_hash == digest:
         state.last_verified_at, state.run_id = now, run_id
+        state.check_version, state.snapshot_sha256 = check_version, snapshot_sha256
         return WriteStats(unchanged=True)
 
     params = {"account_id": account_id, "connection_id": connection_id, "check_id": check_id,
-              "run_id": run_id, "now": now}
+              "run_id": run_id, "now": now, "check_version": check_version,
+              "snapshot_sha256": snapshot_sha256, "change": change.value}
     mark = ledger.version_mark(session)
     _stage(session, items)
     written = rowcount(session.execute(text(_UPSERT), params))
@@ -160,11 +170,13 @@ def store_check_results(session: Session, *, account_id: str, connection_id: str
     session.execute(
         insert(CheckState)
         .values(connection_id=connection_id, check_id=check_id, account_id=account_id,
-                set_hash=digest, resource_count=len(items), last_verified_at=now, run_id=run_id)
+                set_hash=digest, resource_count=len(items), last_verified_at=now, run_id=run_id,
+                check_version=check_version, snapshot_sha256=snapshot_sha256)
         .on_conflict_do_update(
             index_elements=[CheckState.connection_id, CheckState.check_id],
             set_={"set_hash": digest, "resource_count": len(items), "last_verified_at": now,
-                  "run_id": run_id},
+                  "run_id": run_id, "check_version": check_version,
+                  "snapshot_sha256": snapshot_sha256},
         )
     )
     return WriteStats(unchanged=False, written=max(written, 0), closed=max(closed, 0))

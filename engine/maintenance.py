@@ -42,6 +42,7 @@ from engine.models.push import UNVERIFIED, EvidenceLineage, EvidenceObject, Obje
 from engine.parts import give_up_part, under_running_run
 from engine.schedule import record_run_outcome
 from engine.settings import Settings, get_settings
+from engine.snapshots import prune_snapshots
 from engine.storage import Store
 from engine.sync import OPEN, part_job, sync_job
 from engine.verification import give_up_verify
@@ -154,12 +155,14 @@ class Pruned:
     runs: int
     control_history: int
     expired_uploads: int
+    snapshots: int = 0
 
 
 def prune_history(factory: sessionmaker[Session], now: datetime, retention: timedelta,
-                  batch: int = 5000) -> Pruned:
-    """Delete finished runs, control-result history and the records of expired uploads older
-    than `retention`, in batches.
+                  batch: int = 5000, *, settings: Settings | None = None) -> Pruned:
+    """Delete finished runs, control-result history, the records of expired uploads and
+    stored collector snapshots older than `retention`, in batches (snapshots in an audit's
+    period or behind current evidence are kept: engine.snapshots.prune_snapshots).
 
     Evidence and its versions are the audit trail and are never pruned here.
     """
@@ -170,7 +173,10 @@ def prune_history(factory: sessionmaker[Session], now: datetime, retention: time
                                  ControlResultHistory.evaluated_at < cutoff, batch)
     uploads = _delete_in_batches(factory, EvidenceObject.id, and_(
         EvidenceObject.status == ObjectStatus.EXPIRED, EvidenceObject.created_at < cutoff), batch)
-    return Pruned(runs=runs, control_history=history, expired_uploads=uploads)
+    with factory() as session, session.begin():
+        snapshots = prune_snapshots(session, settings or get_settings(), cutoff, now, batch)
+    return Pruned(runs=runs, control_history=history, expired_uploads=uploads,
+                  snapshots=snapshots)
 
 
 def _delete_in_batches(factory: sessionmaker[Session], key: InstrumentedAttribute[Any],

@@ -25,6 +25,7 @@ from engine.lease import Lease, claimable
 from engine.metrics import CHECKS_ERRORED, EVIDENCE_ROWS
 from engine.models import Connection, RunStatus, SyncPart, SyncRun
 from engine.settings import Settings, get_settings
+from engine.snapshots import Piece, input_digest, store_manifests
 from engine.sync import (
     OPEN,
     RunContext,
@@ -113,7 +114,7 @@ def close_if_last(session: Session, run_id: str, provider: str,
     sharded = list(parts[0].sharded) if parts else []
     for check_id in sharded:
         _store_merged(session, run, provider, check_id, [p.staged.get(check_id) for p in parts],
-                      tally)
+                      tally, settings)
     checks = sum(len(p.check_ids) - len(p.sharded) for p in parts) + len(sharded)
     status = close_run(session, run, tally, checks, settings)
     observe_run(provider, status, (run.duration_ms or 0) / 1000)
@@ -122,7 +123,8 @@ def close_if_last(session: Session, run_id: str, provider: str,
 
 
 def _store_merged(session: Session, run: SyncRun, provider: str, check_id: str,
-                  outcomes: list[dict[str, Any] | None], tally: RunTally) -> None:
+                  outcomes: list[dict[str, Any] | None], tally: RunTally,
+                  settings: Settings) -> None:
     """Store a sharded check's results, merged from every part's shard (as one run would).
 
     If any shard's check crashed or never ran (its part was given up), nothing is known about
@@ -137,10 +139,17 @@ def _store_merged(session: Session, run: SyncRun, provider: str, check_id: str,
         tally.crashed += 1
         return
     merged = {row[0]: Item(*row) for o in outcomes if o for row in o["items"]}
+    now = datetime.now(UTC)
+    read = [Piece(*piece) for o in outcomes if o for piece in o.get("pieces", ())]
+    digest, manifest = input_digest(read)
+    if digest is not None and manifest is not None:
+        store_manifests(session, settings, account_id=run.account_id, now=now,
+                        manifests={digest: manifest})
+    version = max((int(o.get("version", 1)) for o in outcomes if o), default=1)
     stats = store_check_results(session, account_id=run.account_id,
                                 connection_id=run.connection_id, check_id=check_id,
-                                items=list(merged.values()), run_id=run.id,
-                                now=datetime.now(UTC))
+                                items=list(merged.values()), run_id=run.id, now=now,
+                                check_version=version, snapshot_sha256=digest)
     tally.evidence += len(merged)
     tally.changed += stats.written + stats.closed
     EVIDENCE_ROWS.labels(provider).inc(stats.written + stats.closed)

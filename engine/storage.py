@@ -147,6 +147,16 @@ class Store:
             return False
         return True
 
+    def read(self, key: str) -> bytes:
+        """The whole object (a stored snapshot: small, compressed); ObjectMissing if gone."""
+        with self._errors():
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            try:
+                data: bytes = body.read()
+            finally:
+                body.close()
+        return data
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Storage failures become typed errors; messages never carry credentials."""

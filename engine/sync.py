@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,11 +30,14 @@ from connectors.base import (
     WHOLE,
     AuthFailed,
     CheckOutcome,
+    Collector,
     Connector,
     ConnectorError,
     Shard,
     Status,
+    run_checks,
 )
+from connectors.runner import Collected
 from engine import ledger
 from engine.claim import Claim, SlotBusy, claim_run
 from engine.controls import recompute_controls
@@ -64,6 +67,7 @@ from engine.part_plan import PartPlan, plan_parts
 from engine.registry import get_connector
 from engine.schedule import record_run_outcome
 from engine.settings import Settings, get_settings
+from engine.snapshots import Piece, input_digest, record_collected
 
 log = logging.getLogger(__name__)
 
@@ -214,16 +218,25 @@ def execute_checks(ctx: RunContext, lease: Lease, check_ids: set[str] | None,
     it is judged (a sharded check's are kept in the tally for the closing part to merge); then
     `complete`, or `fail` when the provider refuses or cannot be reached."""
     tally = RunTally()
+    kept: dict[Collector[Any], list[Piece]] = {}
     try:
         connector = _open(ctx)
         checks = [c for c in connector.checks if check_ids is None or c.id in check_ids]
-        for outcome in connector.run_checks(checks, shard):
+        session = connector.session()
+        keep = _keeper(ctx, lease, shard, [c.needs for c in checks if c.id not in sharded], kept)
+        for outcome in run_checks(session, checks, scopes=lambda: connector.scopes(session),
+                                  config=connector.validated_config,
+                                  max_parallel=connector.max_parallel, shard=shard,
+                                  collected=keep):
+            read = [p for coll in outcome.check.needs for p in kept.get(coll, ())]
             if outcome.check.id in sharded:
                 tally.staged[outcome.check.id] = {
                     "items": [astuple(item) for item in _items(outcome)],
-                    "errors": outcome.errors, "crashed": outcome.crashed}
+                    "errors": outcome.errors, "crashed": outcome.crashed,
+                    "version": outcome.check.version,
+                    "pieces": [[p.collector, p.scope, p.sha256] for p in read]}
             else:
-                _store_outcome(ctx, lease, outcome, tally)
+                _store_outcome(ctx, lease, outcome, tally, input_digest(read)[0])
     except LeaseLost:
         log.info("%s was taken over by another worker; stopping", lease.row_id)
         return None
@@ -239,6 +252,28 @@ def execute_checks(ctx: RunContext, lease: Lease, check_ids: set[str] | None,
     return complete(ctx, lease, tally, len(checks))
 
 
+def _keeper(ctx: RunContext, lease: Lease, shard: Shard,
+            manifest_needs: list[tuple[Collector[Any], ...]],
+            kept: dict[Collector[Any], list[Piece]],
+            ) -> Callable[[Mapping[Collector[Any], Collected]], None]:
+    """What the runner calls once the collectors have read: keep their snapshots (written
+    only where they changed, fenced by the lease), and remember each piece's hash in `kept`."""
+    def keep(collected: Mapping[Collector[Any], Collected]) -> None:
+        with ctx.factory() as session, session.begin():
+            def fence() -> None:
+                if not lease.renew(session):
+                    raise LeaseLost(ctx.run_id)
+
+            pieces, _ = record_collected(
+                session, ctx.settings, account_id=ctx.account_id,
+                connection_id=ctx.connection_id, run_id=ctx.run_id, now=datetime.now(UTC),
+                collected=collected, shard=shard, manifest_needs=manifest_needs,
+                before_write=fence)
+        kept.update(pieces)
+
+    return keep
+
+
 def _open(ctx: RunContext) -> Connector:
     """The connection's connector, credentials decrypted in memory.
 
@@ -251,7 +286,8 @@ def _open(ctx: RunContext) -> Connector:
     return open_connector(conn, ctx.settings)
 
 
-def _store_outcome(ctx: RunContext, lease: Lease, outcome: CheckOutcome, tally: RunTally) -> None:
+def _store_outcome(ctx: RunContext, lease: Lease, outcome: CheckOutcome, tally: RunTally,
+                   snapshot_sha256: str | None) -> None:
     tally.errors.extend({"check": outcome.check.id, "message": m} for m in outcome.errors)
     if outcome.errors:
         tally.checks_errored += 1
@@ -265,7 +301,9 @@ def _store_outcome(ctx: RunContext, lease: Lease, outcome: CheckOutcome, tally: 
         stats = store_check_results(session, account_id=ctx.account_id,
                                     connection_id=ctx.connection_id,
                                     check_id=outcome.check.id, items=_items(outcome),
-                                    run_id=ctx.run_id, now=datetime.now(UTC))
+                                    run_id=ctx.run_id, now=datetime.now(UTC),
+                                    check_version=outcome.check.version,
+                                    snapshot_sha256=snapshot_sha256)
     tally.evidence += len(outcome.results)
     tally.changed += stats.written + stats.closed
     EVIDENCE_ROWS.labels(ctx.provider).inc(stats.written + stats.closed)

@@ -43,6 +43,12 @@ from engine.models.ledger import (  # noqa: F401
     LedgerSigningKey,
 )
 from engine.models.push import ApiKey, EvidenceLineage, EvidenceObject  # noqa: F401
+from engine.models.snapshot import (  # noqa: F401
+    CollectorSnapshot,
+    Judgement,
+    SnapshotKind,
+    SnapshotSeen,
+)
 
 __all__ = [
     "Account", "Base", "ChangeKind", "CheckState", "Connection", "ConnectionStatus",

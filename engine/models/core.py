@@ -86,6 +86,8 @@ class ChangeKind(StrEnum):
     CREATED = "created"
     CHANGED = "changed"
     CLOSED = "closed"
+    REJUDGED = "rejudged"
+    """Today's check code judged the stored snapshot again (`evidence rejudge --apply`)."""
 
 
 class ControlStatus(StrEnum):
@@ -236,6 +238,10 @@ class Evidence(Base):
     last_changed_at: Mapped[datetime] = mapped_column(TS)
     closed_at: Mapped[datetime | None] = mapped_column(TS)
     run_id: Mapped[str | None] = mapped_column(String(64))
+    check_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """The version of the check that reached this content."""
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(64))
+    """The snapshot it was judged from (a manifest's hash when the check read several)."""
 
 
 class EvidenceVersion(Base):
@@ -254,6 +260,8 @@ class EvidenceVersion(Base):
     data: Mapped[dict[str, Any]] = mapped_column()
     content_hash: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(TS)
+    check_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class CheckState(Base):
@@ -268,6 +276,10 @@ class CheckState(Base):
     resource_count: Mapped[int] = mapped_column(Integer)
     last_verified_at: Mapped[datetime] = mapped_column(TS)
     run_id: Mapped[str | None] = mapped_column(String(64))
+    check_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """The check version and snapshot of the last verification (the evidence rows keep those
+    of their last change, so an unchanged re-sync stays one write per check)."""
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class ControlResult(Base):
