@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from connectors.aws import (
     accessanalyzer,
+    account,
     cloudtrail,
     cloudwatch,
     config,
@@ -23,6 +24,7 @@ from connectors.aws import (
     iam_root,
     kms,
     lambda_,
+    macie,
     rds,
     s3,
     securityhub,
@@ -113,6 +115,10 @@ class AwsConnector(Connector):
         ec2.security_group_admin_ports_ipv4,
         ec2.security_group_admin_ports_ipv6,
         accessanalyzer.access_analyzer_enabled,
+        account.security_contact,
+        ec2.instance_profile_attached,
+        iam_access.identity_federation,
+        macie.macie_enabled,
     )
     max_parallel = 8
 

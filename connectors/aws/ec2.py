@@ -363,6 +363,7 @@ class Instance:
     state: str
     name: str | None
     metadata_options: dict[str, Any] = field(default_factory=dict)
+    instance_profile: str | None = None  # the ARN of its IAM instance profile
 
     @property
     def requires_imdsv2(self) -> bool:
@@ -392,6 +393,7 @@ def collect_instances(session: AwsSession, region: str) -> list[Instance]:
                         metadata_options={k: v for k, v in i.get("MetadataOptions", {}).items()
                                           if k in ("HttpTokens", "HttpEndpoint",
                                                    "HttpPutResponseHopLimit")},
+                        instance_profile=(i.get("IamInstanceProfile") or {}).get("Arn"),
                     ))
     return sorted(instances, key=lambda i: i.arn)
 
@@ -416,3 +418,22 @@ def instance_imdsv2(instances: list[Instance]) -> Iterator[Result]:
                         data={"instance_id": i.instance_id, "region": i.region,
                               "state": i.state, "name": i.name,
                               "MetadataOptions": i.metadata_options})
+
+
+@check(id="aws.ec2.instance_profile_attached", severity=Severity.MEDIUM,
+       resource_type="aws.ec2.instance", needs=collect_instances,
+       benchmarks={"cis_aws": ["1.18"]},
+       remediation="Give the instance an IAM role through an instance profile instead of "
+                   "access keys on disk, e.g. `aws ec2 associate-iam-instance-profile "
+                   "--instance-id ID --iam-instance-profile Name=PROFILE`, then delete any "
+                   "keys stored on it.")
+def instance_profile_attached(instances: list[Instance]) -> Iterator[Result]:
+    """EC2 instances reach AWS through an IAM instance role, not stored access keys."""
+    for i in instances:
+        label = f"Instance {i.instance_id}{f' ({i.name})' if i.name else ''} in {i.region}"
+        title = (f"{label} has instance profile {i.instance_profile.rsplit('/', 1)[-1]}"
+                 if i.instance_profile else f"{label} has no IAM instance profile")
+        yield Result.of(i.arn, passing=bool(i.instance_profile), title=title,
+                        data={"instance_id": i.instance_id, "region": i.region,
+                              "state": i.state, "name": i.name,
+                              "instance_profile": i.instance_profile})

@@ -188,3 +188,42 @@ def expired_server_certificates(certificates: ServerCertificates) -> Iterator[Re
                  f"Server certificate {c.name} is valid until {(c.expiration or 'unknown')[:10]}")
         yield Result.of(c.arn, passing=not expired, title=title,
                         data={"certificate": c.name, "expiration": c.expiration})
+
+
+# --- identity federation ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IdentityProviders:
+    """The account's SAML identity providers (IAM Identity Center makes one in each account)."""
+
+    account_id: str
+    root_arn: str
+    saml_providers: list[str] = field(default_factory=list)  # ARNs
+
+
+@collector()
+def collect_identity_providers(session: AwsSession) -> IdentityProviders:
+    """The account's SAML providers (ListSAMLProviders, one call)."""
+    identity = session.identity()
+    with session.service("iam") as iam:
+        arns = sorted(p["Arn"] for p in iam.list_saml_providers().get("SAMLProviderList", []))
+    return IdentityProviders(account_id=identity.account_id, root_arn=identity.root_arn,
+                             saml_providers=arns)
+
+
+@check(id="aws.iam.identity_federation", severity=Severity.LOW,
+       resource_type="aws.account", needs=collect_identity_providers,
+       benchmarks={"cis_aws": ["1.21"]},
+       remediation="Manage people centrally: connect the account to IAM Identity Center (or "
+                   "your identity provider through a SAML provider, `aws iam "
+                   "create-saml-provider --name IDP --saml-metadata-document file://idp.xml`) "
+                   "and replace IAM users for people with federated roles.")
+def identity_federation(providers: IdentityProviders) -> Iterator[Result]:
+    """People reach the account through identity federation (a SAML provider), as Prowler
+    judges CIS 1.21."""
+    names = [arn.rsplit("/", 1)[-1] for arn in providers.saml_providers]
+    title = (f"The account federates identities through SAML provider {', '.join(names)}"
+             if names else "The account has no SAML identity provider")
+    yield Result.of(providers.root_arn, passing=bool(names), title=title,
+                    data={"account_id": providers.account_id,
+                          "saml_providers": providers.saml_providers})

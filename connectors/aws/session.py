@@ -81,13 +81,15 @@ class ServiceNotServed(ConnectorError):
 
 
 def refuse_unserved(response: Any = None, operation: Any = None, **_: Any) -> None:
-    """botocore `needs-retry` hook for emulator endpoints: an HTML 404/500/501 page is the
-    emulator saying it has no such operation, so fail at once instead of retrying it."""
-    http = response[0] if isinstance(response, tuple) and response else None
+    """botocore `needs-retry` hook for emulator endpoints: an HTML 404/500/501 page naming no
+    AWS error code is the emulator saying it has no such operation, so fail at once instead of
+    retrying it."""
+    http, parsed = response if isinstance(response, tuple) and len(response) == 2 else (None, {})
     if http is None or http.status_code not in (404, 500, 501):
         return
-    if "html" not in str(http.headers.get("content-type", "")).lower():
-        return
+    code = str((parsed or {}).get("Error", {}).get("Code", ""))
+    if not code.isdigit() or "html" not in str(http.headers.get("content-type", "")).lower():
+        return  # an AWS error document (it names its error code): translated as usual
     service = operation.service_model.service_name if operation is not None else "?"
     name = operation.name if operation is not None else "?"
     raise ServiceNotServed(f"the endpoint does not serve AWS {service} {name} (HTTP "

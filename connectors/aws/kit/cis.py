@@ -90,7 +90,25 @@ def seed_cis(seeder: Seeder, account_id: str, expected: Expected,
     created += _seed_trails(seeder, account_id, root, expected)
     created += _seed_monitoring(seeder, account_id, root, expected)
     created += _seed_network(seeder, account_id, expected)
+    created += _seed_account(seeder, account_id, root, expected)
     return created
+
+
+def _seed_account(seeder: Seeder, account_id: str, root: str, expected: Expected) -> int:
+    """A security contact (1.2); no SAML provider (1.21: people are IAM users here); Macie on
+    everywhere but the second region (2.1.3; moto starts every region with Macie enabled)."""
+    seeder.client("account").put_alternate_contact(
+        AlternateContactType="SECURITY", Name="Acme Security", Title="Security team",
+        EmailAddress=ALERTS_EMAIL, PhoneNumber="+15555550100")
+    expected["aws.account.security_contact"] = {root: PASSING}
+    expected["aws.iam.identity_federation"] = {root: FAILING}
+    macie = {}
+    for index, region in enumerate(seeder.regions):
+        if index == 1:
+            seeder.client("macie2", region).disable_macie()
+        macie[f"aws:account:{account_id}:region:{region}"] = FAILING if index == 1 else PASSING
+    expected["aws.macie.enabled"] = macie
+    return 1
 
 
 def _credential_verdicts(spec: User, aged: bool) -> tuple[str, str, str]:

@@ -14,6 +14,7 @@ from connectors.aws.kit.spec import (
     FAILING,
     FUNCTIONS,
     GROUPS,
+    INSTANCE_PROFILE,
     INSTANCES,
     LAMBDA_ROLE,
     LOAD_BALANCERS,
@@ -108,20 +109,31 @@ IMAGE_ID = "ami-12c6146b"
 
 def seed_instances(seeder: Seeder, account_id: str,
                     expected: dict[str, dict[str, str]]) -> int:
-    verdicts = {}
+    verdicts, profiles = {}, {}
+    iam = seeder.client("iam")
+    iam.create_role(RoleName=INSTANCE_PROFILE, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}))
+    iam.create_instance_profile(InstanceProfileName=INSTANCE_PROFILE)
+    iam.add_role_to_instance_profile(InstanceProfileName=INSTANCE_PROFILE,
+                                     RoleName=INSTANCE_PROFILE)
     for spec in INSTANCES:
         region = seeder.region(spec.region)
+        profile = {"IamInstanceProfile": {"Name": INSTANCE_PROFILE}} if spec.profile else {}
         instance = seeder.client("ec2", region).run_instances(
             ImageId=IMAGE_ID, InstanceType="t3.micro", MinCount=1, MaxCount=1,
             MetadataOptions={"HttpTokens": spec.http_tokens, "HttpEndpoint": spec.http_endpoint},
             TagSpecifications=[{"ResourceType": "instance",
-                                "Tags": [{"Key": "Name", "Value": spec.name}]}],
+                                "Tags": [{"Key": "Name", "Value": spec.name}]}], **profile,
         )["Instances"][0]
         arn = f"arn:aws:ec2:{region}:{account_id}:instance/{instance['InstanceId']}"
         verdicts[arn] = (PASSING if spec.http_tokens == "required"
                          or spec.http_endpoint == "disabled" else FAILING)
+        profiles[arn] = PASSING if spec.profile else FAILING
     expected["aws.ec2.instance_imdsv2"] = verdicts
-    return len(INSTANCES)
+    expected["aws.ec2.instance_profile_attached"] = profiles
+    return len(INSTANCES) + 2
 
 
 def seed_databases(seeder: Seeder, account_id: str,

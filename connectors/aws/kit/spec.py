@@ -229,14 +229,16 @@ class Instance:
     region: int
     http_tokens: str
     http_endpoint: str = "enabled"
+    profile: bool = False  # runs with an IAM instance profile (CIS 1.18)
 
 
 INSTANCES = (
-    Instance("acme-web-1", 0, "required"),
+    Instance("acme-web-1", 0, "required", profile=True),
     Instance("acme-legacy-batch", 0, "optional"),
-    Instance("acme-eu-worker", 1, "optional", http_endpoint="disabled"),
+    Instance("acme-eu-worker", 1, "optional", http_endpoint="disabled", profile=True),
     Instance("acme-eu-jumpbox", 1, "optional"),
 )
+INSTANCE_PROFILE = "acme-app-instance"
 
 
 @dataclass(frozen=True)

@@ -191,12 +191,12 @@ def test_denied_api_becomes_error_results_naming_the_permission_and_others_stand
                               ("aws.iam.user_permissions_via_groups", "failing")):
         expected[check_id] = {**expected[check_id], auditor: verdict}
     got = verdicts(outcomes.values())
-    # moto 5.2's server rejects the SigV4 signature of every GuardDuty, Lambda, Security Hub
-    # and EFS call once auth is on, so those checks are judged in the other tests only.
+    # moto 5.2's server rejects the SigV4 signature of every GuardDuty, Lambda, Security Hub,
+    # EFS and Macie call once auth is on, so those checks are judged in the other tests only.
     unjudgeable = {"aws.guardduty.enabled", "aws.lambda.function_url_auth",
-                   "aws.securityhub.enabled", "aws.efs.encryption_at_rest"}
-    for error in [e for c in ("aws.securityhub.enabled", "aws.efs.encryption_at_rest")
-                  for e in outcomes[c].errors]:
+                   "aws.securityhub.enabled", "aws.efs.encryption_at_rest", "aws.macie.enabled"}
+    for error in [e for c in ("aws.securityhub.enabled", "aws.efs.encryption_at_rest",
+                              "aws.macie.enabled") for e in outcomes[c].errors]:
         assert "SignatureDoesNotMatch" in error or "signature" in error.lower(), error
     # MFA delete is read from the bucket's versioning, which is denied
     denied = {"aws.s3.bucket_versioning", "aws.s3.bucket_mfa_delete"}
