@@ -301,11 +301,16 @@ def _upload_body_limit() -> None:
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    """A body over the limit, as a console page (nothing was read, nothing written)."""
+    if request.endpoint == UPLOAD_ENDPOINT:
+        title, message = "The file is too large", (
+            "The file is larger than this server takes "
+            f"({_settings().storage_max_object_bytes:,} bytes at most). Nothing was uploaded.")
+    else:
+        title, message = "This form is too large", (
+            "What was sent is larger than this server takes. Nothing was saved.")
     return render_template("console/error.html", now=_now(), account_id=g.get("account_id"),
-                           title="The file is too large",
-                           message="The file is larger than this server takes ("
-                                   f"{_settings().storage_max_object_bytes:,} bytes at most). "
-                                   "Nothing was uploaded."), 413
+                           title=title, message=message), 413
 
 
 def _file_size(stream: IO[bytes]) -> int:

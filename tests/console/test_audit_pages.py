@@ -235,6 +235,9 @@ def test_an_upload_answers_the_request_through_the_push_path(db, store_settings)
         io.BytesIO(b"x" * (MAX_SIZE + 1)), "big.csv", "text/csv")})
     assert too_big.status_code == 422
     assert re.search(r'id="file-error">.*4,097 bytes', too_big.get_data(as_text=True))
+    huge = browser.post(path, data={"csrf_token": token, "file": (
+        io.BytesIO(b"x" * 200_000), "huge.csv", "text/csv")})  # over the body limit too
+    assert huge.status_code == 413 and "4,096 bytes at most" in huge.get_data(as_text=True)
     none = browser.post(path, data={"csrf_token": token, "note": "here"})
     assert none.status_code == 422 and "Choose a file to upload" in none.get_data(as_text=True)
     assert count(cfg, EvidenceObject) == 0
