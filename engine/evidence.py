@@ -15,10 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg import Connection as PgConnection
-from sqlalchemy import text
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from connectors.base import Check
 from engine import ledger
 from engine.db import rowcount
 from engine.models import ChangeKind, CheckState
@@ -180,3 +181,51 @@ def store_check_results(session: Session, *, account_id: str, connection_id: str
         )
     )
     return WriteStats(unchanged=False, written=max(written, 0), closed=max(closed, 0))
+
+
+_CLOSE_REPLACED = """
+WITH gone AS (
+    UPDATE evidence e SET closed_at = :now, last_changed_at = :now, run_id = :run_id
+    WHERE e.connection_id = :connection_id AND e.check_id = :check_id AND e.closed_at IS NULL
+    RETURNING e.id, e.status, e.title, e.data, e.content_hash, e.check_version,
+              e.snapshot_sha256
+)
+INSERT INTO evidence_version (evidence_id, account_id, run_id, change, status, title, data,
+                              content_hash, recorded_at, check_version, snapshot_sha256)
+SELECT id, :account_id, :run_id, 'closed'::evidence_change, status, title, data, content_hash,
+       :now, check_version, snapshot_sha256
+FROM gone
+"""
+
+
+def close_replaced(session: Session, *, account_id: str, connection_id: str,
+                   checks: Sequence[Check], run_id: str | None, now: datetime) -> int:
+    """Close the open evidence of check ids that the connector's checks `replace` and that it no
+    longer declares, once a replacing check has stored results on this connection: each row
+    gets a `closed` version (history stays readable under the old id) and the old id's check
+    state goes, so the next sync finds nothing to do. Returns the rows closed. While the old id
+    is still declared (a deprecated alias, kept for one release) its own results keep it."""
+    declared = {c.id for c in checks}
+    replacers: dict[str, set[str]] = {}
+    for chk in checks:
+        for old in chk.replaces:
+            if old not in declared:
+                replacers.setdefault(old, set()).add(chk.id)
+    if not replacers:
+        return 0
+    stated = set(session.scalars(select(CheckState.check_id).where(
+        CheckState.connection_id == connection_id,
+        CheckState.check_id.in_({*replacers, *(n for s in replacers.values() for n in s)}))))
+    closed = 0
+    for old, new in sorted(replacers.items()):
+        if old not in stated or not new & stated:
+            continue
+        mark = ledger.version_mark(session)
+        closed += max(rowcount(session.execute(text(_CLOSE_REPLACED), {
+            "account_id": account_id, "connection_id": connection_id, "check_id": old,
+            "run_id": run_id, "now": now})), 0)
+        ledger.append_versions(session, account_id=account_id, connection_id=connection_id,
+                               check_id=old, run_id=run_id, now=now, after_id=mark)
+        session.execute(delete(CheckState).where(CheckState.connection_id == connection_id,
+                                                 CheckState.check_id == old))
+    return closed

@@ -76,7 +76,7 @@ def current_evidence_counts(session: Session, connection_ids: list[str],
             .where(CheckState.connection_id.in_(connection_ids))
             .group_by(CheckState.connection_id))
     if check_id is not None:
-        stmt = stmt.where(CheckState.check_id == check_id)
+        stmt = stmt.where(CheckState.check_id.in_(catalog().resolve_check(check_id)))
     return {conn: int(total or 0) for conn, total in session.execute(stmt).tuples()}
 
 
@@ -89,13 +89,16 @@ class EvidencePage:
 def list_evidence(session: Session, integration_id: str, *, limit: int, offset: int,
                   status: EvidenceStatus | None = None,
                   check_id: str | None = None) -> EvidencePage:
-    """The current evidence of the integration's connection (a disconnected one's is history)."""
+    """The current evidence of the integration's connection (a disconnected one's is history).
+
+    `check_id` may name a check another replaced (`replaces=`): the filter then answers the old
+    id's current rows and those of the checks that replace it."""
     conn_id = latest_connection_id(session, integration_id)
     where = [Evidence.connection_id == conn_id, Evidence.closed_at.is_(None)]
     if status is not None:
         where.append(Evidence.status == status)
     if check_id is not None:
-        where.append(Evidence.check_id == check_id)
+        where.append(Evidence.check_id.in_(catalog().resolve_check(check_id)))
     if status is None:
         total = current_evidence_counts(session, [conn_id], check_id).get(conn_id, 0)
     else:

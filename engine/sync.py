@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.base import (
     WHOLE,
     AuthFailed,
+    Check,
     CheckOutcome,
     Collector,
     Connector,
@@ -44,7 +45,7 @@ from engine.controls import recompute_controls
 from engine.credentials import open_connector
 from engine.db import Job, enqueue_after_commit, rowcount
 from engine.errors import EngineError
-from engine.evidence import Item, store_check_results
+from engine.evidence import Item, close_replaced, store_check_results
 from engine.lease import Lease, LeaseLost
 from engine.metrics import (
     CHECKS_ERRORED,
@@ -320,6 +321,8 @@ def _complete(ctx: RunContext, lease: Lease, tally: RunTally, checks: int) -> Ru
 def close_run(session: Session, run: SyncRun, tally: RunTally, checks: int,
               settings: Settings) -> RunStatus:
     """End a run that executed: roll controls up, record its outcome on the connection."""
+    close_replaced(session, account_id=run.account_id, connection_id=run.connection_id,
+                   checks=_declared_checks(session, run), run_id=run.id, now=datetime.now(UTC))
     recompute_controls(session, run.account_id, datetime.now(UTC))
     status = final_status(tally, checks)
     _finish(run, status, tally)
@@ -331,6 +334,11 @@ def close_run(session: Session, run: SyncRun, tally: RunTally, checks: int,
     record_run_outcome(conn, failed=status == RunStatus.FAILED or nothing_usable,
                        now=datetime.now(UTC), backoff_cap=_backoff_cap(settings))
     return status
+
+
+def _declared_checks(session: Session, run: SyncRun) -> tuple[Check, ...]:
+    """The checks the run's connector declares now (what `close_replaced` compares with)."""
+    return get_connector(session.get_one(Connection, run.connection_id).integration_id).checks
 
 
 def final_status(tally: RunTally, checks: int) -> RunStatus:

@@ -195,14 +195,15 @@ def load_catalog(mapping_files: Sequence[Path] = (), *,
                     add(check_id, _control(frameworks, path.name, check_id, framework_id,
                                            control_id))
     for cls in connector_classes:
-        declared = {chk.id: chk for chk in cls.checks}
+        declared = {chk.id for chk in cls.checks}
+        replaced = {old for chk in cls.checks for old in chk.replaces}
         metadata = cls.check_metadata()
         if cls.control_mappings is not None:
             path = cls.control_mappings
             for check_id, refs in _read_mappings(path).items():
-                if check_id not in declared:
+                if check_id not in declared and check_id not in replaced:
                     raise ValueError(f"{path.name}: {check_id} is not a check of connector "
-                                     f"{cls.id}")
+                                     f"{cls.id} (nor an id one of its checks replaces)")
                 found.setdefault(check_id, [])
                 for framework_id, control_ids in refs.items():
                     for control_id in control_ids:
@@ -226,6 +227,11 @@ def load_catalog(mapping_files: Sequence[Path] = (), *,
                                          framework_id, control_id))
         if cls.control_mappings is not None:
             _require_complete(cls, found)
+    for old, new_ids in replaced_by.items():
+        if not found.get(old):  # an id no longer declared nor mapped serves what replaced it
+            for new_id in new_ids:
+                for control in found.get(new_id, ()):
+                    add(old, control)
     return Catalog(frameworks, {k: tuple(v) for k, v in found.items()},
                    {k: tuple(v) for k, v in replaced_by.items()}, references)
 
