@@ -30,6 +30,8 @@ class ControlCount:
     errored: int
     pushed: int = 0
     """Verified pushed evidence linked to the control: shown beside results, never judged."""
+    checks: tuple[str, ...] = ()
+    """The checks counted for the control (of those asked for), sorted."""
 
     @property
     def total(self) -> int:
@@ -77,12 +79,16 @@ def count_controls(session: Session, account_id: str, *, connection_id: str | No
     }).all()
     found = {(r.framework_id, r.control_id): r for r in rows}
     pushed = pushed_counts(session, account_id)
+    served: dict[str, list[str]] = {}
+    for check_id, control in pairs:
+        served.setdefault(control.key, []).append(check_id)
     counts: dict[str, ControlCount] = {}
     for _, control in pairs:
         r = found.get((control.framework_id, control.id))
         p, f, e = (r.passing, r.failing, r.errored) if r else (0, 0, 0)
         counts[control.key] = ControlCount(control, status_of(p, f, e), p, f, e,
-                                           pushed.get((control.framework_id, control.id), 0))
+                                           pushed.get((control.framework_id, control.id), 0),
+                                           tuple(sorted(served[control.key])))
     return sorted(counts.values(), key=lambda c: c.control.sort_key)
 
 

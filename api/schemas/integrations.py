@@ -165,6 +165,8 @@ class ControlResultOut(ControlMappingOut):
     errors: int
     total: int
     pushed: int = Field(0, description="pushed evidence linked to the control (not judged)")
+    checks: list[str] = Field(default_factory=list, description="the integration's checks "
+                              "that serve the control, whose results are counted here")
 
 
 class ControlsOut(BaseModel):
@@ -211,7 +213,7 @@ def control_result_out(c: ControlCount) -> ControlResultOut:
     return ControlResultOut(controlId=c.control.key, frameworkId=c.control.framework_id,
                             controlName=c.control.title, status=c.status.value,
                             passing=c.passing, failing=c.failing, errors=c.errored,
-                            total=c.total, pushed=c.pushed)
+                            total=c.total, pushed=c.pushed, checks=list(c.checks))
 
 
 # --- disconnect, status, OAuth (seed 000) --------------------------------------------------

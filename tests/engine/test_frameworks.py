@@ -196,3 +196,19 @@ def test_a_control_listed_twice_in_a_catalog_fails(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(frameworks, "HERE", tmp_path)
     with pytest.raises(ValueError, match="control X-1 is listed twice"):
         load_catalog()
+
+
+def test_the_controls_endpoint_lists_the_new_frameworks_controls_with_their_checks(client, auth):
+    answer = client.get("/api/v1/integrations/github/controls", headers=auth).get_json()
+    results = {c["controlId"]: c for c in answer["controlResults"]}
+    assert {c["frameworkId"] for c in answer["controlMappings"]} == {
+        "soc2", "iso27001", "nist_800_53"}
+    mfa = results["nist_800_53-ia-2(1)"]
+    assert mfa["controlName"] == "Multi-factor Authentication to Privileged Accounts"
+    assert mfa["checks"] == ["github.org.two_factor_required"] and mfa["status"] == \
+        "not_evaluated"
+    aws = client.get("/api/v1/integrations/aws/controls", headers=auth).get_json()
+    cis = {c["controlId"]: c for c in aws["controlResults"] if c["frameworkId"] == "cis_aws"}
+    assert "aws.iam.access_key_rotation" in cis["cis_aws-1.14"]["checks"]
+    assert cis["cis_aws-1.14"]["controlName"] == "Ensure access keys are rotated every 90 days " \
+        "or less"
