@@ -87,9 +87,11 @@ def _when(form: Form, name: str, label: str) -> datetime | None:
     if not value:
         return None
     try:
-        day = date.fromisoformat(value) if len(value) <= 10 else None
-        return (datetime(day.year, day.month, day.day, tzinfo=UTC) if day
-                else datetime.fromisoformat(value[:40]).astimezone(UTC))
+        if len(value) <= 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        when = datetime.fromisoformat(value[:40])  # as the API's When: UTC if no zone
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     except ValueError:
         form.errors[name] = f"Enter {label} as a date, for example 2026-12-31."
         return None
@@ -160,7 +162,10 @@ def audit_create() -> ResponseReturnValue:
             audit = audits.create_audit(session, g.account_id, customer_actor(), **fields)
             audit_id = audit.id
     except InvalidInput as exc:
-        form.errors["framework_id" if exc.code == "unknown_framework" else "title"] = exc.message
+        named = [str(f.get("field")) for f in exc.details.get("fields") or []]
+        field = "framework_id" if exc.code == "unknown_framework" else next(
+            (n for n in named if n in form.values), "title")
+        form.errors[field] = exc.message[:1].upper() + exc.message[1:] + "."
         return _new_page(form, 422)
     return redirect(url_for("console.audit_page", audit_id=audit_id, done="created"), code=303)
 
@@ -433,13 +438,14 @@ def answer_with_file(audit_id: str, request_id: str) -> ResponseReturnValue:
 # --- activity and the report ---------------------------------------------------------------
 
 ACTIVITY_PAGE = 200
+PAGE = re.compile(r"[1-9][0-9]{0,5}")
 
 
 @bp.get("/audits/<audit_id>/activity")
 def audit_activity(audit_id: str) -> ResponseReturnValue:
     """The audit's whole activity log, oldest first, a page at a time."""
     raw = request.args.get("page", "1")
-    page = int(raw) if raw.isdigit() and 0 < len(raw) <= 6 and int(raw) > 0 else None
+    page = int(raw) if PAGE.fullmatch(raw) else None
     if page is None:
         raise InvalidInput("There is no such page of the activity log.")
     with account_session() as session:

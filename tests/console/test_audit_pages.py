@@ -300,7 +300,8 @@ def test_findings_activity_and_the_report_download(sign_in, settings):
     log = page(client, f"/console/audits/{audit_id}/activity")
     assert "generated the report" in log and report.headers["X-Report-SHA256"] in log
     assert log.index("created the audit") < log.index("generated the report")
-    assert client.get(f"/console/audits/{audit_id}/activity?page=0").status_code == 422
+    for bad in ("0", "²", "x", "9" * 9):
+        assert client.get(f"/console/audits/{audit_id}/activity?page={bad}").status_code == 422
 
 
 def test_another_accounts_audit_answers_404_and_nothing_is_written(sign_in, settings):
