@@ -6,7 +6,7 @@ not counted; a control with no evaluated result is `not_evaluated`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, select, text
@@ -30,7 +30,7 @@ class ControlCount:
     errored: int
     pushed: int = 0
     """Verified pushed evidence linked to the control: shown beside results, never judged."""
-    checks: tuple[str, ...] = ()
+    checks: tuple[str, ...] = field(default=(), kw_only=True)
     """The checks counted for the control (of those asked for), sorted."""
 
     @property
@@ -88,7 +88,7 @@ def count_controls(session: Session, account_id: str, *, connection_id: str | No
         p, f, e = (r.passing, r.failing, r.errored) if r else (0, 0, 0)
         counts[control.key] = ControlCount(control, status_of(p, f, e), p, f, e,
                                            pushed.get((control.framework_id, control.id), 0),
-                                           tuple(sorted(served[control.key])))
+                                           checks=tuple(sorted(served[control.key])))
     return sorted(counts.values(), key=lambda c: c.control.sort_key)
 
 
