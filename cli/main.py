@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -31,7 +32,9 @@ from engine import keys
 from engine.checklist import print_checks
 from engine.console_sessions import issue_login_link
 from engine.db import session_factory, unit_of_work
+from engine.errors import EngineError
 from engine.lease import release_dead_holders
+from engine.rejudge import describe, rejudge
 from engine.settings import Settings, get_settings
 from engine.tokens import mint
 from engine.vault import load_keys
@@ -183,6 +186,35 @@ def cmd_login_link(settings: Settings, account: str) -> int:
     return 0
 
 
+def cmd_rejudge(settings: Settings, args: argparse.Namespace) -> int:
+    """Judge the stored snapshots again with today's checks; print what would change (or,
+    with --apply, what was recorded). Exit 0, or 2 when the scope is wrong."""
+    settings, _ = start_services(settings)
+    migrate(settings)
+    try:
+        with unit_of_work(settings) as session:
+            report = rejudge(session, settings, account_id=args.account,
+                             connection_id=args.connection, check_id=args.check,
+                             since=args.since, apply=args.apply)
+    except EngineError as exc:
+        print(f"evidence rejudge: {exc.message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+    else:
+        print(describe(report))
+    return 0
+
+
+def since_arg(value: str) -> datetime:
+    """--since: an ISO date (00:00 UTC) or date and time (UTC unless it says otherwise)."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date: {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evidence", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +249,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="leave the API up afterwards and print a token")
     sub.add_parser("checks", help="list every check with its controls").add_argument(
         "--markdown", action="store_true", help="print markdown (docs/checks.md)")
+    again = sub.add_parser("rejudge", help="run today's checks on the stored snapshots (no "
+                           "provider call) and report the verdicts that would change")
+    scope = again.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--connection", help="one connection's snapshots")
+    scope.add_argument("--account", help="every connection of the account")
+    again.add_argument("--check", help="one check id")
+    again.add_argument("--since", type=since_arg, help="ISO date: states from then on")
+    again.add_argument("--apply", action="store_true", help="record the new verdicts "
+                       "(judgements; new evidence versions for the current state)")
+    again.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -252,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(settings, keep_running=args.keep_running)
     if args.command == "checks":
         return print_checks(markdown=args.markdown)
+    if args.command == "rejudge":
+        return cmd_rejudge(settings, args)
     parser.error(f"unknown command {args.command}")
     return 2
 

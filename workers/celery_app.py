@@ -1,4 +1,4 @@
-"""The Celery application: Redis broker, `sync` and `default` queues, late acks."""
+"""The Celery application: Redis broker, `sync`, `default` and `rejudge` queues, late acks."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from workers.metrics import serve_worker_metrics
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("sync", "default")
+QUEUES = ("sync", "default", "rejudge")
+"""`rejudge` is its own queue, so judging a large account's history again never waits behind
+(or holds up) syncs: run a worker for it with `evidence worker --queues rejudge`."""
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -39,7 +41,8 @@ def make_celery(settings: Settings) -> Celery:
     app.conf.update(
         task_queues=tuple(Queue(name) for name in QUEUES),
         task_default_queue="default",
-        task_routes={"sync.*": {"queue": "sync"}, "connections.*": {"queue": "sync"}},
+        task_routes={"sync.*": {"queue": "sync"}, "connections.*": {"queue": "sync"},
+                     "rejudge.*": {"queue": "rejudge"}},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,

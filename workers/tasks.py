@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from celery import Task
@@ -12,11 +13,14 @@ from engine.dispatch import dispatch_all_due
 from engine.lease import worker_id
 from engine.mail import send_mail
 from engine.parts import run_part
+from engine.rejudge import rejudge
 from engine.settings import get_settings
 from engine.storage import is_configured, open_store
 from engine.sync import SlotBusy, run_sync
 from engine.verification import verify_connection
 from workers.celery_app import celery_app
+
+log = logging.getLogger(__name__)
 
 
 @celery_app.task(name="sync.run", bind=True, max_retries=None)
@@ -56,7 +60,8 @@ def reap_stale_runs() -> dict[str, int]:
 def prune_history() -> dict[str, int]:
     retention = timedelta(days=get_settings().history_retention_days)
     pruned = maintenance.prune_history(session_factory(), datetime.now(UTC), retention)
-    return {"runs": pruned.runs, "control_history": pruned.control_history}
+    return {"runs": pruned.runs, "control_history": pruned.control_history,
+            "snapshots": pruned.snapshots}
 
 
 @celery_app.task(name="maintenance.expire_unverified_uploads")
@@ -77,3 +82,18 @@ def mail_send(self: Task, mail_id: str) -> str:
     if attempt.retry_in is not None:
         raise self.retry(countdown=attempt.retry_in)
     return attempt.status.value
+
+
+@celery_app.task(name="rejudge.run")
+def rejudge_run(account_id: str, connection_id: str = "", check_id: str = "", since: str = "",
+                apply: str = "") -> dict[str, int]:
+    """Judge stored snapshots again with today's checks (engine.rejudge), on its own queue;
+    arguments as engine.rejudge.rejudge_job makes them ("" for none)."""
+    with unit_of_work() as session:
+        report = rejudge(session, get_settings(), account_id=account_id or None,
+                         connection_id=connection_id or None, check_id=check_id or None,
+                         since=datetime.fromisoformat(since) if since else None,
+                         apply=apply == "apply")
+    log.info("rejudge of %s: %d verdicts %s (%d snapshot states)", connection_id or account_id,
+             len(report.changes), "recorded" if apply else "would change", report.intervals)
+    return {"changes": len(report.changes), "intervals": report.intervals}
