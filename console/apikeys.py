@@ -6,6 +6,7 @@ the JSON API does.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from engine.errors import NotFound
 from engine.models.push import ApiKey, Scope
 
 MAX_NAME = 200
+KEY_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 SCOPE_WORDS = {
     Scope.READ_EVIDENCE: "Read pushed evidence",
     Scope.WRITE_EVIDENCE: "Push evidence (upload, verify, link to controls)",
@@ -101,6 +103,13 @@ def apikey_create() -> ResponseReturnValue:
     return _html("created.html", 201, key=row, secret=secret)
 
 
+def _key_id(value: str) -> str:
+    """A key id as the API's path takes it; anything else names no key (404)."""
+    if not KEY_ID.fullmatch(value):
+        raise NotFound("no such API key in this organization")
+    return value
+
+
 def _key(key_id: str) -> ApiKey:
     with account_session() as session:
         found = next((k for k in apikeys.list_keys(session, g.account_id) if k.id == key_id),
@@ -113,7 +122,7 @@ def _key(key_id: str) -> ApiKey:
 @bp.get("/api-keys/<key_id>/revoke")
 def apikey_revoke_confirm(key_id: str) -> ResponseReturnValue:
     """Ask before revoking: a program using the key is refused from its next request."""
-    key = _key(key_id[:64])
+    key = _key(_key_id(key_id))
     return _html("revoke.html", key=key, state=_state(key))
 
 
@@ -121,6 +130,6 @@ def apikey_revoke_confirm(key_id: str) -> ResponseReturnValue:
 def apikey_revoke(key_id: str) -> ResponseReturnValue:
     """Revoke as DELETE /api/v1/orgs/<org>/api-keys/<id> does (again is harmless)."""
     with account_session() as session:
-        row = apikeys.revoke_key(session, g.account_id, key_id[:64], _now())
+        row = apikeys.revoke_key(session, g.account_id, _key_id(key_id), _now())
         revoked = row.id
     return redirect(url_for("console.apikeys_list", revoked=revoked), code=303)

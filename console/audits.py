@@ -32,6 +32,7 @@ from engine.storage import is_configured, open_store
 EMAIL = re.compile(r"^[^@\s,;<>\"()\[\]\\\x00-\x1f\x7f]+@[^@\s,;<>\"()\[\]\\\x00-\x1f\x7f]+$")
 MIME_PART = "[A-Za-z0-9!#$&^_.+-]+"
 CONTENT_TYPE = re.compile(rf"^{MIME_PART}/{MIME_PART}$")
+PATH_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_NAME, MAX_EMAIL, MAX_FILENAME, MAX_OBJECT_REF = 200, 320, 255, 100
 UPLOAD_ENDPOINT = "console.answer_with_upload"
 FORM_OVERHEAD = 64 * 1024
@@ -72,8 +73,10 @@ def _html(template: str, status: int = 200, **context: Any) -> ResponseReturnVal
 
 
 def _id(value: str) -> str:
-    """A path id, bounded as the API's paths are (a longer one names nothing)."""
-    return value[:64]
+    """A path id as the API's paths take it; anything else names nothing here (404)."""
+    if not PATH_ID.fullmatch(value):
+        raise NotFound("no such page in this account")
+    return value
 
 
 # --- forms ---------------------------------------------------------------------------------

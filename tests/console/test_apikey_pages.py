@@ -110,3 +110,7 @@ def test_another_accounts_key_answers_404_and_stays_active(sign_in, settings):
     assert "beta's key" not in console.get("/console/api-keys").get_data(as_text=True)
     with unit_of_work(settings) as session:
         assert session.get_one(ApiKey, theirs).revoked_at is None
+    for hostile in ("%00", "k" * 65):
+        assert console.get(f"/console/api-keys/{hostile}/revoke").status_code == 404
+        assert console.post(f"/console/api-keys/{hostile}/revoke",
+                            data={"csrf_token": token}).status_code == 404

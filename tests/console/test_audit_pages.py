@@ -339,3 +339,8 @@ def test_another_accounts_audit_answers_404_and_nothing_is_written(sign_in, sett
         assert session.get_one(EvidenceRequest, their_request).status is RequestStatus.OPEN
         assert session.get_one(AuditorInvitation, their_auditor).revoked_at is None
     assert "beta SOC 2" not in page(client, "/console/audits")
+    for hostile in ("%00", "a" * 65, "x%0Ay", "%F0%9F%92%A5"):  # never reaches the database
+        assert client.get(f"/console/audits/{hostile}").status_code == 404
+        assert client.get(f"{base}/requests/{hostile}").status_code == 404
+        assert client.post(f"/console/audits/{hostile}/status",
+                           data={"csrf_token": token, "status": "findings"}).status_code == 404
