@@ -7,10 +7,13 @@ audit is complete the session reads but no longer writes (409 `audit_read_only`)
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import g, request
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy.orm import Session
 
+from api.audits import period_answer
 from api.auth import settings
 from api.schemas.auditor import (
     AcceptedAudit,
@@ -46,7 +49,8 @@ from api.schemas.audits import (
     request_out,
 )
 from api.schemas.common import ErrorBody, Reply, dump
-from engine import audits
+from api.schemas.period import PeriodQuery, PeriodReply, SampleReply, SampleRequest, sample_out
+from engine import audits, sampling
 from engine.auditor_tokens import AuditorPrincipal, verify_auditor_token
 from engine.audits import KEEP, Actor, FindingChanges, now_utc
 from engine.db import session_factory, unit_of_work
@@ -239,3 +243,25 @@ def complete_audit() -> Reply:
         audits.complete_audit(session, audit, _actor())
         session.flush()
         return dump(AuditDetailReply(data=detail_out(audits.audit_detail(session, audit))))
+
+
+@bp.get("/period", responses={200: PeriodReply, 409: ErrorBody}, security=AUDITOR_SECURITY)
+def get_period(query: PeriodQuery) -> Reply:
+    """The audit's period, per control: coverage, operating time, exceptions, gaps with their
+    causes, and the population each sample is drawn from."""
+    with unit_of_work(settings()) as session:
+        return dump(PeriodReply(data=period_answer(session, _audit(session), query.control_id)))
+
+
+@bp.post("/samples", responses={201: SampleReply, 409: ErrorBody, 422: ErrorBody},
+         security=AUDITOR_SECURITY)
+def draw_sample(body: SampleRequest) -> Reply:
+    """Draw resources and instants from a control's population by a seeded random draw; the
+    seed and the draw go to the activity log, and each item carries the evidence as it stood
+    at its instant. The same seed draws the same sample."""
+    with unit_of_work(settings()) as session:
+        audit = _audit_to_change(session)
+        sample = sampling.draw_sample(session, audit, _actor(), control_ref=body.control_id,
+                             size=body.size, seed=body.seed,
+                             grace=timedelta(seconds=settings().freshness_grace_seconds))
+        return dump(SampleReply(data=sample_out(sample))), 201

@@ -4,7 +4,10 @@ the models are in api/schemas/audits.py."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy.orm import Session
 
 from api.auth import authenticate, principal, settings
 from api.schemas.audits import (
@@ -35,9 +38,12 @@ from api.schemas.audits import (
     request_out,
 )
 from api.schemas.common import ErrorBody, Reply, dump
+from api.schemas.period import PeriodOut, PeriodQuery, PeriodReply, period_out
 from engine import audits
 from engine.audits import KEEP, Actor, AuditChanges
 from engine.db import unit_of_work
+from engine.models.audit import Audit
+from engine.period import audit_period
 
 bp = APIBlueprint("audits", __name__, url_prefix="/api/v1/audits",
                   abp_tags=[Tag(name="audits", description="customer side of an audit")],
@@ -182,3 +188,21 @@ def list_activity(path: AuditPath, query: ActivityQuery) -> Reply:
         audit = audits.get_audit(session, principal().account_id, path.audit_id)
         entries = audits.activity(session, audit, limit=query.limit, offset=query.offset)
         return dump(ActivityListReply(data=[activity_out(e) for e in entries]))
+
+
+@bp.get("/<audit_id>/period", responses={200: PeriodReply, 409: ErrorBody})
+def get_period(path: AuditPath, query: PeriodQuery) -> Reply:
+    """A type_ii audit's period, per control: coverage, operating time, exceptions, gaps with
+    their causes, and the population (409 `period_not_set` until the period is set)."""
+    with unit_of_work(settings()) as session:
+        audit = audits.get_audit(session, principal().account_id, path.audit_id)
+        return dump(PeriodReply(data=period_answer(session, audit, query.control_id)))
+
+
+def period_answer(session: Session, audit: Audit, control_ref: str | None) -> PeriodOut:
+    """The period as both sides of the audit answer it."""
+    controls = [audits.resolve_control(audit, control_ref).id] if control_ref else None
+    answer = audit_period(session, audit, timedelta(seconds=settings().freshness_grace_seconds),
+                          control_ids=controls)
+    assert audit.period_start is not None and audit.period_end is not None
+    return period_out(audit.id, audit.period_start, audit.period_end, answer)

@@ -3,11 +3,12 @@ controls, status, OAuth authorization URL; and the unauthenticated OAuth callbac
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import redirect, request
 from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from api.auth import (
@@ -26,6 +27,7 @@ from api.schemas.integrations import (
     ConnectQuery,
     ConnectRequest,
     ControlsOut,
+    ControlsQuery,
     DisconnectOut,
     EvidenceList,
     EvidenceQuery,
@@ -40,17 +42,20 @@ from api.schemas.integrations import (
     WaitQuery,
     control_mapping_out,
     control_result_out,
+    evidence_at_out,
     evidence_out,
     integration_out,
     run_out,
     sync_accepted,
 )
+from api.schemas.period import alert_out
+from engine import as_of, oauth
 from engine import integrations as engine
-from engine import oauth
-from engine.connections import connect, disconnect
+from engine.connections import connect, disconnect, not_connected
 from engine.errors import BadRequest, InvalidInput
 from engine.integrations import iso
 from engine.models import Connection, ConnectionStatus
+from engine.period_alerts import connection_alerts
 
 bp = APIBlueprint("integrations", __name__, url_prefix="/api/v1/integrations",
                   abp_tags=[Tag(name="integrations")], abp_security=[{"bearer": []}],
@@ -138,8 +143,16 @@ def disconnect_integration(path: IntegrationPath) -> Reply:
 
 @bp.get("/<integration_id>/evidence", responses={200: EvidenceList})
 def list_evidence(path: IntegrationPath, query: EvidenceQuery) -> Reply:
-    """The evidence collected for an integration (paged; a disconnected one's as history)."""
+    """The evidence collected for an integration (paged; a disconnected one's as history);
+    `?as_of=` answers it as it stood then."""
     with account_session() as session:
+        if query.as_of is not None:
+            at = as_of.list_evidence_at(session, path.integration_id, query.as_of,
+                                        limit=query.limit, offset=query.offset,
+                                        status=query.status, check_id=query.check)
+            return json_reply(EvidenceList(evidence=[evidence_at_out(i) for i in at.items],
+                                           total=at.total, limit=query.limit,
+                                           offset=query.offset))
         page = engine.list_evidence(session, path.integration_id, limit=query.limit,
                                     offset=query.offset, status=query.status,
                                     check_id=query.check)
@@ -149,10 +162,14 @@ def list_evidence(path: IntegrationPath, query: EvidenceQuery) -> Reply:
 
 
 @bp.get("/<integration_id>/controls", responses={200: ControlsOut})
-def list_controls(path: IntegrationPath) -> Reply:
-    """The controls this integration's checks serve, with their current results."""
+def list_controls(path: IntegrationPath, query: ControlsQuery) -> Reply:
+    """The controls this integration's checks serve, with their current results (`?as_of=`:
+    with the results as they stood then)."""
     with account_session() as session:
-        connected, counts = engine.connection_controls(session, path.integration_id)
+        if query.as_of is not None:
+            connected, counts = as_of.controls_at(session, path.integration_id, query.as_of)
+        else:
+            connected, counts = engine.connection_controls(session, path.integration_id)
         return ControlsOut(connected=connected,
                            controlMappings=[control_mapping_out(c.control) for c in counts],
                            controlResults=[control_result_out(c) for c in counts]).model_dump()
@@ -160,10 +177,16 @@ def list_controls(path: IntegrationPath) -> Reply:
 
 @bp.get("/<integration_id>/status", responses={200: StatusOut})
 def integration_status(path: IntegrationPath, query: StatusQuery) -> Reply:
-    """Connection status (pending, active, error, disconnected) with its sync history."""
+    """Connection status (pending, active, error, disconnected) with its sync history, and
+    coverage alerts: checks without a fresh result for longer than the sync period plus the
+    grace, with the cause. `?as_of=` answers the status as it stood then."""
+    grace = timedelta(seconds=settings().freshness_grace_seconds)
     with account_session() as session:
+        if query.as_of is not None:
+            return _status_at(session, path.integration_id, query.as_of, query.limit, grace)
         state = engine.connection_status(session, path.integration_id, query.limit)
         conn = state.connection
+        alerts = connection_alerts(session, conn, datetime.now(UTC), grace)
         return StatusOut(
             integrationId=conn.integration_id, connectionId=conn.id,
             connected=conn.status != ConnectionStatus.DISCONNECTED, status=conn.status.value,
@@ -171,7 +194,27 @@ def integration_status(path: IntegrationPath, query: StatusQuery) -> Reply:
             lastSync=iso(conn.last_sync_at), nextSync=iso(conn.next_sync_at),
             connectedAt=iso(conn.created_at), disconnectedAt=iso(conn.disconnected_at),
             needsRestart=state.needs_restart, metadata=conn.meta,
-            syncHistory=[run_out(r) for r in state.history]).model_dump()
+            syncHistory=[run_out(r) for r in state.history],
+            coverage_alerts=[alert_out(a) for a in alerts]).model_dump(mode="json")
+
+
+def _status_at(session: Session, integration_id: str, at: datetime, limit: int,
+               grace: timedelta) -> Reply:
+    state = as_of.status_at(session, integration_id, at, limit)
+    if state is None or state.connection is None:
+        raise not_connected(integration_id)
+    conn = state.connection
+    existed = state.status != "not_connected"
+    gone = conn.disconnected_at if conn.disconnected_at and conn.disconnected_at <= at else None
+    alerts = connection_alerts(session, conn, at, grace) if existed else []
+    return StatusOut(
+        integrationId=conn.integration_id, connectionId=conn.id,
+        connected=existed and gone is None, status=state.status,
+        statusMessage=state.status_message, syncFrequency=conn.sync_frequency.value,
+        lastSync=iso(state.last_sync), nextSync=None, connectedAt=iso(conn.created_at),
+        disconnectedAt=iso(gone), needsRestart=state.needs_restart, metadata=conn.meta,
+        syncHistory=[run_out(r) for r in state.history], as_of=iso(at),
+        coverage_alerts=[alert_out(a) for a in alerts]).model_dump(mode="json")
 
 
 @bp.get("/<integration_id>/oauth-url",

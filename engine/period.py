@@ -30,8 +30,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import String
 
 from engine.controls import status_of
+from engine.errors import Conflict
 from engine.frameworks import Control, catalog
 from engine.models import Connection, ControlStatus, EvidenceStatus, RunStatus, SyncRun
+from engine.models.audit import Audit
 from engine.schedule import PERIODS
 
 FOREVER = datetime.max.replace(tzinfo=UTC) - timedelta(days=366)
@@ -315,11 +317,11 @@ def cause_segments(conns: Sequence[tuple[ConnectionFacts, Sequence[str]]]
                                 last.disconnected_at)))
     for conn, checks in conns:
         for stale in subtract([conn.live], fresh_spans(conn, checks)):
-            out.append((stale, _stale_cause(conn, checks, stale)))
+            out.append((stale, stale_cause(conn, checks, stale)))
     return out
 
 
-def _stale_cause(conn: ConnectionFacts, checks: Sequence[str], stale: Span) -> Cause:
+def stale_cause(conn: ConnectionFacts, checks: Sequence[str], stale: Span) -> Cause:
     good = [r for r in conn.runs if r.verified(checks) and r.finished_at <= stale.start]
     since = good[-1].finished_at if good else None
     bad = tuple(RunRef(r.id, r.status, r.finished_at, r.error) for r in conn.runs
@@ -593,3 +595,15 @@ def framework_period(session: Session, account_id: str, framework_id: str, perio
     return PeriodAnswer(fw.id, period, grace, [
         control_period(c, sorted(checks_of.get(c.id, [])), facts.connections, facts.resources,
                        period) for c in controls])
+
+
+def audit_period(session: Session, audit: Audit, grace: timedelta, *,
+                 control_ids: Iterable[str] | None = None) -> PeriodAnswer:
+    """The audit's period over its framework (409 `period_not_set` without one)."""
+    if audit.period_start is None or audit.period_end is None:
+        raise Conflict(f"audit {audit.id} has no period: a type_ii audit answers its period "
+                       "once period_start and period_end are set (PUT /api/v1/audits/{id})",
+                       code="period_not_set", type=audit.type.value)
+    return framework_period(session, audit.account_id, audit.framework_id,
+                            period_span(audit.period_start, audit.period_end), grace,
+                            control_ids=control_ids)

@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     queued_stale_seconds: float = Field(900.0, validation_alias="EVIDENCE_QUEUED_STALE_SECONDS")
     max_run_attempts: int = Field(3, validation_alias="EVIDENCE_MAX_RUN_ATTEMPTS")
     history_retention_days: int = Field(400, validation_alias="EVIDENCE_HISTORY_RETENTION_DAYS")
+    freshness_grace_seconds: int = Field(
+        3600, ge=0, le=7 * 86400, validation_alias="EVIDENCE_FRESHNESS_GRACE_SECONDS",
+        description="A verified result stays fresh for its connection's sync period plus this "
+        "grace (an audit period's coverage and gaps, the coverage alerts)")
     provider_concurrency: int = Field(1, validation_alias="EVIDENCE_PROVIDER_CONCURRENCY")
     sync_parts: int = Field(
         1, ge=1, le=64, validation_alias="EVIDENCE_SYNC_PARTS",

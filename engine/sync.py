@@ -319,20 +319,22 @@ def _complete(ctx: RunContext, lease: Lease, tally: RunTally, checks: int) -> Ru
 
 
 def close_run(session: Session, run: SyncRun, tally: RunTally, checks: int,
-              settings: Settings) -> RunStatus:
-    """End a run that executed: roll controls up, record its outcome on the connection."""
+              settings: Settings, now: datetime | None = None) -> RunStatus:
+    """End a run that executed: roll controls up, record its outcome on the connection
+    (`now`: the clock, given by a test that simulates time)."""
+    now = now or datetime.now(UTC)
     close_replaced(session, account_id=run.account_id, connection_id=run.connection_id,
-                   checks=_declared_checks(session, run), run_id=run.id, now=datetime.now(UTC))
-    recompute_controls(session, run.account_id, datetime.now(UTC))
+                   checks=_declared_checks(session, run), run_id=run.id, now=now)
+    recompute_controls(session, run.account_id, now)
     status = final_status(tally, checks)
-    _finish(run, status, tally)
+    _finish(run, status, tally, now)
     conn = session.get_one(Connection, run.connection_id)
     conn.last_sync_at = run.finished_at
     if conn.status == ConnectionStatus.ERROR and status != RunStatus.FAILED:
         conn.status, conn.status_message = ConnectionStatus.ACTIVE, None
     nothing_usable = checks > 0 and tally.checks_errored >= checks
     record_run_outcome(conn, failed=status == RunStatus.FAILED or nothing_usable,
-                       now=datetime.now(UTC), backoff_cap=_backoff_cap(settings))
+                       now=now, backoff_cap=_backoff_cap(settings))
     return status
 
 
@@ -348,11 +350,12 @@ def final_status(tally: RunTally, checks: int) -> RunStatus:
     return RunStatus.PARTIAL if tally.errors else RunStatus.SUCCEEDED
 
 
-def _finish(run: SyncRun, status: RunStatus, tally: RunTally) -> None:
+def _finish(run: SyncRun, status: RunStatus, tally: RunTally,
+            now: datetime | None = None) -> None:
     run.status = status
     run.evidence_count, run.changed_count = tally.evidence, tally.changed
     run.checks_errored, run.errors = tally.checks_errored, tally.errors
-    run.finished_at = datetime.now(UTC)
+    run.finished_at = now or datetime.now(UTC)
     run.heartbeat_at = run.finished_at
     if run.started_at is not None:
         run.duration_ms = max(0, int((run.finished_at - run.started_at).total_seconds() * 1000))
@@ -368,15 +371,15 @@ def _fail(ctx: RunContext, lease: Lease, message: str, refused: bool) -> RunStat
 
 
 def fail_run(session: Session, run: SyncRun, message: str, refused: bool,
-             settings: Settings) -> None:
+             settings: Settings, now: datetime | None = None) -> None:
     """Fail the run. Refused credentials flag the connection; anything else backs it off."""
-    _finish(run, RunStatus.FAILED, RunTally(errors=[{"check": None, "message": message}]))
+    now = now or datetime.now(UTC)
+    _finish(run, RunStatus.FAILED, RunTally(errors=[{"check": None, "message": message}]), now)
     conn = session.get_one(Connection, run.connection_id)
     if refused:
         conn.status, conn.status_message = ConnectionStatus.ERROR, message
     else:
-        record_run_outcome(conn, failed=True, now=datetime.now(UTC),
-                           backoff_cap=_backoff_cap(settings))
+        record_run_outcome(conn, failed=True, now=now, backoff_cap=_backoff_cap(settings))
 
 
 def _backoff_cap(settings: Settings) -> timedelta:

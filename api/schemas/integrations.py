@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.fields import page_limit, page_offset, text
 from api.schemas.common import ConnectorId, QueryModel
+from api.schemas.period import AS_OF, AsOf, CoverageAlertOut
 from connectors.base import Category
+from engine.as_of import EvidenceAt
 from engine.controls import ControlCount
 from engine.frameworks import Control
 from engine.integrations import CatalogEntry, iso
@@ -51,6 +53,11 @@ class EvidenceQuery(QueryModel):
     offset: int = page_offset()
     status: EvidenceStatus | None = None
     check: str | None = text(200, default=None, description="Only this check's evidence")
+    as_of: AsOf | None = Field(None, description=AS_OF)
+
+
+class ControlsQuery(QueryModel):
+    as_of: AsOf | None = Field(None, description=AS_OF)
 
 
 class CategoryQuery(QueryModel):
@@ -205,6 +212,19 @@ def evidence_out(row: Evidence, controls: tuple[Control, ...]) -> EvidenceOut:
         collected_at=iso(row.last_changed_at), first_seen_at=iso(row.first_seen_at))
 
 
+def evidence_at_out(e: EvidenceAt) -> EvidenceOut:
+    """An evidence item as it stood at `?as_of=` (its version then; collected_at is when that
+    version was recorded)."""
+    primary = e.controls[0] if e.controls else None
+    return EvidenceOut(
+        id=f"ev-{e.evidence_id}", control_id=primary.key if primary else None,
+        framework_id=primary.framework_id if primary else None,
+        controls=[c.key for c in e.controls], type="config_check", status=e.status.value,
+        title=e.title, check_id=e.check_id, resource_id=e.resource_id,
+        resource_type=e.resource_type, sha256=e.sha256, data=e.data,
+        collected_at=iso(e.recorded_at), first_seen_at=iso(e.first_seen_at))
+
+
 def control_mapping_out(c: Control) -> ControlMappingOut:
     return ControlMappingOut(controlId=c.key, frameworkId=c.framework_id, controlName=c.title)
 
@@ -231,6 +251,7 @@ class DisconnectOut(BaseModel):
 
 class StatusQuery(QueryModel):
     limit: int = Field(20, ge=1, le=100, description="How many runs of sync history to show")
+    as_of: AsOf | None = Field(None, description=AS_OF)
 
 
 class StatusOut(BaseModel):
@@ -248,6 +269,11 @@ class StatusOut(BaseModel):
     needsRestart: bool = Field(description="a parameter changed and no sync has completed since")
     metadata: dict[str, Any]
     syncHistory: list[RunOut]
+    as_of: str | None = Field(None, description="the instant answered (?as_of=); null: now")
+    coverage_alerts: list[CoverageAlertOut] = Field(
+        default_factory=list, description="checks without a fresh result for longer than the "
+        "sync period plus the grace (EVIDENCE_FRESHNESS_GRACE_SECONDS), with the cause and the "
+        "controls left uncovered")
 
 
 class OAuthUrlQuery(QueryModel):

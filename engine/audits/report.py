@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,8 @@ from engine.models.audit import (
     FindingStatus,
     ReviewStatus,
 )
+from engine.period import audit_period
+from engine.settings import get_settings
 
 SHORT_NAMES = {"iso27001": "ISO/IEC 27001"}
 
@@ -112,6 +114,7 @@ def render(session: Session, audit: Audit, now: datetime) -> str:
 
     out += _summary(audit, progress, reviews, fw.controls, found, requests, view, pushed)
     out += _control_table(controls, reviews, view, pushed)
+    out += _period(session, audit)
     out += _findings(found, fw.controls)
     out += _requests(requests)
     out += _evidence(view, pushed)
@@ -301,3 +304,44 @@ def _evidence(view: EvidenceView,
                          f"{_when(p.linked_at)} | `{p.sha256}` |")
         lines.append("")
     return lines
+
+
+def _period(session: Session, audit: Audit) -> list[str]:
+    """Type II: each automated control over the audit's period (engine/period.py)."""
+    lines = ["## Operation Over the Period", ""]
+    if audit.period_start is None or audit.period_end is None:
+        why = ("a Type I audit covers a point in time" if audit.type.value == "type_i" else
+               "set period_start and period_end to report coverage over the period")
+        return [*lines, f"No period is set ({why}).", ""]
+    grace = timedelta(seconds=get_settings().freshness_grace_seconds)
+    answer = audit_period(session, audit, grace)
+    automated = [c for c in answer.controls if c.automated]
+    lines += [f"From {_when(answer.period.start)} up to {_when(answer.period.end)} "
+              f"({answer.period.length.days} days). A test result counts as fresh for its "
+              f"connection's sync period plus {int(grace.total_seconds())} s; coverage is the "
+              "share of the period with a fresh result, operating time the share with a fresh "
+              "passing one.", "",
+              "| Control | Coverage | Operating time | Exceptions | Gaps | Population |",
+              "|---|---|---|---|---|---|"]
+    for c in automated:
+        lines.append(f"| {c.control.id} | {c.coverage:.2%} | {c.operating_share:.2%} | "
+                     f"{len(c.exceptions)} | {len(c.gaps)} | {len(c.population)} |")
+    lines.append("")
+    for c in automated:
+        for e in c.exceptions:
+            failed = "; ".join(
+                f"{_inline(r.resource_id)} (`{r.check_id}`) failed {_when(r.failed_at)}, "
+                + (f"{r.outcome.value.replace('_', ' ')} {_when(r.fixed_at)}" if r.fixed_at
+                   else "still failing at the period's end") for r in e.resources)
+            lines.append(f"- **Exception, {c.control.id}:** {_when(e.span.start)} to "
+                         f"{_when(e.span.end)}: {failed or 'no resource named'}.")
+        for g in c.gaps:
+            causes = "; ".join(
+                cause.kind.explanation
+                + (f" ({cause.integration_id}, {_plural(len(cause.runs), 'failed run')}"
+                   + (f": {_inline(cause.runs[-1].error)}" if cause.runs[-1].error else "")
+                   + ")" if cause.runs else f" ({cause.integration_id})"
+                   if cause.integration_id else "") for cause in g.causes)
+            lines.append(f"- **Gap, {c.control.id}:** {_when(g.span.start)} to "
+                         f"{_when(g.span.end)}: {causes}.")
+    return [*lines, ""]
