@@ -67,7 +67,7 @@ class AwsConnector(Connector):
         s3.bucket_versioning,
         iam.root_account_mfa,
         iam.console_users_mfa,
-        iam.password_policy_strength,  # deprecated alias of iam_password's, one release
+        iam_password.password_policy_strength,  # deprecated alias of the seven, one release
         cloudtrail.multi_region_trail,
         ec2.ebs_encryption_by_default,
         ec2.security_group_admin_ports,  # deprecated alias of the ipv4/ipv6 pair, one release

@@ -68,6 +68,7 @@ def collect_trails(session: AwsSession) -> TrailInventory:
 
 @check(id="aws.cloudtrail.multi_region_trail", severity=Severity.HIGH,
        resource_type="aws.account", needs=collect_trails,
+       benchmarks={"cis_aws": ["3.1"]},
        remediation="Create a multi-region trail that logs management events (read and write) "
                    "to a dedicated, access-restricted S3 bucket and start logging, e.g. `aws "
                    "cloudtrail create-trail --name org-trail --s3-bucket-name BUCKET "
@@ -123,6 +124,7 @@ def _trail_data(t: Trail) -> dict[str, object]:
 
 @check(id="aws.cloudtrail.log_file_validation", severity=Severity.MEDIUM,
        resource_type="aws.cloudtrail.trail", needs=collect_regional_trails,
+       benchmarks={"cis_aws": ["3.2"]},
        remediation="Turn on log file integrity validation so tampering with delivered logs is "
                    "detectable: `aws cloudtrail update-trail --name TRAIL "
                    "--enable-log-file-validation` (in the trail's home region).")
@@ -137,6 +139,7 @@ def log_file_validation(trails: list[Trail]) -> Iterator[Result]:
 
 @check(id="aws.cloudtrail.kms_encryption", severity=Severity.MEDIUM,
        resource_type="aws.cloudtrail.trail", needs=collect_regional_trails,
+       benchmarks={"cis_aws": ["3.5"]},
        remediation="Encrypt the trail's logs with a customer-managed KMS key whose policy lets "
                    "CloudTrail encrypt and your log readers decrypt: `aws cloudtrail "
                    "update-trail --name TRAIL --kms-key-id KEY_ARN`.")

@@ -60,6 +60,7 @@ def collect_recorders(session: AwsSession, region: str) -> list[RegionRecorders]
 
 @check(id="aws.config.recorder_enabled", severity=Severity.MEDIUM,
        resource_type="aws.account.region", needs=collect_recorders,
+       benchmarks={"cis_aws": ["3.3"]},
        remediation="Set up AWS Config in every region with a recorder of all supported "
                    "resource types, a delivery channel and the recorder started (Config > "
                    "Settings, or `aws configservice put-configuration-recorder`, "

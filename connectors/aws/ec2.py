@@ -91,6 +91,7 @@ def open_admin_ports(rules: Sequence[Mapping[str, Any]]) -> list[int]:
 
 @check(id="aws.ec2.ebs_encryption_by_default", severity=Severity.MEDIUM,
        resource_type="aws.account.region", needs=collect_ebs_encryption,
+       benchmarks={"cis_aws": ["2.2.1"]},
        remediation="Turn on EBS encryption by default in every region (EC2 > Settings > Data "
                    "protection and security > EBS encryption), e.g. `aws ec2 "
                    "enable-ebs-encryption-by-default --region REGION`; existing volumes need a "
@@ -329,6 +330,7 @@ def collect_vpcs(session: AwsSession, region: str) -> list[Vpc]:
 
 @check(id="aws.ec2.vpc_flow_logs", severity=Severity.MEDIUM,
        resource_type="aws.ec2.vpc", needs=collect_vpcs,
+       benchmarks={"cis_aws": ["3.7"]},
        remediation="Create an active flow log on the VPC capturing at least rejected traffic, "
                    "e.g. `aws ec2 create-flow-logs --resource-type VPC --resource-ids VPC_ID "
                    "--traffic-type ALL --log-destination-type s3 --log-destination "
@@ -400,6 +402,7 @@ def collect_instances(session: AwsSession, region: str) -> list[Instance]:
 
 @check(id="aws.ec2.instance_imdsv2", severity=Severity.HIGH,
        resource_type="aws.ec2.instance", needs=collect_instances,
+       benchmarks={"cis_aws": ["5.6"]},
        remediation="Require IMDSv2 session tokens on the instance: `aws ec2 "
                    "modify-instance-metadata-options --instance-id ID --http-tokens required "
                    "--http-endpoint enabled`; set it in launch templates and as the account "

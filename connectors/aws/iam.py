@@ -125,6 +125,7 @@ def collect_password_policy(session: AwsSession) -> PasswordPolicy:
 
 @check(id="aws.iam.root_account_mfa", severity=Severity.CRITICAL,
        resource_type="aws.account", needs=collect_account_summary,
+       benchmarks={"cis_aws": ["1.5"]},
        remediation="Sign in as the root user, open Security credentials and assign an MFA "
                    "device (a hardware key or passkey is best); keep it in a safe place and "
                    "stop using the root user for daily work.")
@@ -140,6 +141,7 @@ def root_account_mfa(summary: AccountSummary) -> Iterator[Result]:
 
 @check(id="aws.iam.console_users_mfa", severity=Severity.HIGH,
        resource_type="aws.iam.user", needs=collect_users,
+       benchmarks={"cis_aws": ["1.10"]},
        remediation="Have each IAM user with a console password assign an MFA device (IAM > "
                    "Users > Security credentials > Assign MFA device), and enforce it with a "
                    "policy denying actions when aws:MultiFactorAuthPresent is false; better, "
@@ -157,48 +159,6 @@ def console_users_mfa(users: list[User]) -> Iterator[Result]:
                  f"{'s' if len(u.mfa_devices) != 1 else ''})" if u.mfa_devices
                  else f"Console user {u.name} has no MFA device")
         yield Result.of(u.arn, passing=bool(u.mfa_devices), title=title, data=data)
-
-
-def password_policy_gaps(policy: dict[str, Any] | None) -> list[str]:
-    """The CIS password requirements the policy misses, in words; empty when it meets them."""
-    if policy is None:
-        return ["a password policy"]
-    gaps = []
-    length = int(policy.get("MinimumPasswordLength", 0))
-    if length < MIN_PASSWORD_LENGTH:
-        gaps.append(f"minimum length {MIN_PASSWORD_LENGTH} (is {length})")
-    for key, words in (("RequireUppercaseCharacters", "uppercase letters"),
-                       ("RequireLowercaseCharacters", "lowercase letters"),
-                       ("RequireNumbers", "numbers"), ("RequireSymbols", "symbols")):
-        if not policy.get(key, False):
-            gaps.append(words)
-    max_age = int(policy.get("MaxPasswordAge", 0) or 0)
-    if not 0 < max_age <= MAX_PASSWORD_AGE_DAYS:
-        gaps.append(f"expiry within {MAX_PASSWORD_AGE_DAYS} days"
-                    + (f" (is {max_age})" if max_age else " (passwords never expire)"))
-    reuse = int(policy.get("PasswordReusePrevention", 0) or 0)
-    if reuse < MIN_PASSWORD_REUSE_PREVENTION:
-        gaps.append(f"reuse prevention of {MIN_PASSWORD_REUSE_PREVENTION} (is {reuse})")
-    return gaps
-
-
-@check(id="aws.iam.password_policy_strength", severity=Severity.MEDIUM,
-       resource_type="aws.account", needs=collect_password_policy,
-       remediation="Deprecated alias, kept for one release: see "
-                   "aws.iam.password_policy_min_length, _reuse_prevention, _uppercase, "
-                   "_lowercase, _number, _symbol and _expiry.")
-def password_policy_strength(policy: PasswordPolicy) -> Iterator[Result]:
-    """Deprecated alias (one release): the password policy meets every strength property."""
-    gaps = password_policy_gaps(policy.policy)
-    if policy.policy is None:
-        title = "The account has no password policy"
-    elif gaps:
-        title = "The password policy is missing " + "; ".join(gaps)
-    else:
-        title = "The password policy meets the CIS requirements"
-    yield Result.of(policy.root_arn, passing=not gaps, title=title,
-                    data={"account_id": policy.account_id, "password_policy": policy.policy,
-                          "missing": gaps})
 
 
 # --- the credential report: access key age, unused credentials, active keys per user ----------
@@ -328,6 +288,7 @@ def _root_key_row(summary: AccountSummary, keys: list[AccessKeySlot] | None,
 
 @check(id="aws.iam.access_key_rotation", severity=Severity.MEDIUM,
        resource_type="aws.iam.user", needs=(collect_credential_report, collect_account_summary),
+       benchmarks={"cis_aws": ["1.14"]},
        remediation="Rotate access keys older than 90 days: create a second key, move every "
                    "client to it, deactivate and then delete the old one (`aws iam "
                    "create-access-key`, `aws iam update-access-key --status Inactive`, `aws iam "
@@ -412,6 +373,7 @@ def unused_credentials(report: CredentialReport) -> Iterator[Result]:
 
 @check(id="aws.iam.single_active_access_key", severity=Severity.LOW,
        resource_type="aws.iam.user", needs=(collect_credential_report, collect_account_summary),
+       benchmarks={"cis_aws": ["1.13"]},
        remediation="Keep one active access key per user: after a rotation, deactivate and "
                    "delete the old key (`aws iam update-access-key --status Inactive` then "
                    "`aws iam delete-access-key`).")
@@ -481,6 +443,7 @@ def full_admin_statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 @check(id="aws.iam.no_full_admin_policies", severity=Severity.HIGH,
        resource_type="aws.iam.policy", needs=collect_customer_policies,
+       benchmarks={"cis_aws": ["1.16"]},
        remediation="Replace `\"Action\": \"*\", \"Resource\": \"*\"` in customer-managed "
                    "policies with the actions and resources each job needs; keep full "
                    "administration to a break-glass role, and detach the policy from users, "

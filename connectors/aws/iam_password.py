@@ -144,6 +144,48 @@ def password_policy_expiry(policy: PasswordPolicy) -> Iterator[Result]:
     yield from judge_policy(policy, judge)
 
 
+def password_policy_gaps(policy: dict[str, Any] | None) -> list[str]:
+    """The CIS password requirements the policy misses, in words; empty when it meets them."""
+    if policy is None:
+        return ["a password policy"]
+    gaps = []
+    length = int(policy.get("MinimumPasswordLength", 0))
+    if length < MIN_PASSWORD_LENGTH:
+        gaps.append(f"minimum length {MIN_PASSWORD_LENGTH} (is {length})")
+    for key, words in (("RequireUppercaseCharacters", "uppercase letters"),
+                       ("RequireLowercaseCharacters", "lowercase letters"),
+                       ("RequireNumbers", "numbers"), ("RequireSymbols", "symbols")):
+        if not policy.get(key, False):
+            gaps.append(words)
+    max_age = int(policy.get("MaxPasswordAge", 0) or 0)
+    if not 0 < max_age <= MAX_PASSWORD_AGE_DAYS:
+        gaps.append(f"expiry within {MAX_PASSWORD_AGE_DAYS} days"
+                    + (f" (is {max_age})" if max_age else " (passwords never expire)"))
+    reuse = int(policy.get("PasswordReusePrevention", 0) or 0)
+    if reuse < MIN_PASSWORD_REUSE_PREVENTION:
+        gaps.append(f"reuse prevention of {MIN_PASSWORD_REUSE_PREVENTION} (is {reuse})")
+    return gaps
+
+
+@check(id="aws.iam.password_policy_strength", severity=Severity.MEDIUM,
+       resource_type="aws.account", needs=collect_password_policy,
+       remediation="Deprecated alias, kept for one release: see "
+                   "aws.iam.password_policy_min_length, _reuse_prevention, _uppercase, "
+                   "_lowercase, _number, _symbol and _expiry.")
+def password_policy_strength(policy: PasswordPolicy) -> Iterator[Result]:
+    """Deprecated alias (one release): the password policy meets every strength property."""
+    gaps = password_policy_gaps(policy.policy)
+    if policy.policy is None:
+        title = "The account has no password policy"
+    elif gaps:
+        title = "The password policy is missing " + "; ".join(gaps)
+    else:
+        title = "The password policy meets the CIS requirements"
+    yield Result.of(policy.root_arn, passing=not gaps, title=title,
+                    data={"account_id": policy.account_id, "password_policy": policy.policy,
+                          "missing": gaps})
+
+
 PASSWORD_CHECKS = (password_policy_min_length, password_policy_reuse_prevention,
                    password_policy_uppercase, password_policy_lowercase, password_policy_number,
                    password_policy_symbol, password_policy_expiry)

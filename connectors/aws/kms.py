@@ -61,6 +61,7 @@ def _read_key(session: AwsSession, region: str, key_id: str) -> KmsKey | None:
 
 @check(id="aws.kms.key_rotation", severity=Severity.MEDIUM,
        resource_type="aws.kms.key", needs=collect_keys,
+       benchmarks={"cis_aws": ["3.6"]},
        remediation="Turn on automatic rotation of the key material for customer-managed "
                    "symmetric keys: `aws kms enable-key-rotation --key-id KEY_ID` (yearly by "
                    "default, or `--rotation-period-in-days`).")

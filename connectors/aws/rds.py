@@ -49,6 +49,7 @@ def collect_db_instances(session: AwsSession, region: str) -> list[DbInstance]:
 
 @check(id="aws.rds.storage_encrypted", severity=Severity.HIGH,
        resource_type="aws.rds.db_instance", needs=collect_db_instances,
+       benchmarks={"cis_aws": ["2.3.1"]},
        remediation="RDS encrypts storage only at creation: take a snapshot, copy it with "
                    "encryption (`aws rds copy-db-snapshot --kms-key-id KEY ...`), restore a "
                    "new instance from the encrypted copy and switch clients over.")
@@ -70,6 +71,7 @@ def _label(db: DbInstance) -> str:
 
 @check(id="aws.rds.not_publicly_accessible", severity=Severity.HIGH,
        resource_type="aws.rds.db_instance", needs=collect_db_instances,
+       benchmarks={"cis_aws": ["2.3.3"]},
        remediation="Make the instance private: `aws rds modify-db-instance "
                    "--db-instance-identifier ID --no-publicly-accessible --apply-immediately`, "
                    "keep it in private subnets, and reach it through the VPC (bastion, VPN or "
@@ -108,6 +110,7 @@ def automated_backups(instances: list[DbInstance]) -> Iterator[Result]:
 
 @check(id="aws.rds.auto_minor_version_upgrade", severity=Severity.LOW,
        resource_type="aws.rds.db_instance", needs=collect_db_instances,
+       benchmarks={"cis_aws": ["2.3.2"]},
        remediation="Let RDS apply minor engine versions (security fixes) in the maintenance "
                    "window: `aws rds modify-db-instance --db-instance-identifier ID "
                    "--auto-minor-version-upgrade --apply-immediately`.")

@@ -365,6 +365,7 @@ def tls_only_statements(policy: Mapping[str, Any] | None, bucket_arn: str) -> li
 
 @check(id="aws.s3.bucket_tls_only", severity=Severity.MEDIUM,
        resource_type="aws.s3.bucket", needs=collect_buckets,
+       benchmarks={"cis_aws": ["2.1.1"]},
        remediation="Add a bucket policy statement denying every request sent without TLS: "
                    "{\"Sid\": \"DenyInsecureTransport\", \"Effect\": \"Deny\", "
                    "\"Principal\": \"*\", \"Action\": \"s3:*\", \"Resource\": "

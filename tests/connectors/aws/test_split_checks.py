@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.aws import AwsConnector, ec2, iam, iam_password
+from connectors.aws import AwsConnector, ec2, iam_password
 from connectors.aws.ec2 import SecurityGroup
 from connectors.aws.iam import PasswordPolicy
 from connectors.base import Status
@@ -80,7 +80,7 @@ def test_password_titles_say_the_value_judged():
 
 
 def test_the_deprecated_password_alias_still_judges_every_property_at_once():
-    [weak] = iam.password_policy_strength.judge(
+    [weak] = iam_password.password_policy_strength.judge(
         PasswordPolicy(account_id=ACCOUNT, root_arn=ROOT, policy={**STRONG, "RequireNumbers":
                                                                   False}))
     assert weak.status is Status.FAILING and weak.data["missing"] == ["numbers"]
