@@ -35,6 +35,7 @@ from engine.console_sessions import (
 )
 from engine.dashboard import (
     ControlFilters,
+    check_resources,
     control_board,
     overview,
     resource_history,
@@ -198,12 +199,30 @@ def _choice(name: str, allowed: set[str]) -> str | None:
 def controls() -> ResponseReturnValue:
     """Controls with their status, checks and failing resources; filters stay in the URL."""
     status = _choice("status", {s.value for s in ControlStatus})
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 10_000:
+        raise InvalidInput("page is a page number, 1 or more")
     filters = ControlFilters(framework=request.args.get("framework") or None,
                              status=ControlStatus(status) if status else None,
-                             integration=request.args.get("integration") or None)
+                             integration=request.args.get("integration") or None,
+                             page=int(page))
     with account_session() as session:
         board = control_board(session, filters)
-    return _page("controls.html", board=board, statuses=list(ControlStatus))
+    return _page("controls.html", board=board, statuses=list(ControlStatus),
+                 board_names=board.names,
+                 resource_url=url_for("console.resource", evidence_id=0).removesuffix("0"),
+                 check_url=url_for("console.check", check_id="-").removesuffix("-"))
+
+
+@bp.get("/checks/<check_id>")
+def check(check_id: str) -> ResponseReturnValue:
+    """Every failing resource of one check (the controls board lists the first few)."""
+    offset = request.args.get("offset", "0")
+    if not offset.isdigit() or len(offset) > 7:
+        raise InvalidInput("offset is a whole number of resources to skip")
+    with account_session() as session:
+        found = check_resources(session, check_id[:200], offset=int(offset))
+    return _page("check.html", found=found)
 
 
 @bp.get("/resources/<int:evidence_id>")

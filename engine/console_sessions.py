@@ -6,7 +6,7 @@ sends a fragment, so it reaches no server log); the console's sign-in page posts
 `redeem_login_link` consumes it with one conditional UPDATE and opens a session. The database
 keeps only SHA-256 digests of the link token and of the session cookie. A session ends on
 sign-out (`end_session`), after `console_idle_seconds` unused, or `console_session_seconds`
-after sign-in; `resume_session` checks all three on every request in one statement.
+after sign-in; `resume_session` checks all three on every request.
 """
 
 from __future__ import annotations
@@ -109,24 +109,34 @@ def _refusal(session: Session, token_hash: str) -> Unauthorized:
 
 
 def resume_session(session: Session, settings: Settings, cookie: str, now: datetime) -> str:
-    """The account of a live session, marking it used now (one statement); an ended, idle or
-    expired session is refused (401 `session_ended` / `session_expired`)."""
-    account_id = session.scalars(
-        update(ConsoleSession)
-        .where(ConsoleSession.id == digest(cookie), ConsoleSession.ended_at.is_(None),
-               ConsoleSession.expires_at > now,
-               ConsoleSession.last_seen_at > now - timedelta(
-                   seconds=settings.console_idle_seconds))
-        .values(last_seen_at=now).returning(ConsoleSession.account_id)).first()
-    if account_id is not None:
-        return account_id
-    found = session.get(ConsoleSession, digest(cookie))
-    if found is not None and found.ended_at is not None:
-        raise Unauthorized("You signed out. Sign in again to continue.", code="session_ended")
+    """The account of a live session; an ended, idle or expired session is refused (401
+    `session_ended` / `session_expired` / `no_session`). Its last use is written at most once
+    per `_seen_step` (a page view is a read, not a write and a WAL flush)."""
+    found = session.execute(
+        select(ConsoleSession.account_id, ConsoleSession.last_seen_at, ConsoleSession.ended_at,
+               ConsoleSession.expires_at)
+        .where(ConsoleSession.id == digest(cookie))).first()
     if found is None:
         raise Unauthorized("Sign in to continue.", code="no_session")
-    raise Unauthorized("Your session has expired. Sign in again to continue.",
-                       code="session_expired")
+    account_id, last_seen_at, ended_at, expires_at = found
+    if ended_at is not None:
+        raise Unauthorized("You signed out. Sign in again to continue.", code="session_ended")
+    if expires_at <= now or last_seen_at <= now - timedelta(
+            seconds=settings.console_idle_seconds):
+        raise Unauthorized("Your session has expired. Sign in again to continue.",
+                           code="session_expired")
+    if now - last_seen_at >= _seen_step(settings):
+        session.execute(update(ConsoleSession)
+                        .where(ConsoleSession.id == digest(cookie),
+                               ConsoleSession.last_seen_at < now)
+                        .values(last_seen_at=now))
+    return str(account_id)
+
+
+def _seen_step(settings: Settings) -> timedelta:
+    """How stale `last_seen_at` may be: a tenth of the idle timeout, a minute at most, so a
+    session in use never reaches the idle timeout for want of a write."""
+    return timedelta(seconds=min(60.0, settings.console_idle_seconds / 10))
 
 
 def end_session(session: Session, cookie: str, now: datetime) -> bool:

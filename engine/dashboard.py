@@ -12,13 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session
 
 from connectors.base import Check, Connector
-from engine.controls import ControlCount, count_controls
+from engine.controls import ControlCount, status_of
 from engine.errors import InvalidInput, NotFound
-from engine.frameworks import Catalog, catalog
+from engine.frameworks import Catalog, Control, catalog
 from engine.models import (
     Connection,
     ConnectionStatus,
@@ -30,13 +30,16 @@ from engine.models import (
     RunStatus,
     SyncRun,
 )
+from engine.pushed import pushed_counts
 from engine.registry import connectors
 from engine.tenancy import account_of
 
 TREND_DAYS = 90
-RESOURCES_PER_CHECK = 5
-"""Failing resources listed per check on the board (a check serves several controls, so each
-listing repeats; the rest are counted, and the resource page has each one's history)."""
+RESOURCES_PER_CHECK = 3
+"""Failing resources listed per check on the board, once per page (a check serves several
+controls; the others link to that listing); the check's own page lists them all."""
+CONTROLS_PER_PAGE = 30
+"""Controls on one page of the board: what a person reads before narrowing the filters."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def overview(session: Session, now: datetime) -> Overview:
     and every live connection with its last and next sync."""
     account_id = account_of(session)
     cat = catalog()
-    counts = count_controls(session, account_id, cat=cat)
+    counts = control_counts(session, account_id, cat, _check_tallies(session, account_id, None))
     trends = pass_rate_trend(session, account_id, now, cat)
     frameworks = []
     for fw in cat.frameworks.values():
@@ -124,6 +127,7 @@ def pass_rate_trend(session: Session, account_id: str, now: datetime,
               .order_by(h.evaluated_at, h.id))
     rows = [*session.execute(before).tuples(), *session.execute(within).tuples()]
     state: dict[tuple[str, str], tuple[int, int]] = {}
+    sums: dict[str, list[int]] = {fw: [0, 0] for fw in cat.frameworks}
     trends: dict[str, list[TrendPoint]] = {fw: [] for fw in cat.frameworks}
     pending = iter(rows)
     upcoming = next(pending, None)
@@ -131,11 +135,15 @@ def pass_rate_trend(session: Session, account_id: str, now: datetime,
         day = first + timedelta(days=offset)
         day_end = datetime.combine(day + timedelta(days=1), time(), UTC)
         while upcoming is not None and upcoming[4] < day_end:
-            state[(upcoming[0], upcoming[1])] = (upcoming[2], upcoming[3])
+            fw, control, passing, total = upcoming[:4]
+            old_passing, old_total = state.get((fw, control), (0, 0))
+            state[(fw, control)] = (passing, total)
+            running = sums.setdefault(fw, [0, 0])  # a framework since dropped: not shown
+            running[0] += passing - old_passing
+            running[1] += total - old_total
             upcoming = next(pending, None)
         for fw, points in trends.items():
-            passing = sum(p for (f, _), (p, _t) in state.items() if f == fw)
-            total = sum(t for (f, _), (_p, t) in state.items() if f == fw)
+            passing, total = sums[fw]
             points.append(TrendPoint(day, passing / total if total else None))
     return trends
 
@@ -180,7 +188,11 @@ class CheckOnControl:
     failing: int = 0
     errored: int = 0
     resources: list[FailingResource] = field(default_factory=list)
-    """The first failing or erroring resources (up to RESOURCES_PER_CHECK)."""
+    """The first failing or erroring resources (up to RESOURCES_PER_CHECK), on the first
+    control of the board the check serves; empty on the others (see `listed_under`)."""
+    listed_under: str | None = None
+    """The control key under which this check's failing resources are already listed on the
+    board (a check serves several controls; its resources are shown once)."""
 
     @property
     def unlisted(self) -> int:
@@ -199,6 +211,7 @@ class ControlFilters:
     framework: str | None = None
     status: ControlStatus | None = None
     integration: str | None = None
+    page: int = 1
 
 
 @dataclass(frozen=True)
@@ -211,6 +224,19 @@ class ControlBoard:
     """Integrations with a live connection, ids and names, for the filter."""
     total: int
     """Controls before the status filter (framework and integration applied)."""
+    matching: int = 0
+    """Controls after every filter (the rows are one page of them)."""
+    failing: int = 0
+    """Of the matching controls, how many fail."""
+    first: int = 1
+    """The position of the page's first row among the matching controls."""
+    pages: int = 1
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Control key -> how a person names it ("SOC 2 … CC6.1"), for links within the board."""
+        return {r.count.control.key: f"{r.count.control.id} ({r.framework_name})"
+                for r in self.rows}
 
 
 def control_board(session: Session, filters: ControlFilters) -> ControlBoard:
@@ -230,32 +256,43 @@ def control_board(session: Session, filters: ControlFilters) -> ControlBoard:
         chk.id: (cls, chk) for cls in known.values() for chk in cls.checks
         if filters.integration is None or cls.id == filters.integration}
     if filters.integration is None:
-        counts = count_controls(session, account_id, cat=cat)
+        tallies = _check_tallies(session, account_id, None)
+        counts = control_counts(session, account_id, cat, tallies)
     else:
-        counts = count_controls(session, account_id, cat=cat, check_ids=set(checks),
-                                connection_id=live.get(filters.integration, ""))
+        tallies = _check_tallies(session, account_id, live.get(filters.integration, ""))
+        counts = control_counts(session, account_id, cat, tallies, check_ids=set(checks))
     counts = [c for c in counts
               if filters.framework is None or c.control.framework_id == filters.framework]
     total = len(counts)
     counts = [c for c in counts if filters.status is None or c.status == filters.status]
+    matching, failing = len(counts), sum(c.status == ControlStatus.FAILING for c in counts)
+    pages = max(1, -(-matching // CONTROLS_PER_PAGE))
+    if filters.page > pages:
+        raise NotFound(f"there are {pages} pages of controls", code="page_not_found")
+    start = (filters.page - 1) * CONTROLS_PER_PAGE
+    counts = counts[start:start + CONTROLS_PER_PAGE]
     serving = _serving(cat)
-    tallies = _check_tallies(session, account_id, live.get(filters.integration or "")
-                             if filters.integration else None)
     resources = _failing_resources(session, account_id, {
-        chk for c in counts for chk in _checks_of(serving, c, checks)})
+        chk for c in counts for chk in _checks_of(serving, c, checks)
+        if sum(tallies.get(chk, (0, 0, 0))[1:])})
+    listed: dict[str, str] = {}
     rows = []
     for c in counts:
         on_control = []
         for check_id in _checks_of(serving, c, checks):
             cls, chk = checks[check_id]
             p, f, e = tallies.get(check_id, (0, 0, 0))
+            shown = listed.get(check_id)
             on_control.append(CheckOnControl(
                 chk.id, chk.title, str(chk.severity), chk.remediation, cls.id, cls.name,
-                p, f, e, resources.get(check_id, [])))
+                p, f, e, resources.get(check_id, []) if shown is None else [], shown))
+            if check_id in resources:
+                listed.setdefault(check_id, c.control.key)
         on_control.sort(key=lambda k: (-(k.failing + k.errored), k.id))
         rows.append(ControlRow(c, cat.frameworks[c.control.framework_id].name, on_control))
     return ControlBoard(rows, filters, {f.id: f.name for f in cat.frameworks.values()},
-                        {i: known[i].name for i in sorted(live) if i in known}, total)
+                        {i: known[i].name for i in sorted(live) if i in known}, total,
+                        matching, failing, start + 1, pages)
 
 
 def _checks_of(serving: dict[str, list[str]], count: ControlCount,
@@ -264,13 +301,62 @@ def _checks_of(serving: dict[str, list[str]], count: ControlCount,
             if check_id in checks]
 
 
+_by_catalog: dict[int, tuple[Catalog, dict[str, list[str]], dict[str, int]]] = {}
+"""Per catalog (the process keeps one per set of connectors): the mapping inverted and the
+controls' catalog order, worked out once rather than on every page."""
+
+
+def _catalog_view(cat: Catalog) -> tuple[dict[str, list[str]], dict[str, int]]:
+    hit = _by_catalog.get(id(cat))
+    if hit is None or hit[0] is not cat:
+        serving: dict[str, list[str]] = defaultdict(list)
+        controls = {}
+        for check_id, mapped in cat.check_controls.items():
+            for control in mapped:
+                serving[control.key].append(check_id)
+                controls[control.key] = control
+        order = {key: n for n, key in enumerate(sorted(
+            controls, key=lambda k: controls[k].sort_key))}
+        if len(_by_catalog) > 8:
+            _by_catalog.clear()
+        hit = _by_catalog[id(cat)] = (cat, dict(serving), order)
+    return hit[1], hit[2]
+
+
 def _serving(cat: Catalog) -> dict[str, list[str]]:
     """Control key -> the checks that serve it (the catalog's mapping, inverted)."""
-    found: dict[str, list[str]] = defaultdict(list)
-    for check_id, controls in cat.check_controls.items():
-        for control in controls:
-            found[control.key].append(check_id)
-    return found
+    return _catalog_view(cat)[0]
+
+
+def control_counts(session: Session, account_id: str, cat: Catalog,
+                   tallies: dict[str, tuple[int, int, int]], *,
+                   check_ids: set[str] | None = None) -> list[ControlCount]:
+    """What `engine.controls.count_controls` answers (each control mapped from `check_ids`,
+    default every mapped check, with its results summed over its checks and its status by the
+    same rule), rolled up here from the per-check tallies a page reads anyway: one small
+    GROUP BY instead of a join of every evidence row with every control its check serves."""
+    serving, order = _catalog_view(cat)
+    pushed = pushed_counts(session, account_id)
+    found: list[Control] = []
+    for check_id, mapped in cat.check_controls.items():
+        if check_ids is not None and check_id not in check_ids:
+            continue
+        found.extend(mapped)
+    counts = {}
+    for control in found:
+        if control.key in counts:
+            continue
+        sums, counted = [0, 0, 0], []
+        for check_id in serving[control.key]:
+            if check_ids is None or check_id in check_ids:
+                counted.append(check_id)
+                for n, value in enumerate(tallies.get(check_id, (0, 0, 0))):
+                    sums[n] += value
+        p, f, e = sums
+        counts[control.key] = ControlCount(control, status_of(p, f, e), p, f, e,
+                                           pushed.get((control.framework_id, control.id), 0),
+                                           checks=tuple(sorted(counted)))
+    return sorted(counts.values(), key=lambda c: order[c.control.key])
 
 
 def _current(account_id: str, connection_id: str | None) -> list[object]:
@@ -283,11 +369,20 @@ def _current(account_id: str, connection_id: str | None) -> list[object]:
 
 def _check_tallies(session: Session, account_id: str,
                    connection_id: str | None) -> dict[str, tuple[int, int, int]]:
-    """Per check: its current passing, failing and erroring resources."""
+    """Per check: its current passing, failing and erroring resources (one GROUP BY, led by
+    the account's live connections so it reads ix_evidence_current_status)."""
+    live = [Connection.account_id == account_id,
+            Connection.status != ConnectionStatus.DISCONNECTED]
+    if connection_id is not None:
+        live.append(Connection.id == connection_id)
     rows = session.execute(
         select(Evidence.check_id, Evidence.status, func.count())
-        .join(Connection, Connection.id == Evidence.connection_id)
-        .where(*_current(account_id, connection_id))  # type: ignore[arg-type]
+        .select_from(Connection)
+        .join(Evidence, and_(Evidence.connection_id == Connection.id,
+                             Evidence.closed_at.is_(None), Evidence.account_id == account_id,
+                             Evidence.status.in_([EvidenceStatus.PASSING, EvidenceStatus.FAILING,
+                                                  EvidenceStatus.ERROR])))
+        .where(*live)
         .group_by(Evidence.check_id, Evidence.status)).tuples()
     found: dict[str, dict[EvidenceStatus, int]] = defaultdict(dict)
     for check_id, status, n in rows:
@@ -296,28 +391,94 @@ def _check_tallies(session: Session, account_id: str,
                 v.get(EvidenceStatus.ERROR, 0)) for k, v in found.items()}
 
 
+_FIRST_FAILING = text("""
+SELECT w.check_id, r.id, r.resource_id, r.resource_type, r.title, r.status, r.last_changed_at
+FROM connection c
+CROSS JOIN unnest(CAST(:checks AS text[])) AS w(check_id)
+CROSS JOIN unnest(CAST(ARRAY['failing', 'error'] AS evidence_status[])) AS s(status)
+CROSS JOIN LATERAL (
+    SELECT e.id, e.resource_id, e.resource_type, e.title, e.status, e.last_changed_at
+    FROM evidence e
+    WHERE e.connection_id = c.id AND e.status = s.status AND e.check_id = w.check_id
+      AND e.closed_at IS NULL AND e.account_id = :account_id
+    ORDER BY e.resource_id
+    LIMIT :per_check
+) AS r
+WHERE c.account_id = :account_id AND c.status <> 'disconnected'
+""")
+"""Per live connection, check and status, the first resources in ix_evidence_current_status
+order: a few rows read from the index each, never a sort of every failing row."""
+
+
 def _failing_resources(session: Session, account_id: str,
                        check_ids: set[str]) -> dict[str, list[FailingResource]]:
-    """The first failing or erroring resources of each check (by resource id)."""
+    """The first failing or erroring resources of each check (by resource id): a few index
+    probes per check, not a ranking of every failing row."""
     if not check_ids:
         return {}
-    ranked = (select(Evidence.id, Evidence.check_id, Evidence.resource_id,
-                     Evidence.resource_type, Evidence.title, Evidence.status,
-                     Evidence.last_changed_at,
-                     func.row_number().over(partition_by=Evidence.check_id,
-                                            order_by=Evidence.resource_id).label("n"))
-              .join(Connection, Connection.id == Evidence.connection_id)
-              .where(*_current(account_id, None),  # type: ignore[arg-type]
-                     Evidence.check_id.in_(sorted(check_ids)),
-                     Evidence.status.in_([EvidenceStatus.FAILING, EvidenceStatus.ERROR]))
-              .subquery())
     found: dict[str, list[FailingResource]] = defaultdict(list)
-    for row in session.execute(select(ranked).where(ranked.c.n <= RESOURCES_PER_CHECK)
-                               .order_by(ranked.c.check_id, ranked.c.n)):
+    for row in session.execute(_FIRST_FAILING, {"checks": sorted(check_ids),
+                                                "account_id": account_id,
+                                                "per_check": RESOURCES_PER_CHECK}):
         found[row.check_id].append(FailingResource(
             row.id, row.resource_id, row.resource_type, row.title,
             EvidenceStatus(row.status), row.last_changed_at))
-    return found
+    return {check_id: sorted(rows, key=lambda r: (r.resource_id, r.evidence_id))[
+        :RESOURCES_PER_CHECK] for check_id, rows in found.items()}
+
+
+CHECK_PAGE = 100
+
+
+@dataclass(frozen=True)
+class CheckResources:
+    """One check's failing and erroring resources, a page at a time (the board lists a few)."""
+
+    id: str
+    title: str
+    severity: str
+    remediation: str
+    integration_name: str
+    controls: list[tuple[str, str, str]]
+    """(framework name, control id, title) of each control the check serves."""
+    resources: list[FailingResource]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + self.limit if self.offset + self.limit < self.total else None
+
+
+def check_resources(session: Session, check_id: str, *, offset: int = 0,
+                    limit: int = CHECK_PAGE) -> CheckResources:
+    """Every current failing or erroring resource of a check for the account, by resource id
+    (404 for a check no registered connector declares)."""
+    account_id = account_of(session)
+    found = next(((cls, chk) for cls in connectors().values() for chk in cls.checks
+                  if chk.id == check_id), None)
+    if found is None:
+        raise NotFound("no such check", code="check_not_found")
+    cls, chk = found
+    where = [*_current(account_id, None), Evidence.check_id == check_id,
+             Evidence.status.in_([EvidenceStatus.FAILING, EvidenceStatus.ERROR])]
+    total = session.scalar(select(func.count()).select_from(Evidence)
+                           .join(Connection, Connection.id == Evidence.connection_id)
+                           .where(*where)) or 0  # type: ignore[arg-type]
+    rows = session.execute(
+        select(Evidence.id, Evidence.resource_id, Evidence.resource_type, Evidence.title,
+               Evidence.status, Evidence.last_changed_at)
+        .join(Connection, Connection.id == Evidence.connection_id)
+        .where(*where)  # type: ignore[arg-type]
+        .order_by(Evidence.resource_id, Evidence.id).offset(offset).limit(limit)).tuples()
+    cat = catalog()
+    return CheckResources(
+        chk.id, chk.title, str(chk.severity), chk.remediation, cls.name,
+        [(cat.frameworks[c.framework_id].name, c.id, c.title)
+         for c in cat.controls_for(chk.id) if c.framework_id in cat.frameworks],
+        [FailingResource(i, r, t, title, EvidenceStatus(st), at)
+         for i, r, t, title, st, at in rows], int(total), offset, limit)
 
 
 @dataclass(frozen=True)

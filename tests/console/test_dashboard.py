@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from console.charts import trend_chart
 from engine.connections import ensure_account
+from engine.controls import count_controls
 from engine.dashboard import (
+    CONTROLS_PER_PAGE,
+    RESOURCES_PER_CHECK,
     ControlFilters,
+    _check_tallies,
+    check_resources,
     control_board,
+    control_counts,
     overview,
     pass_rate_trend,
     sync_history,
 )
 from engine.db import unit_of_work
+from engine.errors import NotFound
 from engine.frameworks import catalog
 from engine.models import (
     Connection,
@@ -28,6 +36,7 @@ from engine.models import (
     SyncRun,
     Trigger,
 )
+from engine.registry import connectors
 from engine.tenancy import scope_to_account
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -127,3 +136,88 @@ def test_sync_history_names_the_check_that_failed_and_hides_other_accounts(setti
     assert runs[0].integration_name == "Amazon Web Services"
     problem = runs[0].problems[0]
     assert problem.check_title and "denied" in problem.message
+
+
+def seed_estate_rows(session, account_id: str, n: int) -> Connection:
+    """`n` current rows over every AWS check, every third failing, every fifth erroring, one
+    not applicable per check, as a sync would leave them (and a disconnected connection's)."""
+    ensure_account(session, account_id)
+    checks = [c.id for c in connectors()["aws"].checks]
+    conns = []
+    for status in (ConnectionStatus.ACTIVE, ConnectionStatus.DISCONNECTED):
+        conn = Connection(account_id=account_id, integration_id="aws", status=status)
+        session.add(conn)
+        session.flush()
+        conns.append(conn)
+    for i in range(n):
+        conn = conns[1] if i % 11 == 0 else conns[0]
+        status = (EvidenceStatus.FAILING if i % 3 == 0 else EvidenceStatus.ERROR if i % 5 == 0
+                  else EvidenceStatus.NOT_APPLICABLE if i % 7 == 0 else EvidenceStatus.PASSING)
+        session.add(Evidence(account_id=account_id, connection_id=conn.id,
+                             check_id=checks[i % len(checks)], resource_id=f"res-{i:04d}",
+                             resource_type="aws.s3.bucket", status=status, title=f"r{i}",
+                             data={}, content_hash="0" * 64, first_seen_at=NOW,
+                             last_changed_at=NOW))
+    session.flush()
+    return conns[0]
+
+
+def test_the_pages_count_controls_as_the_json_api_does(settings, db):
+    with unit_of_work(settings) as session:
+        live = seed_estate_rows(session, "acme", 600)
+        seed_failing_bucket(session, "globex", "globex-secrets")
+    with unit_of_work(settings) as session:
+        scope_to_account(session, "acme")
+        cat = catalog()
+        for connection_id, check_ids in ((None, None),
+                                         (live.id, {c.id for c in connectors()["aws"].checks})):
+            tallies = _check_tallies(session, "acme", connection_id)
+            mine = control_counts(session, "acme", cat, tallies, check_ids=check_ids)
+            api = count_controls(session, "acme", cat=cat, check_ids=check_ids,
+                                 connection_id=connection_id)
+            assert mine == api and any(c.failing for c in mine)
+
+
+def test_the_board_lists_a_checks_resources_once_a_page_and_pages_the_controls(
+        settings, db):
+    with unit_of_work(settings) as session:
+        seed_estate_rows(session, "acme", 600)
+    with unit_of_work(settings) as session:
+        scope_to_account(session, "acme")
+        first = control_board(session, ControlFilters())
+        second = control_board(session, ControlFilters(page=2))
+    assert first.pages >= 2 and len(first.rows) == CONTROLS_PER_PAGE
+    assert first.matching == second.matching > CONTROLS_PER_PAGE
+    assert second.first == CONTROLS_PER_PAGE + 1
+    assert {r.count.control.key for r in first.rows}.isdisjoint(
+        r.count.control.key for r in second.rows)
+    listings: dict[str, int] = {}
+    for row in first.rows:
+        for chk in row.checks:
+            if chk.resources:
+                listings[chk.id] = listings.get(chk.id, 0) + 1
+                assert len(chk.resources) <= RESOURCES_PER_CHECK
+                assert [r.resource_id for r in chk.resources] == sorted(
+                    r.resource_id for r in chk.resources)
+            elif chk.failing + chk.errored:
+                assert chk.listed_under in first.names  # a link to where they are listed
+    assert listings and set(listings.values()) == {1}
+
+
+def test_a_checks_page_lists_every_failing_resource_a_page_at_a_time(settings, db):
+    with unit_of_work(settings) as session:
+        seed_estate_rows(session, "acme", 600)
+        seed_failing_bucket(session, "globex", "globex-secrets")
+    check_id = connectors()["aws"].checks[0].id
+    with unit_of_work(settings) as session:
+        scope_to_account(session, "acme")
+        whole = check_resources(session, check_id, limit=1000)
+        page = check_resources(session, check_id, offset=2, limit=3)
+        with pytest.raises(NotFound):
+            check_resources(session, "aws.nothing.here")
+    assert whole.total == len(whole.resources) > 3
+    assert all(r.status in (EvidenceStatus.FAILING, EvidenceStatus.ERROR)
+               for r in whole.resources)
+    assert [r.resource_id for r in page.resources] == [
+        r.resource_id for r in whole.resources][2:5]
+    assert page.next_offset == 5 and not any("globex" in r.resource_id for r in whole.resources)

@@ -3,14 +3,17 @@ test_browser.py drive the same pages in Chromium)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from api import create_app
 from engine.db import unit_of_work
 from engine.models.console import ConsoleLoginLink, ConsoleSession
+from engine.registry import connectors
 from tests.console.conftest import csrf_token, login_link, post_link
+from tests.console.test_dashboard import seed_estate_rows
 
 
 def test_without_a_session_every_page_sends_the_browser_to_sign_in(client):
@@ -120,3 +123,42 @@ def test_the_sync_runs_page_says_when_nothing_has_run(sign_in, client):
     sign_in("acme")
     page = client.get("/console/runs")
     assert page.status_code == 200 and "No sync has run yet" in page.get_data(as_text=True)
+
+
+def _last_seen(settings) -> datetime:
+    with unit_of_work(settings) as session:
+        return session.scalars(select(ConsoleSession.last_seen_at)).one()
+
+
+def test_a_page_view_marks_the_session_used_at_most_once_a_minute(sign_in, client, settings):
+    sign_in("acme")
+    recent = datetime.now(UTC) - timedelta(seconds=5)
+    with unit_of_work(settings) as session:
+        session.execute(update(ConsoleSession).values(last_seen_at=recent))
+    assert client.get("/console").status_code == 200
+    assert _last_seen(settings) == recent  # a read, no write
+    older = datetime.now(UTC) - timedelta(seconds=120)
+    with unit_of_work(settings) as session:
+        session.execute(update(ConsoleSession).values(last_seen_at=older))
+    assert client.get("/console").status_code == 200
+    assert _last_seen(settings) > older + timedelta(seconds=100)
+
+
+def test_the_controls_board_pages_and_links_a_checks_full_listing(sign_in, client, settings):
+    with unit_of_work(settings) as session:
+        seed_estate_rows(session, "acme", 600)
+    sign_in("acme")
+    page = client.get("/console/controls?framework=&status=failing").get_data(as_text=True)
+    assert "Page 1 of" in page and 'rel="next"' in page and "status=failing" in page
+    shown = re.findall(r'href="/console/checks/([a-z0-9_.]+)"', page)
+    assert shown and "Show all" in page
+    check = shown[0]
+    assert check in {c.id for c in connectors()["aws"].checks}
+    second = client.get("/console/controls?status=failing&page=2")
+    assert second.status_code == 200 and 'rel="prev"' in second.get_data(as_text=True)
+    assert client.get("/console/controls?page=999").status_code == 404
+    assert client.get("/console/controls?page=x").status_code == 422
+    listing = client.get(f"/console/checks/{check}")
+    assert listing.status_code == 200 and "How to fix:" in listing.get_data(as_text=True)
+    assert client.get("/console/checks/aws.no.such").status_code == 404
+    assert client.get(f"/console/checks/{check}?offset=-1").status_code == 422
