@@ -39,6 +39,9 @@ from engine.schedule import PERIODS
 FOREVER = datetime.max.replace(tzinfo=UTC) - timedelta(days=366)
 """The open end of a span that has not ended (far enough from datetime.max to add a window)."""
 GOOD_RUNS = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
+LOOKBACK = timedelta(days=31)
+"""How far before a period (or an instant) the runs are read, to name a gap's cause and its
+last fresh result (or five sync periods, if longer)."""
 
 
 # --- spans ---------------------------------------------------------------------------------
@@ -535,7 +538,7 @@ def load_facts(session: Session, account_id: str, checks: Iterable[str], period:
         Connection.created_at < period.end)).all()
     if not rows:
         return Facts([], [])
-    runs_from = period.start - max(window_of(c, grace) for c in rows)
+    runs_from = period.start - max(LOOKBACK, *(5 * window_of(c, grace) for c in rows))
     runs: dict[str, list[RunFact]] = defaultdict(list)
     for run in session.execute(
             select(SyncRun.id, SyncRun.connection_id, SyncRun.status, SyncRun.finished_at,

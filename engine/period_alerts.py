@@ -18,6 +18,7 @@ from engine.models import Connection, Frequency, RunStatus, SyncRun
 from engine.models.audit import Audit, AuditStatus, AuditType
 from engine.period import (
     GOOD_RUNS,
+    LOOKBACK,
     ConnectionFacts,
     GapCause,
     RunFact,
@@ -31,9 +32,6 @@ from engine.period import (
 )
 from engine.registry import connectors
 from engine.schedule import PERIODS
-
-LOOKBACK = timedelta(days=31)
-"""How far back an alert looks for the last fresh result (or five sync periods, if longer)."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from api.fields import When
 from api.schemas.audits import ControlRef
@@ -192,10 +192,10 @@ class SampleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     control_id: ControlRef
-    size: int = Field(ge=1, le=MAX_SAMPLE, description="how many resources to draw (the whole "
-                      "population when it is smaller)")
-    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="draw again with a recorded "
-                             "seed (default: a fresh random seed, recorded)")
+    size: StrictInt = Field(ge=1, le=MAX_SAMPLE, description="how many resources to draw "
+                            "(the whole population when it is smaller)")
+    seed: StrictInt | None = Field(None, ge=0, le=MAX_SEED, description="draw again with a "
+                                   "recorded seed (default: a fresh random seed, recorded)")
 
 
 class SampledEvidenceOut(BaseModel):
