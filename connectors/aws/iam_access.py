@@ -219,8 +219,7 @@ def collect_identity_providers(session: AwsSession) -> IdentityProviders:
                    "create-saml-provider --name IDP --saml-metadata-document file://idp.xml`) "
                    "and replace IAM users for people with federated roles.")
 def identity_federation(providers: IdentityProviders) -> Iterator[Result]:
-    """People reach the account through identity federation (a SAML provider), as Prowler
-    judges CIS 1.21."""
+    """People reach the account through identity federation (a SAML identity provider)."""
     names = [arn.rsplit("/", 1)[-1] for arn in providers.saml_providers]
     title = (f"The account federates identities through SAML provider {', '.join(names)}"
              if names else "The account has no SAML identity provider")
