@@ -1,9 +1,12 @@
-"""`evidence demo`: an emulated AWS estate connected and synced through the public API."""
+"""`evidence demo`: an emulated AWS estate connected and synced through the public API; at a
+terminal (or with --keep-running) the stack stays up and the demo ends by printing a sign-in
+link to the web console for the demo account."""
 
 from __future__ import annotations
 
 import logging
 import socket
+import sys
 import time
 from typing import Any
 
@@ -12,7 +15,14 @@ from moto.server import ThreadedMotoServer
 from rich.console import Console
 from rich.table import Table
 
-from cli.stack import api_command, child_env, migrate, start_services, worker_command
+from cli.stack import (
+    api_command,
+    child_env,
+    console_sign_in,
+    migrate,
+    start_services,
+    worker_command,
+)
 from cli.supervisor import Children
 from connectors.aws.kit import seed_estate
 from engine.settings import Settings
@@ -48,6 +58,11 @@ def _wait_healthy(base: str, proc: Any, timeout: float = 120) -> None:
             pass
         time.sleep(0.3)
     raise RuntimeError("the API did not answer /healthz in time")
+
+
+def _interactive() -> bool:
+    """A person at a terminal: the demo then stays up, so the console link it prints works."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _call(method: str, url: str, token: str, **kwargs: Any) -> dict[str, Any]:
@@ -89,10 +104,10 @@ def run_demo(settings: Settings, keep_running: bool = False) -> int:
             settings, services = start_services(settings)
             migrate(settings)
         port = _free_port(settings.api_port)
-        settings = settings.model_copy(update={"api_port": port})
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{port}"  # the port it found free: links must name it
+        settings = settings.model_copy(update={"api_port": port, "public_base_url": base})
         env = child_env(services, EVIDENCE_ALLOW_CUSTOM_ENDPOINTS="true",
-                         EVIDENCE_API_PORT=str(port))
+                         EVIDENCE_API_PORT=str(port), EVIDENCE_PUBLIC_BASE_URL=base)
         with console.status("starting the API and a worker…"):
             api = children.start("api", api_command(settings, workers=1), env, quiet=True)
             children.start("worker", worker_command(settings), env, quiet=True)
@@ -140,10 +155,17 @@ def run_demo(settings: Settings, keep_running: bool = False) -> int:
         console.print(f"[bold]{summary['passing']} controls passing, {summary['failing']} "
                       f"failing, {summary['error']} with errors; {len(failing)} failing "
                       "resources.[/]")
-        if keep_running:
-            console.print(f"\nThe API stays up on {base}. Try:\n  curl -H 'Authorization: "
-                          f"Bearer {token}' {base}/api/v1/integrations\nCtrl-C stops.")
-            children.wait_any()
+        keep_running = keep_running or _interactive()
+        if not keep_running:
+            console.print("\nThe demo has stopped its stack. `evidence demo --keep-running` "
+                          "leaves it up and prints a sign-in link to the web console.")
+            return 0
+        console.print(f"\nThe API stays up on {base}. Try:\n  curl -H 'Authorization: "
+                      f"Bearer {token}' {base}/api/v1/integrations")
+        console.print("\nOpen the web console for the demo account (Ctrl-C stops the demo):")
+        sys.stdout.flush()
+        print(console_sign_in(settings, ACCOUNT, base_url=base), flush=True)
+        children.wait_any()
         return 0
     except KeyboardInterrupt:
         return 0

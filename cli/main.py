@@ -18,6 +18,7 @@ from rich.logging import RichHandler
 from cli.demo import run_demo
 from cli.stack import (
     GUNICORN_LIMITS,
+    announce_console,
     api_command,
     beat_command,
     child_env,
@@ -93,6 +94,7 @@ def cmd_up(settings: Settings) -> int:
             ready.set()
             console.log(f"ready: API on http://{settings.api_host}:{settings.api_port} (mint a "
                         "token with `evidence token --account ID`); Ctrl-C or SIGTERM stops")
+            announce_console(settings)
 
     return supervise(children, start, announce_when_ready)
 

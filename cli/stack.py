@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 
 from rich.console import Console
+from sqlalchemy import select
 
+from engine.console_sessions import issue_login_link
+from engine.db import unit_of_work
 from engine.embedded import Services, ensure_services, resolved
 from engine.migrate import upgrade
+from engine.models import Account
 from engine.settings import Settings
 
 console = Console(stderr=True)
@@ -67,3 +72,36 @@ def beat_command(settings: Settings) -> list[str]:
 def migrate(settings: Settings) -> None:
     upgrade(settings)
     console.log("database schema is up to date")
+
+
+def served_base_url(settings: Settings, port: int | None = None) -> str:
+    """Where people reach the API this command starts: EVIDENCE_PUBLIC_BASE_URL when it is set,
+    else the address it binds (loopback for a wildcard)."""
+    if port is None and "public_base_url" in settings.model_fields_set:
+        return settings.public_base_url.rstrip("/")
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host  # noqa: S104
+    return f"http://{host}:{port or settings.api_port}"
+
+
+def console_sign_in(settings: Settings, account_id: str | None = None, *,
+                    base_url: str | None = None) -> str:
+    """What to tell the person at the terminal about the console: a fresh single-use sign-in
+    link for `account_id` (default: the first account), or how to get one when there is no
+    account yet."""
+    base = base_url or served_base_url(settings)
+    with unit_of_work(settings) as session:
+        account = account_id or session.scalars(
+            select(Account.id).order_by(Account.created_at, Account.id).limit(1)).first()
+        if account is None:
+            return (f"console: {base}/console (no account yet; once one exists, "
+                    "`evidence login-link --account ID` prints a sign-in link)")
+        link = issue_login_link(session, settings.model_copy(update={"public_base_url": base}),
+                                account, datetime.now(UTC))
+    return (f"console, signed in as {account} (the link works once, until "
+            f"{link.expires_at:%H:%M} UTC; `evidence login-link --account ID` makes more):\n"
+            f"  {link.url}")
+
+
+def announce_console(settings: Settings) -> None:
+    """Print `console_sign_in` on stderr, unwrapped (a link broken over lines opens nothing)."""
+    print(console_sign_in(settings), file=sys.stderr, flush=True)
