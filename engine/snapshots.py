@@ -26,6 +26,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import zstandard
 from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
@@ -69,27 +70,26 @@ def _adapter(collector: Collector[Any]) -> TypeAdapter[Any]:
 
 
 def canonical(collector: Collector[Any], value: Any) -> bytes:
-    """The snapshot as canonical JSON: one spelling per value, so equal reads hash equal."""
-    plain = to_jsonable_python(_ordered(_adapter(collector).dump_python(value)))
-    return json.dumps(plain, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    """The snapshot as canonical JSON: one spelling per value, so equal reads hash equal.
+
+    pydantic turns the value into plain data by its declared type; orjson writes it with
+    sorted keys and no whitespace (sets as sorted lists: their order varies by process)."""
+    return orjson.dumps(_adapter(collector).dump_python(value), default=_plain,
+                        option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
-def _ordered(value: Any) -> Any:
-    """Sets (whose order varies from process to process) as sorted lists."""
+def _plain(value: Any) -> Any:
+    """What orjson cannot write itself: sets, sorted by their members' JSON; the rest as
+    pydantic writes it to JSON (Decimal, bytes, ...)."""
     if isinstance(value, set | frozenset):
-        items = [_ordered(v) for v in value]
-        return sorted(items, key=lambda v: json.dumps(to_jsonable_python(v), sort_keys=True))
-    if isinstance(value, dict):
-        return {k: _ordered(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_ordered(v) for v in value]
-    return value
+        return sorted(value, key=lambda v: orjson.dumps(v, default=_plain,
+                                                        option=orjson.OPT_SORT_KEYS))
+    return to_jsonable_python(value)
 
 
 def restore(collector: Collector[Any], raw: bytes) -> Any:
     """A stored snapshot's canonical JSON back into the collector's snapshot type."""
-    return _adapter(collector).validate_python(json.loads(raw))
+    return _adapter(collector).validate_python(orjson.loads(raw))
 
 
 @dataclass(frozen=True)
