@@ -32,6 +32,9 @@ def schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "expire-unverified-uploads": {"task": "maintenance.expire_unverified_uploads",
                                       "schedule": crontab(minute=41),
                                       "options": {"queue": "default", "expires": 3600}},
+        # Sign a ledger checkpoint (length and head) of every account whose chain grew.
+        "checkpoint-ledgers": {"task": "ledger.checkpoint", "schedule": crontab(hour=0, minute=5),
+                               "options": {"queue": "default", "expires": 3600}},
     }
 
 

@@ -25,6 +25,8 @@ from api.errors import (
 )
 from api.integrations import bp as integrations_bp
 from api.integrations import callback_bp as oauth_callback_bp
+from api.ledger import bp as ledger_bp
+from api.ledger import public_bp as ledger_public_bp
 from api.limits import register_limits
 from api.metrics import QueueDepth, register_metrics
 from api.push import bp as push_bp
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None, *, send_job: JobSender | None =
     app.register_api(push_bp)
     app.register_api(audits_bp)
     app.register_api(auditor_bp)
+    app.register_api(ledger_public_bp)
+    app.register_api(ledger_bp)
 
     app.add_url_rule("/openapi.json", "openapi_document", lambda: app.api_doc)
     app.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})

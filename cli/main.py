@@ -11,6 +11,7 @@ import threading
 import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 from rich.logging import RichHandler
@@ -29,7 +30,7 @@ from cli.stack import (
     worker_command,
 )
 from cli.supervisor import Children, supervise
-from engine import keys
+from engine import keys, ledger
 from engine.checklist import print_checks
 from engine.console_sessions import issue_login_link
 from engine.db import session_factory, unit_of_work
@@ -188,6 +189,25 @@ def cmd_login_link(settings: Settings, account: str) -> int:
     return 0
 
 
+def cmd_ledger_verify(settings: Settings, account: str | None, checkpoint: str | None) -> int:
+    """Recompute every chain (or one account's) and print OK or the first broken entry; with
+    a kept checkpoint, also its signature and the prefix it vouches for. Exit 1 when broken."""
+    try:
+        document = ledger.read_checkpoint(Path(checkpoint).read_text()) if checkpoint else None
+    except (OSError, EngineError) as exc:
+        print(f"cannot read the checkpoint {checkpoint}: {exc}", file=sys.stderr)
+        return 2
+    settings, _ = start_services(settings)
+    with unit_of_work(settings) as session:
+        verdicts = ledger.verify_accounts(session, account, checkpoint=document,
+                                          settings=settings)
+    for verdict in verdicts:
+        print("\n".join(ledger.describe(verdict)))
+    if not verdicts:
+        print(f"no ledger entries{f' for account {account}' if account else ''}")
+    return 0 if all(v.ok for v in verdicts) else 1
+
+
 def cmd_rejudge(settings: Settings, args: argparse.Namespace) -> int:
     """Judge the stored snapshots again with today's checks; print what would change (or,
     with --apply, what was recorded). Exit 0, or 2 when the scope is wrong."""
@@ -261,6 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     again.add_argument("--apply", action="store_true", help="record the new verdicts "
                        "(judgements; new evidence versions for the current state)")
     again.add_argument("--json", action="store_true", help="print JSON")
+    ledger_verify = sub.add_parser("ledger", help="the tamper-evident ledger").add_subparsers(
+        dest="ledger_command", required=True).add_parser(
+        "verify", help="recompute the hash chains; name the first broken entry (exit 1)")
+    ledger_verify.add_argument("--account", help="only this account's chain")
+    ledger_verify.add_argument("--checkpoint", metavar="FILE", help="a kept checkpoint (JSON, "
+                               "as GET /api/v1/ledger/checkpoints serves one): check its "
+                               "signature and that the chain still starts as it says")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -298,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return print_checks(markdown=args.markdown)
     if args.command == "rejudge":
         return cmd_rejudge(settings, args)
+    if args.command == "ledger":
+        return cmd_ledger_verify(settings, args.account, args.checkpoint)
     parser.error(f"unknown command {args.command}")
     return 2
 

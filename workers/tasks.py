@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from celery import Task
 
-from engine import maintenance
+from engine import ledger, maintenance
 from engine.db import session_factory, unit_of_work
 from engine.dispatch import dispatch_all_due
 from engine.lease import worker_id
@@ -73,6 +73,13 @@ def expire_unverified_uploads() -> int:
     return maintenance.expire_unverified_uploads(session_factory(), open_store(settings),
                                                  datetime.now(UTC), window, settings=settings,
                                                  worker=worker_id()).uploads
+
+
+@celery_app.task(name="ledger.checkpoint")
+def ledger_checkpoint() -> int:
+    """Sign a checkpoint of every account whose ledger grew since its last one."""
+    with unit_of_work() as session:
+        return len(ledger.checkpoint_moved(session, datetime.now(UTC)))
 
 
 @celery_app.task(name="mail.send", bind=True, max_retries=None)

@@ -8,12 +8,14 @@ evidence_review), so a reader can check that the evidence shown is the evidence 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
+from engine import ledger
 from engine.audits.activity_log import Actor, now_utc, record
 from engine.audits.controls import framework, framework_checks
 from engine.audits.detail import Progress, progress_of
@@ -118,6 +120,7 @@ def render(session: Session, audit: Audit, now: datetime) -> str:
     out += _findings(found, fw.controls)
     out += _requests(requests)
     out += _evidence(view, pushed)
+    out += _checkpoints(session, audit)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -345,3 +348,34 @@ def _period(session: Session, audit: Audit) -> list[str]:
             lines.append(f"- **Gap, {c.control.id}:** {_when(g.span.start)} to "
                          f"{_when(g.span.end)}: {causes}.")
     return [*lines, ""]
+
+
+def _checkpoints(session: Session, audit: Audit) -> list[str]:
+    """The ledger checkpoints signed within the audit's period (else its lifetime so far)."""
+    if audit.period_start is not None and audit.period_end is not None:
+        since = datetime.combine(audit.period_start, time.min, tzinfo=UTC)
+        until: datetime | None = datetime.combine(audit.period_end, time.min, tzinfo=UTC)
+        span = "the audit's period"
+    else:
+        since, until, span = audit.created_at, audit.completed_at, "the audit's lifetime"
+    found, total = ledger.checkpoints(session, audit.account_id, since=since, until=until,
+                                      limit=1000)
+    lines = ["## Ledger Checkpoints", "",
+             "Every evidence version, judgement, pushed-evidence link, review, finding and run "
+             "completion of this organization is chained in a tamper-evident ledger. Each "
+             "checkpoint is this deployment's Ed25519 signature over the chain's length and "
+             "head hash (key at `GET /api/v1/ledger/public-key`); keep one and run `evidence "
+             "ledger verify --checkpoint FILE` to prove nothing recorded up to it was removed "
+             f"or rewritten. Checkpoints signed within {span}:", ""]
+    if not found:
+        return [*lines, "None was signed in that time.", ""]
+    lines += ["| Signed | Entries | Head SHA-256 | Key | Reason | Signature |",
+              "|---|---|---|---|---|---|"]
+    for cp in found:
+        lines.append(f"| {_when(cp.signed_at)} | {cp.length} | `{cp.head_sha256}` | "
+                     f"`{cp.key_id}` | {cp.reason} | `{cp.signature}` |")
+    if total > len(found):
+        lines.append(f"\n{total - len(found)} later checkpoints are not listed.")
+    latest = ledger.checkpoint_document(found[-1])
+    return [*lines, "", "The latest, as a file to keep:", "", "```json",
+            json.dumps(latest, indent=2, sort_keys=True), "```", ""]

@@ -339,6 +339,13 @@ def test_an_audit_appends_reviews_findings_and_status_changes_and_checkpoints_ea
             ("audit_status", audit_id, 6), ("audit_status", audit_id, 7)]
         documents = [ledger.checkpoint_document(c) for c in marks]
     assert all(verify(factory, d).ok for d in documents)
+    with factory() as s:
+        report = audits.render(s, audits.get_audit(s, ACME, audit_id), datetime.now(UTC))
+    section = report[report.index("## Ledger Checkpoints"):]
+    assert all(f"`{d['head_sha256']}`" in section and f"`{d['signature']}`" in section
+               for d in documents)
+    kept = json.loads(section.split("```json\n")[1].split("\n```")[0])
+    assert kept == documents[-1] and verify(factory, kept).ok
 
 
 def test_a_new_pushed_link_is_appended_once(factory, connection_id, settings, moto_endpoint):
