@@ -37,6 +37,7 @@ from connectors.checks import (
     check,
     collector,
 )
+from connectors.conditional import ConditionalCache, StoredAnswer
 from connectors.endpoints import LOCKED, Endpoint, EndpointPolicy, EndpointRefused, HttpUrl
 from connectors.errors import (
     AuthFailed,
@@ -60,6 +61,7 @@ __all__ = [
     "CheckMetadata",
     "CheckOutcome",
     "Collector",
+    "ConditionalCache",
     "ConfigParam",
     "Connector",
     "Endpoint",
@@ -81,6 +83,7 @@ __all__ = [
     "Severity",
     "Shard",
     "Status",
+    "StoredAnswer",
     "check",
     "collector",
     "load_connectors",
@@ -160,12 +163,16 @@ class Connector:
         return cls._check_metadata
 
     def __init__(self, credentials: BaseModel, config: Mapping[str, Any] | None = None, *,
-                 endpoints: EndpointPolicy = LOCKED) -> None:
+                 endpoints: EndpointPolicy = LOCKED,
+                 conditional_cache: ConditionalCache | None = None) -> None:
         self.credentials = credentials
         self.config = dict(config or {})
         self.endpoints = endpoints
         """Where the session may connect (EVIDENCE_ALLOW_CUSTOM_ENDPOINTS): a session opens
         its HTTP clients through connectors.egress with it. Public hosts only by default."""
+        self.conditional_cache = conditional_cache
+        """This connection's stored answers to conditional requests (connectors.conditional),
+        for a provider that sends If-None-Match; None: kept in the worker's memory only."""
 
     # --- what a provider implements -------------------------------------------------------
 
@@ -180,6 +187,10 @@ class Connector:
     def scopes(self, session: Session) -> list[str]:
         """The scopes scoped collectors run over (regions, projects). One by default."""
         return ["global"]
+
+    def finish_run(self, session: Session) -> None:
+        """Called once a run's checks were all judged (e.g. to store what the session learnt,
+        such as ETags, in `conditional_cache`). Nothing by default."""
 
     # --- what the SDK does ----------------------------------------------------------------
 
@@ -256,6 +267,7 @@ class Connector:
         yield from run_checks(session, selected, scopes=lambda: self.scopes(session),
                               config=self.validated_config, max_parallel=self.max_parallel,
                               shard=shard)
+        self.finish_run(session)
 
 
 MAX_TEXT = 65_536

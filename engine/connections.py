@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Connector
 from engine.accounts import ensure_account
+from engine.conditional_cache import forget_conditional_cache
 from engine.db import enqueue_after_commit, rowcount
 from engine.endpoints import (
     check_config_endpoints,
@@ -179,6 +180,7 @@ def disconnect(session: Session, integration_id: str, now: datetime,
     running = session.scalar(select(func.count()).select_from(SyncRun).where(
         SyncRun.connection_id == conn.id, SyncRun.status == RunStatus.RUNNING)) or 0
     session.execute(delete(ConfigParameter).where(ConfigParameter.connection_id == conn.id))
+    forget_conditional_cache(session, conn.id)
     kept = session.scalar(select(func.count()).select_from(Evidence).where(
         Evidence.connection_id == conn.id, Evidence.closed_at.is_(None))) or 0
     conn.status, conn.status_message = ConnectionStatus.DISCONNECTED, "disconnected by the account"

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from connectors.base import Connector, ConnectorError
+from engine.conditional_cache import PostgresConditionalCache
 from engine.connections import connection_parameters
 from engine.db import session_factory
 from engine.endpoints import check_stored_endpoints, endpoint_policy
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 def open_connector(conn: Connection, settings: Settings | None = None) -> Connector:
     """The connector for a connection: credentials decrypted in memory, OAuth tokens refreshed
-    when they expire soon, configuration parameters applied.
+    when they expire soon, configuration parameters applied, and the connection's stored
+    answers to conditional requests at hand (engine.conditional_cache).
 
     Works on its own short transaction, so it behaves the same whatever the caller's session
     does: a refreshed token is committed at once (a rotated refresh token is never lost).
@@ -46,7 +48,8 @@ def open_connector(conn: Connection, settings: Settings | None = None) -> Connec
         config = {**conn.config, **connection_parameters(own, conn.id, sealer)}
     credentials = cls.parse_credentials(raw)
     check_stored_endpoints(cls, credentials, config, settings)
-    return cls(credentials, config, endpoints=endpoint_policy(settings))
+    return cls(credentials, config, endpoints=endpoint_policy(settings),
+               conditional_cache=PostgresConditionalCache(session_factory(settings), conn.id))
 
 
 def _fresh_oauth_credentials(own: Session, conn: Connection, raw: dict[str, Any],

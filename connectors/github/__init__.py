@@ -98,7 +98,12 @@ class GithubConnector(Connector):
 
     def session(self) -> GithubSession:
         return GithubSession(cast(GithubCredentials, self.credentials), self.retry_policy,
-                             endpoints=self.endpoints)
+                             endpoints=self.endpoints, store=self.conditional_cache)
+
+    def finish_run(self, session: GithubSession) -> None:
+        """Save the ETagged answers this run stored, so the next run in any worker sends
+        If-None-Match (connectors.github.etags)."""
+        session.save_etags()
 
     def verify(self) -> dict[str, Any]:
         """Prove the token with GET /orgs/{org}; name the organization, its plan and size."""

@@ -9,8 +9,12 @@ an `EtagCache` of its last 200 answers that carried an ETag; a 304 is handed to 
 that 200, with the fresh answer's headers (rate limit, Link) over the stored ones.
 
 The caches live in the worker process (`etag_cache`), bounded in bytes, so an unchanged
-re-sync on the same worker costs a fraction of its budget. `dump()` and `load()` give the SDK
-a plain-JSON form to persist between processes (not wired into the engine yet).
+re-sync on the same worker costs a fraction of its budget. Between processes they live in the
+connection's `ConditionalCache` (connectors.conditional; the engine's is a Postgres table): a
+session whose worker holds nothing for the connection loads it, and at the end of a run the
+answers that changed are saved and the evicted ones dropped (`take_changes`), so an unchanged
+re-sync in a new worker still sends If-None-Match and writes nothing. `dump()` and `load()` give
+a plain-JSON form as well.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import base64
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 from github.Requester import RequestsResponse
 from requests.structures import CaseInsensitiveDict
+
+from connectors.base import StoredAnswer
 
 MAX_BYTES = 16 * 1024 * 1024  # one connection's stored answers (16 connections: 256 MiB at most)
 MAX_BODY = 1024 * 1024  # larger answers are not stored
@@ -32,13 +38,8 @@ MAX_CONNECTIONS = 16  # connections whose caches a worker keeps (least recently 
 _NOT_STORED = ("content-length", "content-encoding", "transfer-encoding", "connection", "date")
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A 200 answer with its ETag: what a 304 to the same request stands for."""
-
-    etag: str
-    headers: dict[str, str]
-    body: bytes
+Stored = StoredAnswer
+"""A 200 answer with its ETag: what a 304 to the same request stands for."""
 
 
 class EtagCache:
@@ -50,6 +51,8 @@ class EtagCache:
         self._entries: OrderedDict[str, Stored] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._changed: set[str] = set()  # stored since the last take_changes()
+        self._dropped: set[str] = set()  # evicted since then
         self.conditional = 0  # GETs sent with If-None-Match
         self.not_modified = 0  # of those, answered 304
 
@@ -63,7 +66,8 @@ class EtagCache:
                 self._entries.move_to_end(key)
             return stored
 
-    def put(self, key: str, stored: Stored) -> None:
+    def put(self, key: str, stored: Stored, *, changed: bool = True) -> None:
+        """Keep an answer (`changed`: one to save at the end of the run, not one loaded)."""
         if len(stored.body) > MAX_BODY:
             return
         with self._lock:
@@ -72,9 +76,28 @@ class EtagCache:
                 self._bytes -= len(old.body)
             self._entries[key] = stored
             self._bytes += len(stored.body)
+            if changed and old != stored:
+                self._changed.add(key)
+                self._dropped.discard(key)
             while self._bytes > self.max_bytes and self._entries:
-                _, evicted = self._entries.popitem(last=False)
+                gone, evicted = self._entries.popitem(last=False)
                 self._bytes -= len(evicted.body)
+                self._changed.discard(gone)
+                self._dropped.add(gone)
+
+    def preload(self, stored: Mapping[str, Stored]) -> None:
+        """Answers from the connection's store, most recently stored first (not changes)."""
+        for key, answer in reversed(list(stored.items())):
+            self.put(key, answer, changed=False)
+
+    def take_changes(self) -> tuple[dict[str, Stored], set[str]]:
+        """The answers stored and the keys evicted since the last call (then forgotten)."""
+        with self._lock:
+            changed = {k: self._entries[k] for k in self._changed if k in self._entries}
+            dropped = set(self._dropped)
+            self._changed.clear()
+            self._dropped.clear()
+            return changed, dropped
 
     def settle(self, key: str, sent: Stored | None, response: RequestsResponse) -> RequestsResponse:
         """The answer PyGithub sees: a 304 becomes the stored 200; a 200 with an ETag is kept."""
@@ -104,7 +127,7 @@ class EtagCache:
         for key, entry in dumped.items():
             try:
                 self.put(str(key), Stored(str(entry["etag"]), dict(entry["headers"]),
-                                          base64.b64decode(entry["body"])))
+                                          base64.b64decode(entry["body"])), changed=False)
             except (KeyError, TypeError, ValueError):
                 continue
 
@@ -131,10 +154,15 @@ _CACHES: OrderedDict[str, EtagCache] = OrderedDict()
 _CACHES_LOCK = threading.Lock()
 
 
+def cache_scope(api_url: str, organization: str, token: str) -> str:
+    """Whose answers these are: a digest of the API URL, organization and token (never the
+    token), so an answer is only ever replayed to the credentials that were shown it."""
+    return hashlib.sha256(f"{api_url}\0{organization.lower()}\0{token}".encode()).hexdigest()
+
+
 def etag_cache(api_url: str, organization: str, token: str) -> EtagCache:
-    """This worker's cache for one connection, keyed by a hash that includes the token, so an
-    answer is only ever replayed to the credentials that were shown it."""
-    key = hashlib.sha256(f"{api_url}\0{organization.lower()}\0{token}".encode()).hexdigest()
+    """This worker's cache for one connection, keyed by its `cache_scope`."""
+    key = cache_scope(api_url, organization, token)
     with _CACHES_LOCK:
         cache = _CACHES.get(key)
         if cache is None:

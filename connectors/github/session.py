@@ -8,8 +8,9 @@ SDK's typed connector errors, saying which are rate limits and how long GitHub a
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Annotated, Any, TypeVar
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 
 from connectors.base import (
     AuthFailed,
+    ConditionalCache,
     ConnectorError,
     Endpoint,
     EndpointPolicy,
@@ -35,11 +37,14 @@ from connectors.base import (
     PermissionMissing,
     ProviderUnavailable,
     RateLimited,
+    StoredAnswer,
 )
 from connectors.egress import guard_requests
 from connectors.endpoints import LOCKED, unreachable
-from connectors.github.etags import EtagCache, etag_cache, request_key
+from connectors.github.etags import EtagCache, cache_scope, etag_cache, request_key
 from connectors.retry import RetryPolicy, call, retry_after
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -152,7 +157,8 @@ class GithubSession:
     """
 
     def __init__(self, credentials: GithubCredentials, policy: RetryPolicy | None = None, *,
-                 endpoints: EndpointPolicy = LOCKED, conditional: bool = True) -> None:
+                 endpoints: EndpointPolicy = LOCKED, conditional: bool = True,
+                 store: ConditionalCache | None = None) -> None:
         self.credentials = credentials
         self.endpoints = endpoints
         self.policy = policy or RetryPolicy()
@@ -161,10 +167,35 @@ class GithubSession:
             if conditional else None)
         """This connection's stored answers: every GET sends If-None-Match (connectors.github
         .etags), so what did not change since the last sync costs no rate limit."""
+        self.store = store if conditional else None
+        """Where the answers outlive this worker (the engine's per-connection table)."""
+        self._scope = cache_scope(self.api_url, credentials.organization, credentials.secret)
+        if self.store is not None and self.etags is not None and not len(self.etags):
+            self.etags.preload(self._load_etags(self.store))
         self._local = threading.local()
         self._memo: dict[str, tuple[Any, BaseException | None]] = {}
         self._memo_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    def _load_etags(self, store: ConditionalCache) -> Mapping[str, StoredAnswer]:
+        try:
+            return store.load(self._scope)
+        except Exception as exc:  # noqa: BLE001 - a cache is only an economy: read everything
+            log.warning("could not load the stored GitHub answers: %s", exc)
+            return {}
+
+    def save_etags(self) -> None:
+        """Save the answers stored and forget those evicted since the last save (one write per
+        run, none when nothing changed)."""
+        if self.store is None or self.etags is None:
+            return
+        changed, dropped = self.etags.take_changes()
+        if not changed and not dropped:
+            return
+        try:
+            self.store.save(self._scope, changed, dropped)
+        except Exception as exc:  # noqa: BLE001 - the next run reads those answers again
+            log.warning("could not save the stored GitHub answers: %s", exc)
 
     def client(self) -> Github:
         """This thread's lazy PyGithub client: objects fetch only when read (see `call`)."""

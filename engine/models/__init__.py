@@ -7,6 +7,7 @@ Each area module is imported below.
 from __future__ import annotations
 
 from engine.models.audit import Audit, AuditActivity, AuditorInvitation  # noqa: F401
+from engine.models.conditional_cache import ConditionalCacheEntry  # noqa: F401
 from engine.models.console import ConsoleLoginLink, ConsoleSession  # noqa: F401
 from engine.models.core import (
     Account,
