@@ -32,6 +32,7 @@ from engine.storage import is_configured, open_store
 EMAIL = re.compile(r"^[^@\s,;<>\"()\[\]\\\x00-\x1f\x7f]+@[^@\s,;<>\"()\[\]\\\x00-\x1f\x7f]+$")
 MIME_PART = "[A-Za-z0-9!#$&^_.+-]+"
 CONTENT_TYPE = re.compile(rf"^{MIME_PART}/{MIME_PART}$")
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 PATH_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_NAME, MAX_EMAIL, MAX_FILENAME, MAX_OBJECT_REF = 200, 320, 255, 100
 UPLOAD_ENDPOINT = "console.answer_with_upload"
@@ -52,6 +53,12 @@ AUDITOR_WORDS = {"invited": ("…", "Invited, link not opened yet", "quiet"),
                  "accepted": ("✓", "Signed in", "good"),
                  "expired": ("–", "Link or session expired", "quiet"),
                  "revoked": ("✗", "Withdrawn", "bad")}
+PERIOD_WORDS = {  # engine.audits.check_period's refusals, by their first word
+    "only": "Only a Type II audit covers a period (a Type I audit is a point in time): leave "
+            "the period empty, or choose Type II.",
+    "send": "Enter both the first day and the end of the period.",
+    "period_start": "The period must end after its first day.",
+}
 DONE = {
     "created": "The audit is created as a draft.",
     "moved": "The audit moved to its next stage.",
@@ -100,6 +107,20 @@ def _when(form: Form, name: str, label: str) -> datetime | None:
         return None
 
 
+def _day(form: Form, name: str, label: str) -> date | None:
+    """An ISO day (`2026-01-01`), as the API's Day takes it."""
+    value = form.values.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        if DAY.fullmatch(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    form.errors[name] = f"Enter {label} as a date, for example 2026-01-01."
+    return None
+
+
 def _audit_fields(form: Form) -> dict[str, Any] | None:
     """What AuditCreate takes, bounded as it bounds it."""
     framework_id = form.values.get("framework_id", "")
@@ -109,10 +130,13 @@ def _audit_fields(form: Form) -> dict[str, Any] | None:
     title = form.text("title", "a title", required=True, one_line=True, max_length=MAX_TITLE)
     description = form.text("description", "the description", max_length=MAX_TEXT)
     target = _when(form, "target_completion", "the target date")
+    period_start = _day(form, "period_start", "the period's first day")
+    period_end = _day(form, "period_end", "the day the period ends")
     if not form.ok:
         return None
     return {"framework_id": framework_id, "audit_type": audit_type, "title": title,
-            "description": description, "target_completion": target}
+            "description": description, "target_completion": target,
+            "period_start": period_start, "period_end": period_end}
 
 
 def _invite_fields(form: Form) -> dict[str, Any] | None:
@@ -168,7 +192,9 @@ def audit_create() -> ResponseReturnValue:
         named = [str(f.get("field")) for f in exc.details.get("fields") or []]
         field = "framework_id" if exc.code == "unknown_framework" else next(
             (n for n in named if n in form.values), "title")
-        form.errors[field] = exc.message[:1].upper() + exc.message[1:] + "."
+        form.errors[field] = PERIOD_WORDS.get(exc.message.split(" ")[0], "") if \
+            exc.code == "invalid_period" else ""
+        form.errors[field] = form.errors[field] or exc.message[:1].upper() + exc.message[1:]
         return _new_page(form, 422)
     return redirect(url_for("console.audit_page", audit_id=audit_id, done="created"), code=303)
 

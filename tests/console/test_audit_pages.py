@@ -88,13 +88,15 @@ def test_the_audits_page_lists_audits_and_the_form_creates_a_draft(sign_in, sett
         assert f'<label for="{field}"' in form, field
     answer = client.post("/console/audits", data={
         "csrf_token": csrf_token(client, "/console/audits/new"), "title": "SOC 2 Type II 2026",
-        "framework_id": "soc2", "type": "type_ii", "target_completion": "2026-12-31"})
+        "framework_id": "soc2", "type": "type_ii", "target_completion": "2026-12-31",
+        "period_start": "2026-01-01", "period_end": "2026-07-01"})
     assert answer.status_code == 303, answer.get_data(as_text=True)
     location = answer.headers["Location"]
     assert re.fullmatch(r"/console/audits/[^/?]+\?done=created", location)
     detail = page(client, location)
     assert "The audit is created as a draft" in detail and "SOC 2 Type II 2026" in detail
     assert "31 Dec 2026" in detail
+    assert "from 01 Jan 2026 up to 01 Jul 2026" in detail
     assert 'aria-current="step" class="current">Draft' in detail
     assert 'id="move-in_progress"' in detail  # only the next stage is offered
     assert 'id="move-evidence_review"' not in detail and 'id="move-complete"' not in detail
@@ -118,6 +120,20 @@ def test_bad_audit_input_shows_each_message_beside_its_field_and_writes_nothing(
         assert re.search(rf'id="{field}-error">.*{words}', html), field
     assert 'aria-describedby="title-error" aria-invalid="true"' in html
     assert "Nothing was saved: 5 things to fix" in html
+    assert count(settings, Audit) == 0
+
+    # The period, as the engine checks it (type_ii only, start before end), beside its field.
+    for kind, start, end, field, words in (
+            ("type_i", "2026-01-01", "2026-07-01", "period_start", "Only a Type II audit"),
+            ("type_ii", "2026-07-01", "2026-01-01", "period_end", "must end after its first"),
+            ("type_ii", "2026-07-01", "", "period_end", "Enter both"),
+            ("type_ii", "2026-02-30", "", "period_start", "as a date")):
+        answer = client.post("/console/audits", data={
+            "csrf_token": csrf_token(client, "/console/audits/new"), "title": "T",
+            "framework_id": "soc2", "type": kind, "period_start": start, "period_end": end})
+        assert answer.status_code == 422, (kind, start, end)
+        assert re.search(rf'id="{field}-error">[^<]*(<[^>]*>[^<]*)*{words}',
+                         answer.get_data(as_text=True)), (kind, start, end)
     assert count(settings, Audit) == 0
 
 
