@@ -64,7 +64,8 @@ def run_part(factory: sessionmaker[Session], part_id: str, worker: str,
             return None
         run = session.get_one(SyncRun, part.run_id)
         conn = session.get_one(Connection, run.connection_id)
-        ctx = RunContext(factory, run.id, conn.account_id, conn.id, conn.integration_id, settings)
+        ctx = RunContext(factory, run.id, conn.account_id, conn.id, conn.integration_id, settings,
+                         run.started_at)
         check_ids, sharded = set(part.check_ids), frozenset(part.sharded)
         shard = Shard(part.part_no, run.parts) if sharded else WHOLE
     with Lease(factory, part_id, worker, settings.heartbeat_seconds, SyncPart) as lease:

@@ -131,6 +131,9 @@ class RunContext:
     connection_id: str
     provider: str
     settings: Settings
+    started_at: datetime | None = None
+    """When the run was claimed: what its collectors read is current from then (every part
+    of a fanned-out run keeps its shard's snapshot as of the same instant)."""
 
 
 def _items(outcome: CheckOutcome) -> list[Item]:
@@ -155,7 +158,8 @@ def run_sync(factory: sessionmaker[Session], run_id: str, worker: str,
             return None
         run = session.get_one(SyncRun, run_id)
         conn = session.get_one(Connection, run.connection_id)
-        ctx = RunContext(factory, run_id, conn.account_id, conn.id, conn.integration_id, settings)
+        ctx = RunContext(factory, run_id, conn.account_id, conn.id, conn.integration_id, settings,
+                         run.started_at)
         if claim is Claim.CLAIMED and (conn.status == ConnectionStatus.DISCONNECTED
                                        or conn.credentials_encrypted is None):
             _finish(run, RunStatus.CANCELLED, RunTally())
@@ -267,7 +271,8 @@ def _keeper(ctx: RunContext, lease: Lease, shard: Shard,
 
             pieces, _ = record_collected(
                 session, ctx.settings, account_id=ctx.account_id,
-                connection_id=ctx.connection_id, run_id=ctx.run_id, now=datetime.now(UTC),
+                connection_id=ctx.connection_id, run_id=ctx.run_id,
+                now=ctx.started_at or datetime.now(UTC),
                 collected=collected, shard=shard, manifest_needs=manifest_needs,
                 before_write=fence)
         kept.update(pieces)
