@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import and_, func, select, text, union_all
 from sqlalchemy.orm import Session
 
 from connectors.base import Check, Connector
@@ -118,14 +118,15 @@ def pass_rate_trend(session: Session, account_id: str, now: datetime,
     first = today - timedelta(days=TREND_DAYS - 1)
     start = datetime.combine(first, time(), UTC)
     h = ControlResultHistory
-    before = (select(h.framework_id, h.control_id, h.passing, h.total, h.evaluated_at)
+    columns = (h.framework_id, h.control_id, h.passing, h.total, h.evaluated_at, h.id)
+    before = (select(*columns)  # each control's state as the window opens
               .where(h.account_id == account_id, h.evaluated_at < start)
               .distinct(h.framework_id, h.control_id)
               .order_by(h.framework_id, h.control_id, h.evaluated_at.desc(), h.id.desc()))
-    within = (select(h.framework_id, h.control_id, h.passing, h.total, h.evaluated_at)
-              .where(h.account_id == account_id, h.evaluated_at >= start, h.evaluated_at <= now)
-              .order_by(h.evaluated_at, h.id))
-    rows = [*session.execute(before).tuples(), *session.execute(within).tuples()]
+    within = (select(*columns)
+              .where(h.account_id == account_id, h.evaluated_at >= start, h.evaluated_at <= now))
+    both = union_all(before, within).subquery()
+    rows = session.execute(select(both).order_by(both.c.evaluated_at, both.c.id)).tuples().all()
     state: dict[tuple[str, str], tuple[int, int]] = {}
     sums: dict[str, list[int]] = {fw: [0, 0] for fw in cat.frameworks}
     trends: dict[str, list[TrendPoint]] = {fw: [] for fw in cat.frameworks}
