@@ -81,11 +81,6 @@ class Catalog:
     def controls_for(self, check_id: str) -> tuple[Control, ...]:
         return self.check_controls.get(check_id, ())
 
-    def checks_for(self, control: Control) -> tuple[str, ...]:
-        """The check ids mapped to `control`, sorted."""
-        return tuple(sorted(check_id for check_id, controls in self.check_controls.items()
-                            if control in controls))
-
     def resolve_check(self, check_id: str) -> tuple[str, ...]:
         """The check ids a filter naming `check_id` means: the id itself, and when a newer
         check replaces it, those too (so history under the old id and the new rows answer)."""
@@ -141,12 +136,6 @@ def load_frameworks() -> dict[str, Framework]:
             raise ValueError(f"{path.name}: framework {fw.id} is defined twice")
         frameworks[fw.id] = fw
     return frameworks
-
-
-def mapping_files() -> tuple[Path, ...]:
-    """Every registered connector's mapping file, in connector id order."""
-    return tuple(cls.control_mappings for _, cls in sorted(connectors().items())
-                 if cls.control_mappings is not None)
 
 
 def _read_mappings(path: Path) -> dict[str, dict[str, list[str]]]:
