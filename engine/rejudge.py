@@ -135,8 +135,12 @@ def rejudge(session: Session, settings: Settings, *, account_id: str | None = No
             continue
         report.connections += 1
         seen = _seen(session, conn.id, since)
-        for chk in checks:
-            _rejudge_check(session, settings, conn, chk, seen, since, now, apply, report)
+        plans = [(chk, _states(chk, seen, since)) for chk in checks
+                 if any(coll.name in seen for coll in chk.needs)]
+        store = _load(session, settings, conn, [chk.id for chk, _ in plans],
+                      {r.sha256 for _, states in plans for _, _, rows in states for r in rows})
+        for chk, states in plans:
+            _rejudge_check(session, settings, conn, chk, states, store, now, apply, report)
     if check_id is not None and not known:
         raise InvalidInput(f"no connection in scope has a check {check_id}",
                            code="unknown_check")
@@ -167,31 +171,73 @@ def _intervals(rows: Sequence[SnapshotSeen],
             for n, start in enumerate(points)]
 
 
-def _rejudge_check(session: Session, settings: Settings, conn: Connection, chk: Check,
-                   seen: dict[str, list[SnapshotSeen]], since: datetime | None, now: datetime,
-                   apply: bool, report: RejudgeReport) -> None:
+State = tuple[datetime, datetime | None, list[SnapshotSeen]]
+
+
+def _states(chk: Check, seen: dict[str, list[SnapshotSeen]],
+            since: datetime | None) -> list[State]:
+    """Each state of the snapshots `chk` reads (start, end, the pieces current then) in
+    which every one of its collectors had a snapshot."""
     rows = [r for coll in chk.needs for r in seen.get(coll.name, ())]
-    if not rows:
-        return
-    report.checks += 1
     states = []
     for start, end in _intervals(rows, since):
         pieces = [r for r in rows if r.valid_from <= start and (r.valid_to is None
                                                                  or r.valid_to > start)]
         if {r.collector for r in pieces} == {c.name for c in chk.needs}:
             states.append((start, end, pieces))
-    bodies = load_snapshots(session, settings, conn.account_id,
-                            {r.sha256 for _, _, pieces in states for r in pieces})
-    recorded = _recorded(session, conn.id, chk.id, [end or now for _, end, _ in states],
-                         [start for start, _, _ in states])
+    return states
+
+
+@dataclass
+class _Store:
+    """What a connection's rejudge reads once: its stored snapshots (restored once each) and
+    the recorded verdicts of its checks."""
+
+    bodies: dict[str, bytes]
+    versions: dict[str, list[Any]]
+    judged: dict[str, list[Judgement]]
+    values: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def value(self, coll: Collector[Any], sha256: str) -> Any:
+        key = (coll.name, sha256)
+        if key not in self.values:
+            self.values[key] = restore(coll, self.bodies[sha256])
+        return self.values[key]
+
+
+def _load(session: Session, settings: Settings, conn: Connection, check_ids: list[str],
+          hashes: set[str]) -> _Store:
+    versions: dict[str, list[Any]] = defaultdict(list)
+    for row in session.execute(
+            select(Evidence.check_id, Evidence.resource_id, EvidenceVersion.recorded_at,
+                   EvidenceVersion.change, EvidenceVersion.status,
+                   EvidenceVersion.check_version)
+            .join(Evidence, Evidence.id == EvidenceVersion.evidence_id)
+            .where(Evidence.connection_id == conn.id, Evidence.check_id.in_(check_ids))
+            .order_by(EvidenceVersion.recorded_at, EvidenceVersion.id)):
+        versions[row.check_id].append(row)
+    judged: dict[str, list[Judgement]] = defaultdict(list)
+    for j in session.scalars(select(Judgement).where(
+            Judgement.connection_id == conn.id, Judgement.check_id.in_(check_ids))
+            .order_by(Judgement.id)):
+        judged[j.check_id].append(j)
+    return _Store(load_snapshots(session, settings, conn.account_id, hashes), versions, judged)
+
+
+def _rejudge_check(session: Session, settings: Settings, conn: Connection, chk: Check,
+                   states: list[State], store: _Store, now: datetime, apply: bool,
+                   report: RejudgeReport) -> None:
+    report.checks += 1
+    recorded = _recorded(store.versions.get(chk.id, []), store.judged.get(chk.id, []),
+                         [end or now for _, end, _ in states], [start for start, _, _ in states])
     for (start, end, pieces), before in zip(states, recorded, strict=True):
-        if any(r.sha256 not in bodies for r in pieces):
+        if any(r.sha256 not in store.bodies for r in pieces):
             report.failures.append(f"{chk.id} from {start.isoformat()}: a snapshot it read "
                                    "is no longer stored")
             continue
         report.intervals += 1
         try:
-            results = _judge(chk, pieces, bodies)
+            results = _judge(chk, pieces, store)
         except Exception as exc:  # noqa: BLE001 - today's code on an old snapshot: reported
             report.failures.append(f"{chk.id} from {start.isoformat()}: "
                                    f"{exc.__class__.__name__}: {exc}")
@@ -205,8 +251,7 @@ def _rejudge_check(session: Session, settings: Settings, conn: Connection, chk: 
                     manifest, now)
 
 
-def _judge(chk: Check, pieces: Sequence[SnapshotSeen],
-           bodies: dict[str, bytes]) -> dict[str, Result]:
+def _judge(chk: Check, pieces: Sequence[SnapshotSeen], store: _Store) -> dict[str, Result]:
     """The check on one state's snapshots. Pieces of a sharded read are judged shard by shard
     and merged, as the run's parts were."""
     shards = sorted({r.scope.rpartition("@")[2] if "@" in r.scope else "" for r in pieces})
@@ -219,8 +264,7 @@ def _judge(chk: Check, pieces: Sequence[SnapshotSeen],
             if which != shard:
                 continue
             coll = by_name[r.collector]
-            stored[coll].append((base if coll.scoped else None,
-                                 restore(coll, bodies[r.sha256])))
+            stored[coll].append((base if coll.scoped else None, store.value(coll, r.sha256)))
         outcome = judge_stored(chk, stored)
         if outcome.crashed:
             raise RuntimeError("; ".join(outcome.errors) or "the check raised")
@@ -228,20 +272,13 @@ def _judge(chk: Check, pieces: Sequence[SnapshotSeen],
     return results
 
 
-def _recorded(session: Session, connection_id: str, check_id: str, ends: Sequence[datetime],
-              starts: Sequence[datetime]) -> list[dict[str, _Recorded]]:
-    """The verdicts recorded for each state: evidence versions as they stood just before its
-    end (the last sync judging it), overlaid by judgements made since of that state."""
-    versions = session.execute(
-        select(Evidence.resource_id, EvidenceVersion.recorded_at, EvidenceVersion.change,
-               EvidenceVersion.status, EvidenceVersion.check_version)
-        .join(Evidence, Evidence.id == EvidenceVersion.evidence_id)
-        .where(Evidence.connection_id == connection_id, Evidence.check_id == check_id)
-        .order_by(EvidenceVersion.recorded_at, EvidenceVersion.id)).all()
+def _recorded(versions: Sequence[Any], judgements: Sequence[Judgement],
+              ends: Sequence[datetime], starts: Sequence[datetime]) -> list[dict[str, _Recorded]]:
+    """The verdicts recorded for each state: evidence versions (in recorded order) as they
+    stood just before its end (the last sync judging it), overlaid by the judgements made
+    since of that state."""
     judged: dict[datetime, dict[str, _Recorded]] = defaultdict(dict)
-    for j in session.scalars(select(Judgement).where(
-            Judgement.connection_id == connection_id, Judgement.check_id == check_id,
-            Judgement.valid_from.in_(list(starts))).order_by(Judgement.id)):
+    for j in judgements:
         if j.new_status is None:
             judged[j.valid_from][j.resource_id] = _Recorded("", j.new_check_version)
         else:
