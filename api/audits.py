@@ -205,4 +205,5 @@ def period_answer(session: Session, audit: Audit, control_ref: str | None) -> Pe
     answer = audit_period(session, audit, timedelta(seconds=settings().freshness_grace_seconds),
                           control_ids=controls)
     assert audit.period_start is not None and audit.period_end is not None
-    return period_out(audit.id, audit.period_start, audit.period_end, answer)
+    return period_out(audit.id, audit.period_start, audit.period_end, answer,
+                      with_population=control_ref is not None)

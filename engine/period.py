@@ -17,7 +17,7 @@ Everything here is interval arithmetic over half-open spans [start, end) on plai
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -437,17 +437,24 @@ def population_of(resources: Sequence[ResourceFacts], conns: dict[str, Connectio
     grouped: dict[tuple[str, str, str], list[ResourceFacts]] = defaultdict(list)
     for r in resources:
         grouped[(r.integration_id, r.check_id, r.resource_id)].append(r)
+    verified: dict[tuple[str, str], list[datetime]] = {}
     out = []
     for (integration, check_id, resource_id), facts in sorted(grouped.items()):
         seen: list[tuple[Span, str]] = []
-        verified: list[datetime] = []
+        last: list[datetime] = []
         failed = False
         for r in facts:
             conn = conns[r.connection_id]
             spans = intersect(intersect([s for s, _ in r.spans()], [conn.live]), [window])
             seen += [(s, conn.id) for s in spans]
-            runs = [run.finished_at for run in conn.runs if run.verified([check_id])]
-            verified += [t for t in runs if any(s.contains(t) for s in spans)]
+            times = verified.get((conn.id, check_id))
+            if times is None:
+                times = verified[(conn.id, check_id)] = [
+                    run.finished_at for run in conn.runs if run.verified([check_id])]
+            for s in spans:  # the last verifying run inside each span (runs are in order)
+                i = bisect_left(times, s.end) - 1
+                if i >= 0 and times[i] >= s.start:
+                    last.append(times[i])
             failed = failed or bool(intersect([s for s, _ in r.spans(EvidenceStatus.FAILING)],
                                               spans))
         if not seen:
@@ -455,7 +462,7 @@ def population_of(resources: Sequence[ResourceFacts], conns: dict[str, Connectio
         seen.sort()
         first = seen[0][0].start
         out.append(Member(integration, check_id, resource_id, facts[0].resource_type, first,
-                          max(verified, default=first), failed,
+                          max(last, default=first), failed,
                           tuple(merge(s for s, _ in seen)), tuple(seen)))
     return out
 
@@ -487,7 +494,9 @@ def _integration_of(check_id: str) -> str:
     return check_id.split(".", 1)[0]
 
 
-def status_at(timeline: Sequence[tuple[Span, ControlStatus]], at: datetime) -> ControlStatus:
+def timeline_status(timeline: Sequence[tuple[Span, ControlStatus]],
+                    at: datetime) -> ControlStatus:
+    """The status a timeline gives at `at` (not evaluated outside it)."""
     starts = [s.start for s, _ in timeline]
     i = bisect_right(starts, at) - 1
     if i < 0 or not timeline[i][0].contains(at):
@@ -601,12 +610,20 @@ def framework_period(session: Session, account_id: str, framework_id: str, perio
 
 
 def audit_period(session: Session, audit: Audit, grace: timedelta, *,
-                 control_ids: Iterable[str] | None = None) -> PeriodAnswer:
-    """The audit's period over its framework (409 `period_not_set` without one)."""
+                 control_ids: Iterable[str] | None = None,
+                 now: datetime | None = None) -> PeriodAnswer:
+    """The audit's period over its framework, up to `now` while the period is still running
+    (409 `period_not_set` without a period, `period_not_started` before it begins)."""
     if audit.period_start is None or audit.period_end is None:
         raise Conflict(f"audit {audit.id} has no period: a type_ii audit answers its period "
                        "once period_start and period_end are set (PUT /api/v1/audits/{id})",
                        code="period_not_set", type=audit.type.value)
+    whole = period_span(audit.period_start, audit.period_end)
+    now = now or datetime.now(UTC)
+    if now <= whole.start:
+        raise Conflict(f"the period of audit {audit.id} begins on "
+                       f"{audit.period_start.isoformat()}: nothing to answer yet",
+                       code="period_not_started", period_start=audit.period_start.isoformat())
     return framework_period(session, audit.account_id, audit.framework_id,
-                            period_span(audit.period_start, audit.period_end), grace,
+                            Span(whole.start, min(whole.end, now)), grace,
                             control_ids=control_ids)

@@ -23,6 +23,7 @@ from engine.period import (
     Member,
     Outcome,
     PeriodAnswer,
+    period_span,
 )
 from engine.period_alerts import CoverageAlert
 from engine.sampling import MAX_SAMPLE, MAX_SEED, Sample, SampleItem
@@ -44,7 +45,8 @@ AS_OF = ("answer the state as it stood at this instant (ISO 8601, e.g. 2026-03-0
 # --- the period ----------------------------------------------------------------------------
 
 class PeriodQuery(QueryModel):
-    control_id: ControlRef | None = Field(None, description="only this control (`CC6.1`)")
+    control_id: ControlRef | None = Field(None, description="only this control (`CC6.1`), "
+                                          "with its population listed")
 
 
 class GapRunOut(BaseModel):
@@ -115,7 +117,9 @@ class ControlPeriodOut(BaseModel):
     exceptions: list[ExceptionOut]
     gaps: list[GapOut]
     population_size: int
-    population: list[PopulationMemberOut]
+    population: list[PopulationMemberOut] | None = Field(
+        description="listed when one control is asked for (`?control_id=`); else null, as a "
+        "large estate's populations over a whole framework run to many thousands")
 
 
 class PeriodOut(BaseModel):
@@ -124,7 +128,9 @@ class PeriodOut(BaseModel):
     period_start: date
     period_end: date = Field(description="the period runs up to 00:00 UTC of this day")
     starts_at: datetime
-    ends_at: datetime
+    ends_at: datetime = Field(description="the end of the period, or now while it runs: "
+                              "shares are of the time so far")
+    complete: bool = Field(description="false while the period is still running")
     freshness_grace_seconds: int = Field(description="a result is fresh for its connection's "
                                          "sync period plus this grace")
     controls: list[ControlPeriodOut]
@@ -168,7 +174,7 @@ def member_out(m: Member) -> PopulationMemberOut:
                                first_seen=m.first_seen, last_seen=m.last_seen, failed=m.failed)
 
 
-def control_period_out(c: ControlPeriod) -> ControlPeriodOut:
+def control_period_out(c: ControlPeriod, with_population: bool) -> ControlPeriodOut:
     return ControlPeriodOut(
         control_id=c.control.id, title=c.control.title, automated=c.automated,
         integrations=list(c.integrations), period_seconds=_seconds(c.period.length),
@@ -176,14 +182,18 @@ def control_period_out(c: ControlPeriod) -> ControlPeriodOut:
         operating_time=c.operating_share if c.automated else None,
         operating_seconds=_seconds(c.operating),
         exceptions=[exception_out(e) for e in c.exceptions], gaps=[gap_out(g) for g in c.gaps],
-        population_size=len(c.population), population=[member_out(m) for m in c.population])
+        population_size=len(c.population),
+        population=[member_out(m) for m in c.population] if with_population else None)
 
 
-def period_out(audit_id: str, start: date, end: date, answer: PeriodAnswer) -> PeriodOut:
+def period_out(audit_id: str, start: date, end: date, answer: PeriodAnswer,
+               with_population: bool) -> PeriodOut:
     return PeriodOut(audit_id=audit_id, framework_id=answer.framework_id, period_start=start,
                      period_end=end, starts_at=answer.period.start, ends_at=answer.period.end,
+                     complete=answer.period.end == period_span(start, end).end,
                      freshness_grace_seconds=_seconds(answer.grace),
-                     controls=[control_period_out(c) for c in answer.controls])
+                     controls=[control_period_out(c, with_population)
+                               for c in answer.controls])
 
 
 # --- samples -------------------------------------------------------------------------------

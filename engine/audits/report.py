@@ -43,7 +43,7 @@ from engine.models.audit import (
     FindingStatus,
     ReviewStatus,
 )
-from engine.period import audit_period
+from engine.period import audit_period, period_span
 from engine.settings import get_settings
 
 SHORT_NAMES = {"iso27001": "ISO/IEC 27001"}
@@ -116,7 +116,7 @@ def render(session: Session, audit: Audit, now: datetime) -> str:
 
     out += _summary(audit, progress, reviews, fw.controls, found, requests, view, pushed)
     out += _control_table(controls, reviews, view, pushed)
-    out += _period(session, audit)
+    out += _period(session, audit, now)
     out += _findings(found, fw.controls)
     out += _requests(requests)
     out += _evidence(view, pushed)
@@ -309,18 +309,22 @@ def _evidence(view: EvidenceView,
     return lines
 
 
-def _period(session: Session, audit: Audit) -> list[str]:
+def _period(session: Session, audit: Audit, now: datetime) -> list[str]:
     """Type II: each automated control over the audit's period (engine/period.py)."""
     lines = ["## Operation Over the Period", ""]
     if audit.period_start is None or audit.period_end is None:
         why = ("a Type I audit covers a point in time" if audit.type.value == "type_i" else
                "set period_start and period_end to report coverage over the period")
         return [*lines, f"No period is set ({why}).", ""]
+    whole = period_span(audit.period_start, audit.period_end)
+    if whole.start >= now:
+        return [*lines, f"The period begins on {audit.period_start.isoformat()}.", ""]
     grace = timedelta(seconds=get_settings().freshness_grace_seconds)
-    answer = audit_period(session, audit, grace)
+    answer = audit_period(session, audit, grace, now=now)
     automated = [c for c in answer.controls if c.automated]
+    so_far = " so far: the period is still running" if whole.end > now else ""
     lines += [f"From {_when(answer.period.start)} up to {_when(answer.period.end)} "
-              f"({answer.period.length.days} days). A test result counts as fresh for its "
+              f"({answer.period.length.days} days{so_far}). A test result counts as fresh for its "
               f"connection's sync period plus {int(grace.total_seconds())} s; coverage is the "
               "share of the period with a fresh result, operating time the share with a fresh "
               "passing one.", "",

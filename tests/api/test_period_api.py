@@ -68,6 +68,7 @@ def test_both_sides_answer_the_scenarios_period_and_other_accounts_get_404(
                            headers=auth))
     assert (period["starts_at"], period["ends_at"]) == ("2026-01-01T00:00:00Z",
                                                         "2026-06-30T00:00:00Z")
+    assert period["complete"] is True
     [cc61] = period["controls"]
     assert cc61["control_id"] == "CC6.1" and cc61["automated"] and cc61["integrations"] == [
         "aws"]
@@ -93,7 +94,8 @@ def test_both_sides_answer_the_scenarios_period_and_other_accounts_get_404(
         (bucket("archive"), at(ARCHIVE_FROM), at(179), False)}
 
     whole = ok(client.get(f"/api/v1/audits/{audit['id']}/period", headers=auth))
-    assert next(c for c in whole["controls"] if c["control_id"] == "CC6.1") == cc61
+    assert next(c for c in whole["controls"] if c["control_id"] == "CC6.1") == {
+        **cc61, "population": None}
     assert any(not c["automated"] and c["coverage"] is None for c in whole["controls"])
 
     auditor = accepted_auditor(settings, audit["id"])
@@ -289,3 +291,25 @@ def test_a_coverage_hole_shows_on_the_status_endpoint_and_metrics(client, auth, 
     assert uncovered and float(uncovered[0].split()[-1]) >= 1
     with session_factory(settings)() as s:
         assert s.scalar(select(func.count()).select_from(AuditActivity)) == 1
+
+
+def test_a_running_period_is_answered_so_far_and_a_future_one_not_yet(client, auth):
+    today = datetime.now(UTC).date()
+    running = create_audit(client, auth, period_start=(today - timedelta(days=10)).isoformat(),
+                           period_end=(today + timedelta(days=10)).isoformat())
+    before = datetime.now(UTC)
+    period = ok(client.get(f"/api/v1/audits/{running['id']}/period?control_id=CC6.1",
+                           headers=auth))
+    assert period["complete"] is False
+    assert before <= when(period["ends_at"]) <= datetime.now(UTC)
+    [cc61] = period["controls"]
+    assert cc61["period_seconds"] < 10 * 86400 + 86400
+    report = ok(client.post(f"/api/v1/audits/{running['id']}/report", headers=auth))["report"]
+    assert "the period is still running" in report
+
+    future = create_audit(client, auth, period_start=(today + timedelta(days=1)).isoformat(),
+                          period_end=(today + timedelta(days=30)).isoformat())
+    refused(client.get(f"/api/v1/audits/{future['id']}/period", headers=auth), 409,
+            "period_not_started")
+    report = ok(client.post(f"/api/v1/audits/{future['id']}/report", headers=auth))["report"]
+    assert f"The period begins on {(today + timedelta(days=1)).isoformat()}." in report

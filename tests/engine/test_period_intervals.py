@@ -20,9 +20,9 @@ from engine.period import (
     control_period,
     intersect,
     merge,
-    status_at,
     status_timeline,
     subtract,
+    timeline_status,
     total,
 )
 
@@ -126,8 +126,8 @@ def test_the_status_timeline_rolls_up_live_resources_only():
     assert timeline == [(span(0, 2), ControlStatus.PASSING), (span(2, 4), ControlStatus.FAILING),
                         (span(4, 8), ControlStatus.PASSING),
                         (span(8, 10), ControlStatus.NOT_EVALUATED)]
-    assert status_at(timeline, d(3)) is ControlStatus.FAILING
-    assert status_at(timeline, d(-1)) is ControlStatus.NOT_EVALUATED
+    assert timeline_status(timeline, d(3)) is ControlStatus.FAILING
+    assert timeline_status(timeline, d(-1)) is ControlStatus.NOT_EVALUATED
 
 
 def test_exceptions_name_each_failed_resource_and_how_its_failure_ended():
