@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ __all__ = [
     "store_manifests",
     "store_snapshots",
 ]
+
+log = logging.getLogger(__name__)
 
 LEVEL = 3
 """zstandard's level: its default, a good ratio at hundreds of MB/s."""
@@ -112,14 +115,21 @@ def scope_key(scope: str | None, shard: Shard, shardable: bool) -> str:
 
 def pieces_of(collected: Mapping[Collector[Any], Collected],
               shard: Shard = WHOLE) -> dict[Collector[Any], list[Piece]]:
-    """Each collector's pieces (one per scope it read), encoded and hashed."""
+    """Each collector's pieces (one per scope it read), encoded and hashed. A collector whose
+    snapshot has no JSON form (its return type unresolvable or unserialisable: a connector
+    bug) is left out and logged; its checks' evidence then names no snapshot."""
     found: dict[Collector[Any], list[Piece]] = {}
     for coll, got in collected.items():
         pieces = []
-        for scope, value in got.pieces:
-            raw = canonical(coll, value)
-            pieces.append(Piece(coll.name, scope_key(scope, shard, coll.shardable),
-                                hashlib.sha256(raw).hexdigest(), raw))
+        try:
+            for scope, value in got.pieces:
+                raw = canonical(coll, value)
+                pieces.append(Piece(coll.name, scope_key(scope, shard, coll.shardable),
+                                    hashlib.sha256(raw).hexdigest(), raw))
+        except Exception:  # noqa: BLE001 - the sync goes on; the snapshot is not kept
+            log.warning("the snapshot of collector %s cannot be stored", coll.name,
+                        exc_info=True)
+            continue
         found[coll] = sorted(pieces, key=lambda p: p.scope)
     return found
 

@@ -31,6 +31,7 @@ from connectors.base import (
     check,
     collector,
 )
+from connectors.runner import Collected
 from engine import registry
 from engine.db import Job, session_factory
 from engine.maintenance import prune_history
@@ -45,7 +46,7 @@ from engine.models import (
     Trigger,
 )
 from engine.settings import Settings
-from engine.snapshots import canonical, load_snapshot, object_key, restore
+from engine.snapshots import canonical, load_snapshot, object_key, pieces_of, restore
 from engine.sync import request_sync, run_sync
 from tests.engine import fake
 
@@ -368,3 +369,16 @@ def _sample_dataclass(cls: type, depth: int, typevars: dict[str, Any]) -> Any:
     hints = get_type_hints(cls)
     return cls(**{f.name: sample(hints[f.name], depth + 1, typevars)
                   for f in dataclasses.fields(cls) if f.init})
+
+
+@collector()
+def collect_untyped(session):  # type: ignore[no-untyped-def]  # a connector bug: no type
+    return [1, 2]
+
+
+def test_a_snapshot_without_a_declared_type_is_not_kept_and_the_sync_goes_on(caplog):
+    got = {collect_untyped: Collected(((None, [1, 2]),), True),
+           collect_doors: Collected((("eu", [Door("a", "eu", True, True)]),), True)}
+    pieces = pieces_of(got)
+    assert list(pieces) == [collect_doors]
+    assert "collect_untyped cannot be stored" in caplog.text
