@@ -155,7 +155,10 @@ def write_pending(session: Session) -> int:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
+    """The transaction's last writes: its other changes are flushed first, so the head's row
+    lock is the last lock it takes and is held only for the three statements and the commit."""
     if session.info.get(_PENDING):
+        session.flush()
         write_pending(session)
 
 
@@ -165,37 +168,35 @@ def _after_transaction_end(session: Session, transaction: Any) -> None:
         session.info.pop(_PENDING, None)
 
 
-# A batch is read from the newest rows (ids above the mark, by the primary key), each then
-# matched to its check by one primary-key probe (a scalar subquery, which the planner keeps as
-# such): joined the other way, a planner misled by stale statistics of a large first sync
-# scans the whole id range once per evidence row, or every evidence row once per version.
+# A batch is the newest rows (ids above the mark, by the primary key: a range closed on both
+# ends, so even a generic plan scans the index, not the table) of this account, run and
+# store time: `now` is taken once per stored check, so only a store of another check of the
+# same run in the very same microsecond could share it, and then both entries cover both
+# batches (each still verifies). Matching rows to their check by a join instead costs a probe
+# per row and, on a large first sync's stale statistics, plans quadratic.
 # The digest of one evidence_version row: every column the record depends on, spelled by
-# Postgres the same way at write and at verify (jsonb text is deterministic for a value).
-_ROW_DIGEST = """encode(sha256(convert_to(jsonb_build_array(
-    v.id, v.evidence_id, v.account_id, v.run_id, v.change, v.status, v.title, v.data,
-    v.content_hash, extract(epoch FROM v.recorded_at))::text, 'UTF8')), 'hex')"""
+# Postgres the same way at write and at verify (the title's length makes the fields
+# unambiguous; jsonb text escapes control characters).
+_ROW_DIGEST = """encode(sha256(convert_to(concat_ws(chr(31),
+    v.id, v.evidence_id, v.account_id, coalesce(v.run_id, ''), v.change, v.status,
+    length(v.title), v.title, v.data, v.content_hash, extract(epoch FROM v.recorded_at)),
+    'UTF8')), 'hex')"""
 
 _BATCH_DIGEST = """
-SELECT (SELECT count(*) FROM v) AS n,
-       (SELECT encode(sha256(convert_to(coalesce(
-            string_agg(id::text || ' ' || digest, E'\\n' ORDER BY id), ''), 'UTF8')), 'hex')
-        FROM v) AS rows_sha256,
-       (SELECT coalesce(json_agg(json_build_array(lo, hi) ORDER BY lo), '[]'::json)
-        FROM (SELECT min(id) AS lo, max(id) AS hi
-              FROM (SELECT id, id - row_number() OVER (ORDER BY id) AS island FROM v) s
-              GROUP BY island) r) AS ids
+SELECT count(*) AS n, min(id) AS lo, max(id) AS hi,
+       encode(sha256(convert_to(coalesce(
+           string_agg(id::text || ' ' || digest, E'\\n' ORDER BY id), ''), 'UTF8')), 'hex')
+           AS rows_sha256
+FROM v
 """
 
 _BATCH = text(f"""
-WITH recent AS MATERIALIZED (
-    SELECT v.id, v.evidence_id, {_ROW_DIGEST} AS digest
+WITH v AS MATERIALIZED (
+    SELECT v.id, {_ROW_DIGEST} AS digest
     FROM evidence_version v
-    WHERE v.id > :after_id AND v.account_id = :account_id AND v.recorded_at = :now
+    WHERE v.id > :after_id AND v.id <= (SELECT max(id) FROM evidence_version)
+      AND v.account_id = :account_id AND v.recorded_at = :now
       AND v.run_id IS NOT DISTINCT FROM CAST(:run_id AS text)
-), v AS MATERIALIZED (
-    SELECT r.id, r.digest FROM recent r
-    WHERE (SELECT e.check_id FROM evidence e
-           WHERE e.id = r.evidence_id AND e.connection_id = :connection_id) = :check_id
 )
 {_BATCH_DIGEST}
 """)  # noqa: S608 (built of constants only)
@@ -204,11 +205,21 @@ _COVERED = text(f"""
 WITH v AS (
     SELECT v.id, {_ROW_DIGEST} AS digest
     FROM evidence_version v
-    JOIN unnest(CAST(:lo AS bigint[]), CAST(:hi AS bigint[])) AS r(lo, hi)
-      ON v.id BETWEEN r.lo AND r.hi
+    WHERE v.id BETWEEN :first AND :last
+      AND EXISTS (SELECT 1 FROM unnest(CAST(:lo AS bigint[]), CAST(:hi AS bigint[])) AS r(lo, hi)
+                  WHERE v.id BETWEEN r.lo AND r.hi)
 )
 {_BATCH_DIGEST}
 """)  # noqa: S608 (built of constants only)
+
+_ISLANDS = text("""
+SELECT min(id) AS lo, max(id) AS hi
+FROM (SELECT v.id, v.id - row_number() OVER (ORDER BY v.id) AS island
+      FROM evidence_version v
+      WHERE v.id BETWEEN :lo AND :hi AND v.account_id = :account_id AND v.recorded_at = :now
+        AND v.run_id IS NOT DISTINCT FROM CAST(:run_id AS text)) s
+GROUP BY island ORDER BY lo
+""")
 
 _MISSING = text("""
 SELECT i FROM unnest(CAST(:lo AS bigint[]), CAST(:hi AS bigint[])) AS r(lo, hi),
@@ -228,14 +239,17 @@ def append_versions(session: Session, *, account_id: str, connection_id: str, ch
                     run_id: str | None, now: datetime, after_id: int) -> None:
     """Record the evidence versions one store of one check just wrote (ids above `after_id`,
     stamped `now`) as one entry: their id ranges and the digest of their rows."""
-    batch = session.execute(_BATCH, {
-        "after_id": after_id, "account_id": account_id, "now": now, "run_id": run_id,
-        "connection_id": connection_id, "check_id": check_id}).one()
+    where = {"account_id": account_id, "now": now, "run_id": run_id}
+    batch = session.execute(_BATCH, {"after_id": after_id, **where}).one()
     if not batch.n:
         return
+    ids = [[batch.lo, batch.hi]]
+    if batch.hi - batch.lo + 1 != batch.n:  # one statement's ids are contiguous, mostly
+        ids = [list(r) for r in session.execute(_ISLANDS, {"lo": batch.lo, "hi": batch.hi,
+                                                          **where})]
     append(session, account_id, LedgerKind.EVIDENCE_VERSIONS, {
         "run_id": run_id, "connection_id": connection_id, "check_id": check_id,
-        "versions": batch.n, "ids": batch.ids, "rows_sha256": batch.rows_sha256,
+        "versions": batch.n, "ids": ids, "rows_sha256": batch.rows_sha256,
     }, subject=f"{connection_id}/{check_id}", now=now)
 
 
@@ -448,7 +462,8 @@ def _batch_differs(session: Session, entry: LedgerEntry) -> str | None:
     recorded = json.loads(entry.content)
     ranges = recorded.get("ids") or []
     params = {"lo": [r[0] for r in ranges], "hi": [r[1] for r in ranges]}
-    found = session.execute(_COVERED.bindparams(*_RANGES), params).one()
+    bounds = {"first": min(params["lo"], default=0), "last": max(params["hi"], default=-1)}
+    found = session.execute(_COVERED.bindparams(*_RANGES), {**params, **bounds}).one()
     if found.n != recorded.get("versions"):
         missing = session.scalars(_MISSING.bindparams(*_RANGES), params).all()
         return (f"it covers {recorded.get('versions')} evidence versions but {found.n} remain"

@@ -440,3 +440,31 @@ def test_every_account_is_verified_by_itself(factory, connection_id):
     assert verify(factory).ok
     broken = verify(factory, account_id="other").broken
     assert broken is not None and (broken.account_id, broken.seq) == ("other", 1)
+
+
+def test_a_batch_with_gaps_in_its_ids_records_each_range(factory, connection_id):
+    sync(factory, connection_id)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    with factory() as s, s.begin():
+        mark = ledger.version_mark(s)
+        evidence_id = s.scalar(text("SELECT min(id) FROM evidence"))
+        for skip in (False, True):
+            if skip:  # another writer took ids in between
+                s.execute(text("SELECT nextval('evidence_version_id_seq')"))
+            s.execute(text(
+                "INSERT INTO evidence_version (evidence_id, account_id, run_id, change, status, "
+                "title, data, content_hash, recorded_at) VALUES (:e, 'acme', 'run-x', 'changed', "
+                "'passing', 'Widget a is locked', '{\"locked\": true}', 'h', :t)"),
+                {"e": evidence_id, "t": later})
+        ledger.append_versions(s, account_id=ACME, connection_id=connection_id,
+                               check_id="fake.widget.locked", run_id="run-x", now=later,
+                               after_id=mark)
+    batch = entries(factory)[-1]
+    ids = json.loads(batch.content)["ids"]
+    assert len(ids) == 2 and ids[0][0] == ids[0][1] == mark + 1
+    assert ids[1][0] == ids[1][1] == mark + 3
+    assert verify(factory).ok
+    as_superuser(factory, "DELETE FROM evidence_version WHERE id = :id", id=mark + 3)
+    broken = verify(factory).broken
+    assert broken is not None and broken.seq == batch.seq
+    assert f"missing ids {mark + 3}" in broken.reason
