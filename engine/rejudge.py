@@ -163,10 +163,13 @@ def _seen(session: Session, connection_id: str,
 
 def _intervals(rows: Sequence[SnapshotSeen],
                since: datetime | None) -> list[tuple[datetime, datetime | None]]:
-    """Each distinct state of `rows`: from each change (or `since`) to the next."""
+    """Each distinct state of `rows`, from one change to the next; with `since`, those that
+    ended after it (the one current at `since` keeps its own start, so a judgement of it is
+    found again whatever `since` a later rejudge is given)."""
     points = sorted({r.valid_from for r in rows} | {r.valid_to for r in rows if r.valid_to})
     if since is not None:
-        points = sorted({p for p in points if p > since} | {since})
+        before = [p for p in points if p <= since]
+        points = before[-1:] + [p for p in points if p > since]
     return [(start, points[n + 1] if n + 1 < len(points) else None)
             for n, start in enumerate(points)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -74,9 +74,10 @@ def test_rejudge_reports_exactly_the_verdicts_the_new_rule_changes_without_the_p
     }  # side: open then locked and alarmed: v2 agrees with v1 everywhere
     assert [c.valid_to for c in report.changes if c.valid_from == third] == [None, None]
 
-    with factory() as s:
-        since = rejudge(s, settings, connection_id=connection_id, since=third)
-    assert verdicts(since) == {v for v in verdicts(report) if v[1] == third}
+    for moment in (third, third + timedelta(seconds=1)):  # the state current then, whole
+        with factory() as s:
+            since = rejudge(s, settings, connection_id=connection_id, since=moment)
+        assert verdicts(since) == {v for v in verdicts(report) if v[1] == third}
 
 
 def test_apply_records_judgements_and_rejudged_versions_and_a_second_rejudge_finds_nothing(
