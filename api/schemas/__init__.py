@@ -7,6 +7,7 @@ of their own. The OpenAPI document keys schemas by class name, so every model ha
     custom_integrations  seed 003: custom integrations and configuration parameters
     apikeys, push        seed 002: API keys and evidence push
     audits, auditor      seed 001: the customer and the auditor side of an audit
+    ledger               the ledger's checkpoint-signing key and signed checkpoints
 
 Field names are the seed's where a seed fixes the shape (seed 000's `connectionId` and
 `sync_frequency`, seed 003's `confName`) and snake_case everywhere else (docs/DEVELOPING.md,
