@@ -28,6 +28,7 @@ from connectors.aws import (
     rds,
     s3,
     securityhub,
+    vpc,
 )
 from connectors.aws.session import AwsCredentials, AwsSession
 from connectors.base import AuthType, Category, Connector, PermissionMissing
@@ -119,6 +120,7 @@ class AwsConnector(Connector):
         ec2.instance_profile_attached,
         iam_access.identity_federation,
         macie.macie_enabled,
+        vpc.vpc_peering_least_access,
     )
     max_parallel = 8
 

@@ -91,7 +91,34 @@ def seed_cis(seeder: Seeder, account_id: str, expected: Expected,
     created += _seed_monitoring(seeder, account_id, root, expected)
     created += _seed_network(seeder, account_id, expected)
     created += _seed_account(seeder, account_id, root, expected)
+    created += _seed_peering(seeder, account_id, expected)
     return created
+
+
+# (requester, accepter, the route prod's main table sends through it, what 5.5 concludes)
+PEERINGS = (("acme-prod-vpc", "acme-staging-vpc", "10.30.0.0/16", FAILING),  # the whole VPC
+            ("acme-prod-vpc", "acme-shared-services", "10.50.1.0/24", PASSING))  # one subnet
+
+
+def _seed_peering(seeder: Seeder, account_id: str, expected: Expected) -> int:
+    region = seeder.region(0)
+    ec2 = seeder.client("ec2", region)
+    vpcs = {t["Value"]: v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]
+            for t in v.get("Tags", []) if t["Key"] == "Name"}
+    verdicts = {}
+    for requester, accepter, destination, verdict in PEERINGS:
+        peering = ec2.create_vpc_peering_connection(
+            VpcId=vpcs[requester], PeerVpcId=vpcs[accepter],
+        )["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+        ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=peering)
+        table = ec2.describe_route_tables(Filters=[
+            {"Name": "vpc-id", "Values": [vpcs[requester]]},
+            {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
+        ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock=destination,
+                         VpcPeeringConnectionId=peering)
+        verdicts[f"arn:aws:ec2:{region}:{account_id}:vpc-peering-connection/{peering}"] = verdict
+    expected["aws.ec2.vpc_peering_least_access"] = verdicts
+    return len(PEERINGS)
 
 
 def _seed_account(seeder: Seeder, account_id: str, root: str, expected: Expected) -> int:

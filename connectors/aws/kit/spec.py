@@ -218,6 +218,7 @@ VPCS = (
     Vpc(None, 0, None, "ALL"),
     Vpc("acme-prod-vpc", 0, "10.20.0.0/16", "REJECT"),
     Vpc("acme-staging-vpc", 0, "10.30.0.0/16", "ACCEPT"),
+    Vpc("acme-shared-services", 0, "10.50.0.0/16", "ALL"),  # peered with prod (CIS 5.5)
     Vpc(None, 1, None, None),
     Vpc("acme-eu-vpc", 1, "10.40.0.0/16", "ALL"),
 )

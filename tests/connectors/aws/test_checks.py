@@ -78,7 +78,7 @@ def test_connector_lists_the_first_twenty_seven_checks_then_the_cis_ones():
         "aws.rds.automated_backups", "aws.rds.auto_minor_version_upgrade",
         "aws.elbv2.https_listeners", "aws.lambda.function_url_auth",
     ]
-    assert len(AwsConnector.checks) == 75
+    assert len(AwsConnector.checks) == 76
     mapped = yaml.safe_load(AwsConnector.control_mappings.read_text())
     for chk in AwsConnector.checks:  # every check declares its CIS numbers
         assert list(chk.benchmarks.get("cis_aws", ())) == mapped[chk.id].get("cis_aws", []), \

@@ -1,12 +1,14 @@
-"""The CIS AWS v3.0 recommendations added last (1.2, 1.18, 1.21, 2.1.3), on plain snapshots."""
+"""The CIS AWS v3.0 recommendations added last (1.2, 1.18, 1.21, 2.1.3, 5.5), on plain
+snapshots."""
 
 from __future__ import annotations
 
-from connectors.aws import account, ec2, iam_access, macie
+from connectors.aws import account, ec2, iam_access, macie, vpc
 from connectors.aws.account import SecurityContact
 from connectors.aws.ec2 import Instance
 from connectors.aws.iam_access import IdentityProviders
 from connectors.aws.macie import RegionMacie
+from connectors.aws.vpc import PeeringConnection
 from connectors.base import Status
 
 ACCOUNT = "123456789012"
@@ -66,3 +68,26 @@ def test_macie_must_be_enabled_in_each_region():
                                           "Macie is paused in eu-west-1",
                                           "Macie is not enabled in ap-south-1"]
     assert results[1].resource_id == f"aws:account:{ACCOUNT}:region:eu-west-1"
+
+
+def peering(*destinations):
+    return PeeringConnection(
+        peering_id="pcx-1", arn=f"arn:aws:ec2:us-east-1:{ACCOUNT}:vpc-peering-connection/pcx-1",
+        region="us-east-1", status="active",
+        requester={"vpc_id": "vpc-a", "owner_id": ACCOUNT, "cidr": "10.20.0.0/16"},
+        accepter={"vpc_id": "vpc-b", "owner_id": ACCOUNT, "cidr": "10.30.0.0/16"},
+        routes=[{"route_table_id": "rtb-1", "destination": d} for d in destinations])
+
+
+def test_peering_routes_to_a_whole_vpc_or_everywhere_fail_and_subnets_pass():
+    for destinations, status in ((["10.30.1.0/24"], Status.PASSING),
+                                 ([], Status.PASSING),
+                                 (["10.30.0.0/16"], Status.FAILING),  # the accepter's block
+                                 (["10.20.0.0/16"], Status.FAILING),  # the requester's
+                                 (["10.30.1.0/24", "0.0.0.0/0"], Status.FAILING)):
+        [result] = vpc.vpc_peering_least_access.judge([peering(*destinations)])
+        assert result.status is status, destinations
+        assert result.data["routes"] == [{"route_table_id": "rtb-1", "destination": d}
+                                         for d in destinations]
+    [wide] = vpc.vpc_peering_least_access.judge([peering("10.30.0.0/16")])
+    assert "routed to whole VPCs: 10.30.0.0/16 in rtb-1" in wide.title
