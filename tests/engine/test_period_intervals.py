@@ -176,3 +176,20 @@ def test_the_population_merges_connections_and_is_last_seen_at_the_last_verifyin
 
 def test_the_open_end_is_far_but_arithmetic_on_it_still_works():
     assert FOREVER + DAY > FOREVER
+
+
+def test_each_connection_is_fresh_for_its_own_period_and_all_live_ones_must_be():
+    hourly = ConnectionFacts("h", "aws", d(0), None, HOUR + timedelta(minutes=10),
+                             tuple(run(f"h{n}", d(0) + n * HOUR) for n in range(24)
+                                   if n not in (5, 6, 7)))
+    okta = ConnectionFacts("d", "okta", d(0), None, DAY + HOUR, (run("d0", d(0.5)),))
+    checks = [CHECK, "okta.policy.mfa_required"]
+    result = control_period(CONTROL, checks, [hourly, okta], [], span(0, 1))
+    lapse_start = d(0) + 4 * HOUR + HOUR + timedelta(minutes=10)
+    paused, pending = (GapCause.SCHEDULE_PAUSED, "h"), (GapCause.FIRST_SYNC_PENDING, "d")
+    assert [(g.span, [(c.kind, c.connection_id) for c in g.causes]) for g in result.gaps] == [
+        (Span(d(0), lapse_start), [pending]),
+        (Span(lapse_start, d(0) + 8 * HOUR), [paused, pending]),
+        (Span(d(0) + 8 * HOUR, d(0.5)), [pending])]
+    assert result.covered == 12 * HOUR
+    assert result.integrations == ("aws", "okta")
