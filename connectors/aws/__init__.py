@@ -57,9 +57,12 @@ class AwsConnector(Connector):
                    "and admin policies; CloudTrail, GuardDuty, AWS Config and KMS rotation; "
                    "EBS encryption, security groups, VPC flow logs and IMDSv2; RDS encryption, "
                    "exposure and backups; load balancer TLS and Lambda function URLs; and the "
-                   "CIS AWS Foundations Benchmark v3.0: the root user, policies through "
-                   "groups, account-level S3 Block Public Access, EFS encryption, CloudTrail "
-                   "data events, the monitoring alarms, Security Hub and network ACLs.")
+                   "CIS AWS Foundations Benchmark v3.0, one property a check: the root user, "
+                   "the password policy, policies through groups, Access Analyzer, the "
+                   "security contact, identity federation, instance profiles, account-level "
+                   "S3 Block Public Access, Macie, EFS encryption, CloudTrail data events, the "
+                   "monitoring alarms, Security Hub, network ACLs, security groups per address "
+                   "family and VPC peering routes.")
     credentials_model = AwsCredentials
     config_model = AwsConfig
     checks = (

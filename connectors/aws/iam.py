@@ -300,28 +300,28 @@ def access_key_rotation(report: CredentialReport, summary: AccountSummary) -> It
     root_data = {"user": _REPORT_ROOT_ROW, "max_age_days": MAX_ACCESS_KEY_AGE_DAYS,
                  "active_access_keys": [_key_age(k, now) for k in root or []]}
     row = _root_key_row(summary, root, root_data)
-    owners = [(u.name, u.arn, u.active_keys) for u in report.users]
+    owners = [(u.name, f"User {u.name}", u.arn, u.active_keys) for u in report.users]
     if row is not None:
         yield row
     else:
-        owners.insert(0, ("root", summary.root_arn, root or []))
-    for name, arn, active in owners:
+        owners.insert(0, (_REPORT_ROOT_ROW, "The root user", summary.root_arn, root or []))
+    for name, who, arn, active in owners:
         keys = [_key_age(k, now) for k in active]
-        data = {"user": _REPORT_ROOT_ROW if arn == summary.root_arn else name,
-                "active_access_keys": keys, "max_age_days": MAX_ACCESS_KEY_AGE_DAYS}
+        data = {"user": name, "active_access_keys": keys,
+                "max_age_days": MAX_ACCESS_KEY_AGE_DAYS}
         if not keys:  # as Prowler reports it: no key to rotate, a pass
             yield Result.of(arn, passing=True, data=data,
-                            title=f"User {name} has no active access key")
+                            title=f"{who} has no active access key")
             continue
         stale = [k for k in keys if k["age_days"] is not None
                  and k["age_days"] > MAX_ACCESS_KEY_AGE_DAYS]
         if stale:
-            title = (f"User {name} has access keys older than {MAX_ACCESS_KEY_AGE_DAYS} days: "
+            title = (f"{who} has access keys older than {MAX_ACCESS_KEY_AGE_DAYS} days: "
                      + ", ".join(f"key {k['key']} is {_plural(k['age_days'], 'day')} old"
                                  for k in stale))
         else:
             oldest = max((k["age_days"] for k in keys if k["age_days"] is not None), default=0)
-            title = (f"User {name}'s active access keys are at most "
+            title = (f"{who}'s active access keys are at most "
                      f"{_plural(oldest, 'day')} old")
         yield Result.of(arn, passing=not stale, title=title, data=data)
 
@@ -383,18 +383,17 @@ def single_active_access_key(report: CredentialReport,
     root = root_access_keys(report, summary)
     row = _root_key_row(summary, root, {"user": _REPORT_ROOT_ROW,
                                         "active_access_keys": [k.slot for k in root or []]})
-    owners = [(u.name, u.arn, u.active_keys) for u in report.users]
+    owners = [(u.name, f"User {u.name}", u.arn, u.active_keys) for u in report.users]
     if row is not None:
         yield row
     else:
-        owners.insert(0, ("root", summary.root_arn, root or []))
-    for name, arn, keys in owners:
+        owners.insert(0, (_REPORT_ROOT_ROW, "The root user", summary.root_arn, root or []))
+    for name, who, arn, keys in owners:
         active = [k.slot for k in keys]
-        data = {"user": _REPORT_ROOT_ROW if arn == summary.root_arn else name,
-                "active_access_keys": active}
-        title = (f"User {name} has {len(active)} active access keys" if len(active) > 1
-                 else f"User {name} has one active access key" if active
-                 else f"User {name} has no active access key")
+        data = {"user": name, "active_access_keys": active}
+        title = (f"{who} has {len(active)} active access keys" if len(active) > 1
+                 else f"{who} has one active access key" if active
+                 else f"{who} has no active access key")
         yield Result.of(arn, passing=len(active) <= 1, title=title, data=data)
 
 

@@ -46,6 +46,7 @@ def test_the_root_user_without_keys_passes_rotation_and_single_key():
 def test_the_root_users_keys_are_judged_from_its_report_row():
     stale = judge(iam.access_key_rotation, root_row(120), keys_present=True)
     assert stale.status is Status.FAILING and "120 days old" in stale.title
+    assert stale.title.startswith("The root user has access keys older than 90 days")
     assert stale.data["user"] == "<root_account>"
     assert judge(iam.access_key_rotation, root_row(5), keys_present=True).status \
         is Status.PASSING
