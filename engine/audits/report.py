@@ -43,7 +43,7 @@ from engine.models.audit import (
     FindingStatus,
     ReviewStatus,
 )
-from engine.period import audit_period, period_span
+from engine.period import Cause, audit_period, period_span
 from engine.settings import get_settings
 
 SHORT_NAMES = {"iso27001": "ISO/IEC 27001"}
@@ -343,15 +343,19 @@ def _period(session: Session, audit: Audit, now: datetime) -> list[str]:
             lines.append(f"- **Exception, {c.control.id}:** {_when(e.span.start)} to "
                          f"{_when(e.span.end)}: {failed or 'no resource named'}.")
         for g in c.gaps:
-            causes = "; ".join(
-                cause.kind.explanation
-                + (f" ({cause.integration_id}, {_plural(len(cause.runs), 'failed run')}"
-                   + (f": {_inline(cause.runs[-1].error)}" if cause.runs[-1].error else "")
-                   + ")" if cause.runs else f" ({cause.integration_id})"
-                   if cause.integration_id else "") for cause in g.causes)
             lines.append(f"- **Gap, {c.control.id}:** {_when(g.span.start)} to "
-                         f"{_when(g.span.end)}: {causes}.")
+                         f"{_when(g.span.end)}: {'; '.join(map(_cause, g.causes))}.")
     return [*lines, ""]
+
+
+def _cause(cause: Cause) -> str:
+    """Why a gap opened, in words: the integration, and the failed runs with the last error."""
+    where = [cause.integration_id] if cause.integration_id else []
+    if cause.runs:
+        last = cause.runs[-1].error
+        where.append(_plural(len(cause.runs), "failed run") + (f": {_inline(last)}" if last
+                                                              else ""))
+    return cause.kind.explanation + (f" ({', '.join(where)})" if where else "")
 
 
 def _checkpoints(session: Session, audit: Audit) -> list[str]:

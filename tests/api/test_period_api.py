@@ -114,6 +114,8 @@ def test_both_sides_answer_the_scenarios_period_and_other_accounts_get_404(
     row = f"| CC6.1 | {COVERED / timedelta(days=180):.2%} | "
     assert row in report, report
     assert f"{bucket('exports')} (`aws.s3.bucket_default_encryption`) failed" in report
+    assert f"(aws, 7 failed runs: {OUTAGE_ERROR})" in report
+    assert "the integration was disconnected (aws)" in report
 
 
 def test_samples_are_drawn_from_the_population_reproducibly_and_logged(client, auth,
