@@ -203,9 +203,12 @@ def _audit_page(audit_id: str, status: int = 200, **forms: Any) -> ResponseRetur
     with account_session() as session:
         audit = audits.get_audit(session, g.account_id, audit_id)
         detail = audits.audit_detail(session, audit)
+        requests = audits.evidence_requests(session, audit)
+        files = {pid: pushed.get_pushed(session, g.account_id, pid).evidence.filename
+                 for pid in {r.response_pushed_id for r in requests} if pid}
         return _html("detail.html", status, audit=audit, detail=detail,
                      framework=audits.framework(audit.framework_id),
-                     requests=audits.evidence_requests(session, audit),
+                     requests=requests, files=files,
                      findings=audits.findings(session, audit), next_step=NEXT_STEP,
                      auditor_words=AUDITOR_WORDS, done=DONE.get(request.args.get("done", "")),
                      invite_form=forms.get("invite_form"), problem=forms.get("problem"))

@@ -4,7 +4,7 @@ invitation travels through the outbound mail path (a Celery worker delivering to
 server); the auditor opens the magic link from that mail, marks a control and requests evidence;
 the customer answers by uploading a file (through the push path, onto moto's S3); the auditor
 files a finding and completes the audit; the customer downloads the report and it holds the
-finding and the uploaded file's SHA-256."""
+finding and the uploaded file's SHA-256. Draws docs/screenshots/console-audit.png."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import boto3
 import pytest
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -28,7 +29,7 @@ from cli.wiring import api_app
 from engine.settings import Settings
 from tests.audits.conftest import Inbox
 from tests.conftest import running_worker, serve, settings_env
-from tests.console.browser import chromium, page_width
+from tests.console.browser import chromium, page_width, screenshot
 from tests.console.conftest import login_link
 from tests.emulators import free_port
 
@@ -75,10 +76,12 @@ def wait_for(driver: WebDriver, css: str) -> WebElement:
 
 def click(driver: WebDriver, button_text: str, *, loads: bool = True) -> None:
     """Press a button; when it sends a form that answers a page, wait for that page."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script("window.beforeSubmit = true")  # a new page does not have it
     driver.find_element(By.XPATH, f"//button[normalize-space()='{button_text}']").click()
     if loads:
-        WebDriverWait(driver, WAIT).until(ec.staleness_of(old))
+        WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
+            lambda d: d.execute_script("return document.readyState === 'complete' "
+                                       "&& !window.beforeSubmit"))
 
 
 def test_a_whole_audit_from_the_console_and_the_portal(flow, tmp_path):
@@ -170,6 +173,8 @@ def test_a_whole_audit_from_the_console_and_the_portal(flow, tmp_path):
         assert "Jane Smith (auditor) moved the audit to Complete" in activity
         assert "answered an evidence request on CC6.1" in activity
         assert page_width(driver, 390) <= 390
+        driver.execute_script("window.scrollTo(0, 0)")
+        screenshot(driver, "console-audit", 1280, max_height=2600)
         click(driver, "Download the report", loads=False)
         report = downloads / f"{audit_path.rsplit('/', 1)[1]}-report.md"
         WebDriverWait(driver, WAIT).until(lambda _: report.exists())

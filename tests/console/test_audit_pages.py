@@ -277,6 +277,7 @@ def test_an_upload_answers_the_request_through_the_push_path(db, store_settings)
     assert stored["Body"].read() == content
     html = page(browser, answer.headers["Location"])
     assert "Your answer is sent" in html and digest in html and "(verified)" in html
+    assert "the file <strong>access review.csv</strong>" in html
 
     # A second request answered with the file pushed before; another account's id is refused.
     second = ask(cfg, audit_id, control="CC7.2")
