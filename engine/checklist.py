@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connectors.base import CheckMetadata, Connector, Severity
+from engine.frameworks import catalog as load_frameworks_catalog
 from engine.registry import connectors
 
 # Short column labels; a framework not named here is labelled from its id (cis_x → CIS X).
@@ -246,7 +247,9 @@ def render_details(connector: ConnectorChecks) -> list[Panel]:
 
 def print_checks(markdown: bool = False, console: Console | None = None) -> int:
     """`evidence checks`: the catalog as tables with each check's risk and remediation, or as
-    markdown for docs/checks.md."""
+    markdown for docs/checks.md. Loads the framework catalog first, so a mapping that does not
+    resolve fails here, naming its file and check."""
+    load_frameworks_catalog()
     catalog = check_catalog()
     if markdown:
         print(render_markdown(catalog), end="")
