@@ -212,3 +212,10 @@ def test_the_controls_endpoint_lists_the_new_frameworks_controls_with_their_chec
     assert "aws.iam.access_key_rotation" in cis["cis_aws-1.14"]["checks"]
     assert cis["cis_aws-1.14"]["controlName"] == "Ensure access keys are rotated every 90 days " \
         "or less"
+
+
+def test_every_framework_and_control_id_fits_the_columns_that_store_them():
+    # control_result, control_result_history, audit_control, evidence_lineage: String(32)
+    for fw in catalog().frameworks.values():
+        assert len(fw.id) <= 32
+        assert all(len(c.id) <= 32 for c in fw.controls.values()), fw.id
