@@ -544,8 +544,9 @@ class Facts:
 
 
 def load_facts(session: Session, account_id: str, checks: Iterable[str], period: Span,
-               grace: timedelta) -> Facts:
-    """The connections, runs and evidence versions of `checks` that bear on `period`."""
+               grace: timedelta, *, evidence: bool = True) -> Facts:
+    """The connections, runs and (unless `evidence` is false: freshness alone) evidence
+    versions of `checks` that bear on `period`."""
     checks = sorted(set(checks))
     integrations = sorted({_integration_of(k) for k in checks})
     rows = session.scalars(select(Connection).where(
@@ -572,6 +573,8 @@ def load_facts(session: Session, account_id: str, checks: Iterable[str], period:
     conns = [ConnectionFacts(c.id, c.integration_id, c.created_at, c.disconnected_at,
                              window_of(c, grace), tuple(runs[c.id]), runs_from) for c in rows]
     by_id = {c.id: c for c in conns}
+    if not evidence:
+        return Facts(conns, [])
     states: dict[int, list[State]] = defaultdict(list)
     meta: dict[int, tuple[str, str, str, str]] = {}
     for v in session.execute(_VERSIONS, {
@@ -595,9 +598,10 @@ class PeriodAnswer:
 
 
 def framework_period(session: Session, account_id: str, framework_id: str, period: Span,
-                     grace: timedelta, *, control_ids: Iterable[str] | None = None
-                     ) -> PeriodAnswer:
-    """Every control of the framework (or those named) over the period."""
+                     grace: timedelta, *, control_ids: Iterable[str] | None = None,
+                     evidence: bool = True) -> PeriodAnswer:
+    """Every control of the framework (or those named) over the period (`evidence` false:
+    coverage and gaps alone, no evidence read)."""
     cat = catalog()
     fw = cat.frameworks[framework_id]
     wanted = set(control_ids) if control_ids is not None else None
@@ -609,7 +613,8 @@ def framework_period(session: Session, account_id: str, framework_id: str, perio
     controls = [c for c in sorted(fw.controls.values(), key=lambda c: c.sort_key)
                 if wanted is None or c.id in wanted]
     facts = load_facts(session, account_id,
-                       (k for c in controls for k in checks_of.get(c.id, [])), period, grace)
+                       (k for c in controls for k in checks_of.get(c.id, [])), period, grace,
+                       evidence=evidence)
     return PeriodAnswer(fw.id, period, grace, [
         control_period(c, sorted(checks_of.get(c.id, [])), facts.connections, facts.resources,
                        period) for c in controls])

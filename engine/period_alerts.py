@@ -137,7 +137,8 @@ def period_controls_uncovered(session: Session, now: datetime,
     found: Counter[tuple[str, GapCause]] = Counter()
     instant = Span(now - timedelta(microseconds=1), now)
     for audit in current_audits(session, now.astimezone(UTC).date()):
-        answer = framework_period(session, audit.account_id, audit.framework_id, instant, grace)
+        answer = framework_period(session, audit.account_id, audit.framework_id, instant, grace,
+                                  evidence=False)
         for control in answer.controls:
             # A control of an integration the account never connected is not an alert.
             if control.integrations and control.gaps and control.gaps[-1].causes:
