@@ -331,6 +331,8 @@ def cause_segments(conns: Sequence[tuple[ConnectionFacts, Sequence[str]]]
 
 
 def stale_cause(conn: ConnectionFacts, checks: Sequence[str], stale: Span) -> Cause:
+    """Why the connection had no fresh result over `stale`: runs failed (or errored on the
+    checks) since its last fresh one, its first sync had not completed, or no run ran."""
     good = [r for r in conn.runs if r.verified(checks) and r.finished_at <= stale.start]
     since = good[-1].finished_at if good else None
     bad = tuple(RunRef(r.id, r.status, r.finished_at, r.error) for r in conn.runs
