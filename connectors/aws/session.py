@@ -90,6 +90,8 @@ def refuse_unserved(response: Any = None, operation: Any = None, **_: Any) -> No
     code = str((parsed or {}).get("Error", {}).get("Code", ""))
     if not code.isdigit() or "html" not in str(http.headers.get("content-type", "")).lower():
         return  # an AWS error document (it names its error code): translated as usual
+    if b"<html" not in (http.content or b"")[:512].lower():
+        return  # a body-less answer (a HEAD's 404) is the resource missing, not the operation
     service = operation.service_model.service_name if operation is not None else "?"
     name = operation.name if operation is not None else "?"
     raise ServiceNotServed(f"the endpoint does not serve AWS {service} {name} (HTTP "

@@ -340,3 +340,20 @@ def test_valid_credentials_parse_and_never_print_the_secret():
     assert credentials.endpoint_url == "http://127.0.0.1:5000"
     for text in (str(credentials), repr(credentials)):
         assert SECRET_ACCESS_KEY not in text and "EXAMPLETOKEN" not in text
+
+
+def test_only_an_operation_the_emulator_lacks_is_not_served(aws_endpoint):
+    session = connect({"access_key_id": ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY,
+                       "regions": REGIONS, "endpoint_url": aws_endpoint}).session()
+    with pytest.raises(ServiceNotServed, match="accessanalyzer ListAnalyzers"):
+        with session.service("accessanalyzer") as client:
+            client.list_analyzers()
+    # a missing resource is still the provider's own answer, whatever its shape
+    with pytest.raises(ConnectorError) as missing:
+        with session.service("s3") as client:
+            client.head_bucket(Bucket="acme-no-such-bucket")
+    assert type(missing.value) is ConnectorError and missing.value.details["aws_code"] == "404"
+    with pytest.raises(ConnectorError) as contact:
+        with session.service("account") as client:
+            client.get_alternate_contact(AlternateContactType="SECURITY")
+    assert contact.value.details["aws_code"] == "ResourceNotFoundException"
