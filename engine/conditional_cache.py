@@ -68,7 +68,8 @@ class PostgresConditionalCache:
                 stmt = insert(ConditionalCacheEntry).values([
                     {"connection_id": self.connection_id, "url": url, "scope": scope,
                      "etag": a.etag, "headers": dict(a.headers), "body": a.body,
-                     "size": len(a.body), "stored_at": now} for url, a in changed.items()])
+                     "size": len(a.body), "stored_at": now}
+                    for url, a in sorted(changed.items())])  # one lock order for every part
                 session.execute(stmt.on_conflict_do_update(
                     index_elements=[ConditionalCacheEntry.connection_id,
                                     ConditionalCacheEntry.url],
