@@ -292,6 +292,19 @@ def test_an_upload_answers_the_request_through_the_push_path(db, store_settings)
     with unit_of_work(cfg) as session:
         assert session.get_one(EvidenceRequest, second).response_pushed_id == obj.id
 
+    # A complete audit is read-only: the page says so, an upload is refused, nothing stored.
+    with unit_of_work(cfg) as session:
+        audit = audits.get_audit(session, "acme", audit_id)
+        audits.update_audit(session, audit, CUSTOMER,
+                            audits.AuditChanges(status=AuditStatus.FINDINGS))
+        audits.complete_audit(session, audit, AUDITOR)
+    third = f"/console/audits/{audit_id}/requests/{second}"
+    assert 'id="read-only"' in page(browser, third) and 'id="file"' not in page(browser, third)
+    late = browser.post(f"{third}/upload", data={"csrf_token": token, "file": (
+        io.BytesIO(b"late"), "late.csv", "text/csv")})
+    assert late.status_code == 409 and "complete and read-only" in late.get_data(as_text=True)
+    assert count(cfg, EvidenceObject) == 1
+
 
 def test_findings_activity_and_the_report_download(sign_in, settings):
     client = sign_in("acme")
