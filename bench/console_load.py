@@ -3,8 +3,9 @@ account with 10,000 evidence rows, behind gunicorn on loopback.
 
 Seeds the account as bench/api_load.py does (one AWS connection, `--rows` current evidence rows,
 their control results), signs a browser-like client in through a login link, then sends each
-endpoint `--requests` requests from `--clients` threads (closed loop) and prints p50/p99 per
-endpoint and each page's cost as a multiple of the JSON evidence list (target: at most 2×).
+endpoint `--requests` requests from `--clients` threads (closed loop, the endpoints taken in
+turn so the machine's load weighs on all alike) and prints p50/p99 per endpoint and each
+page's cost as a multiple of the JSON evidence list (target: at most 2×).
 No asserts.
 
     python bench/console_load.py [--rows 10000] [--requests 300] [--clients 4] [--workers 2]
@@ -62,20 +63,24 @@ def signed_in(base: str, settings: Settings) -> requests.Session:
     return http
 
 
-def measure(base: str, path: str, clients: list[requests.Session], n: int) -> list[float]:
-    """Latencies (s) of `n` GETs of `path`, spread over the clients (one thread each)."""
+def measure(base: str, clients: list[requests.Session], n: int) -> dict[str, list[float]]:
+    """Latencies (s) of `n` GETs of every endpoint, spread over the clients (one thread each),
+    the endpoints taken in turn (each thread starting at another one), so a change in the
+    machine's load while the bench runs weighs on every endpoint alike."""
 
-    def run(http: requests.Session) -> list[float]:
-        out = []
-        for _ in range(n // len(clients)):
+    def run(start: int, http: requests.Session) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {name: [] for name, _ in ENDPOINTS}
+        for i in range(n // len(clients) * len(ENDPOINTS)):
+            name, path = ENDPOINTS[(start + i) % len(ENDPOINTS)]
             sent = time.perf_counter()
             answer = http.get(base + path, timeout=60, allow_redirects=False)
-            out.append(time.perf_counter() - sent)
+            out[name].append(time.perf_counter() - sent)
             assert answer.status_code == 200, (path, answer.status_code)
         return out
 
     with ThreadPoolExecutor(len(clients)) as pool:
-        return [t for part in pool.map(run, clients) for t in part]
+        parts = list(pool.map(run, range(len(clients)), clients))
+    return {name: [t for part in parts for t in part[name]] for name, _ in ENDPOINTS}
 
 
 def main() -> None:
@@ -108,10 +113,8 @@ def main() -> None:
             clients = [signed_in(url, settings) for _ in range(args.clients)]
             for http in clients:
                 http.headers.update(bearer)  # the JSON API reads the bearer, the console the cookie
-            for _, path in ENDPOINTS:  # warm every worker up
-                measure(url, path, clients, 4 * args.workers * len(clients))
-            results = {name: measure(url, path, clients, args.requests)
-                       for name, path in ENDPOINTS}
+            measure(url, clients, 4 * args.workers * len(clients))  # warm every worker up
+            results = measure(url, clients, args.requests)
     report(results, args)
 
 

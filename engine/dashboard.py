@@ -376,6 +376,10 @@ def _check_tallies(session: Session, account_id: str,
             Connection.status != ConnectionStatus.DISCONNECTED]
     if connection_id is not None:
         live.append(Connection.id == connection_id)
+    # Grouping by sorting would order every row's check id by the database's collation (the
+    # costliest step of the page, unseen by the planner's cost model); hashing them is several
+    # times cheaper, so sorting is off for this one statement.
+    session.execute(text("SET LOCAL enable_sort = off"))
     rows = session.execute(
         select(Evidence.check_id, Evidence.status, func.count())
         .select_from(Connection)
@@ -384,7 +388,8 @@ def _check_tallies(session: Session, account_id: str,
                              Evidence.status.in_([EvidenceStatus.PASSING, EvidenceStatus.FAILING,
                                                   EvidenceStatus.ERROR])))
         .where(*live)
-        .group_by(Evidence.check_id, Evidence.status)).tuples()
+        .group_by(Evidence.check_id, Evidence.status)).tuples().all()
+    session.execute(text("SET LOCAL enable_sort TO DEFAULT"))
     found: dict[str, dict[EvidenceStatus, int]] = defaultdict(dict)
     for check_id, status, n in rows:
         found[check_id][status] = n
