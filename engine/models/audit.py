@@ -24,9 +24,9 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from engine.models.core import TS, Base, new_id
+from engine.models.core import TS, Base, EvidenceStatus, _enum, new_id
 
 
 def _pg_enum(cls: type[StrEnum], name: str, *, native: bool = True) -> Enum:
@@ -149,7 +149,8 @@ class Audit(Base):
     __table_args__ = (
         Index("ix_audit_account_created", "account_id", "created_at"),
         CheckConstraint("period_start IS NULL AND period_end IS NULL OR "
-                        "period_start < period_end AND type = 'type_ii'",
+                        "period_start IS NOT NULL AND period_end IS NOT NULL "
+                        "AND period_start < period_end AND type = 'type_ii'",
                         name="ck_audit_period"),
     )
 
@@ -233,7 +234,8 @@ class AuditControl(Base):
 
 
 class EvidenceRequest(Base):
-    """Evidence an auditor asked for, and the customer's answer (a URL or a pushed object)."""
+    """Evidence an auditor asked for, and the customer's answer (a URL, a pushed object, or
+    collected evidence)."""
 
     __tablename__ = "evidence_request"
 
@@ -255,6 +257,40 @@ class EvidenceRequest(Base):
     response_note: Mapped[str | None] = mapped_column(Text)
     responded_by: Mapped[str | None] = mapped_column(String(200))
     responded_at: Mapped[datetime | None] = mapped_column(TS)
+    evidence_items: Mapped[list[EvidenceRequestItem]] = relationship(
+        order_by="EvidenceRequestItem.position", lazy="selectin", cascade="all, delete-orphan")
+    """An answer with collected evidence: the items as they stood when it was given."""
+
+
+class EvidenceRequestItem(Base):
+    """One piece of collected evidence an answer names, frozen at answer time: the evidence
+    row and its version then, with their check, resource, status and SHA-256 copied, so a later
+    sync (or the evidence's removal) never changes what was answered. Not foreign keys to
+    evidence on purpose: the reference outlives whatever happens to the row."""
+
+    __tablename__ = "evidence_request_item"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("evidence_request.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("account.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    evidence_id: Mapped[int] = mapped_column(BigInteger)
+    version_id: Mapped[int] = mapped_column(
+        BigInteger, comment="the evidence_version current when the answer was given")
+    connection_id: Mapped[str] = mapped_column(String(64))
+    integration_id: Mapped[str] = mapped_column(String(64))
+    check_id: Mapped[str] = mapped_column(String(200))
+    resource_id: Mapped[str] = mapped_column(Text)
+    resource_type: Mapped[str] = mapped_column(String(100))
+    status: Mapped[EvidenceStatus] = mapped_column(_enum(EvidenceStatus, "evidence_status"))
+    title: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    collected_at: Mapped[datetime] = mapped_column(
+        TS, comment="when the engine recorded this version of the evidence")
+    verified_at: Mapped[datetime | None] = mapped_column(
+        TS, comment="the check's last verification before the answer (an unchanged re-sync "
+                    "verifies without a new version)")
 
 
 class Finding(Base):

@@ -315,3 +315,23 @@ def test_a_running_period_is_answered_so_far_and_a_future_one_not_yet(client, au
             "period_not_started")
     report = ok(client.post(f"/api/v1/audits/{future['id']}/report", headers=auth))["report"]
     assert f"The period begins on {(today + timedelta(days=1)).isoformat()}." in report
+
+
+def test_the_database_refuses_a_period_the_api_would_refuse(settings, db):
+    from datetime import date
+
+    from sqlalchemy.exc import IntegrityError
+
+    from engine.models.audit import Audit, AuditType
+
+    now = datetime.now(UTC)
+    for kind, start, end in ((AuditType.TYPE_I, date(2026, 1, 1), date(2026, 6, 30)),
+                             (AuditType.TYPE_II, date(2026, 6, 30), date(2026, 1, 1)),
+                             (AuditType.TYPE_II, date(2026, 1, 1), None)):
+        with session_factory(settings)() as s:
+            ensure_account(s, "acme")
+            s.add(Audit(account_id="acme", framework_id="soc2", type=kind, title="t",
+                        created_by="test", created_at=now, updated_at=now, period_start=start,
+                        period_end=end))
+            with pytest.raises(IntegrityError, match="ck_audit_period"):
+                s.flush()

@@ -28,7 +28,8 @@ def upgrade() -> None:
     op.create_check_constraint(
         'ck_audit_period', 'audit',
         "period_start IS NULL AND period_end IS NULL OR "
-        "period_start < period_end AND type = 'type_ii'")
+        "period_start IS NOT NULL AND period_end IS NOT NULL "
+        "AND period_start < period_end AND type = 'type_ii'")
 
 
 def downgrade() -> None:
