@@ -44,7 +44,7 @@ from sqlalchemy.types import BigInteger
 
 from engine.errors import InvalidInput
 from engine.models.audit import ActivityType, AuditActivity
-from engine.models.core import SyncRun
+from engine.models.core import EvidenceVersion, SyncRun
 from engine.models.ledger import (
     LedgerCheckpoint,
     LedgerEntry,
@@ -448,10 +448,14 @@ class Verdict:
     head_sha256: str
     broken: Break | None = None
     checkpoint: CheckpointVerdict | None = None
+    unrecorded: tuple[int, ...] = ()
+    """The first evidence_version ids that no entry covers (rows added behind its back)."""
+    unrecorded_count: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.broken is None and (self.checkpoint is None or self.checkpoint.ok)
+        return (self.broken is None and not self.unrecorded_count
+                and (self.checkpoint is None or self.checkpoint.ok))
 
 
 _RANGES = bindparam("lo", type_=ARRAY(BigInteger)), bindparam("hi", type_=ARRAY(BigInteger))
@@ -559,6 +563,7 @@ def verify(session: Session, account_id: str, *, checkpoint: Mapping[str, Any] |
     cp_length = int(checkpoint["length"]) if checkpoint is not None else None
     cp_head: str | None = None
     prev, seq, broken = GENESIS, 0, None
+    covered: list[tuple[int, int]] = []
     for entry in _entries(session, account_id):
         reason = _entry_differs(session, entry, seq + 1, prev)
         if reason is not None:
@@ -566,6 +571,8 @@ def verify(session: Session, account_id: str, *, checkpoint: Mapping[str, Any] |
                            reason)
             break
         seq, prev = entry.seq, entry.entry_sha256
+        if entry.kind == LedgerKind.EVIDENCE_VERSIONS.value:
+            covered.extend((lo, hi) for lo, hi in json.loads(entry.content)["ids"])
         if seq == cp_length:
             cp_head = prev
     head = session.get(LedgerHead, account_id)
@@ -579,7 +586,32 @@ def verify(session: Session, account_id: str, *, checkpoint: Mapping[str, Any] |
     if checkpoint is not None:
         verdict = _checkpoint_verdict(session, account_id, checkpoint, cp_head, broken, seq,
                                       settings)
-    return Verdict(account_id, seq, prev, broken, verdict)
+    unrecorded, count = _unrecorded(session, account_id, covered) if broken is None else ([], 0)
+    return Verdict(account_id, seq, prev, broken, verdict, tuple(unrecorded), count)
+
+
+def _unrecorded(session: Session, account_id: str,
+                covered: list[tuple[int, int]]) -> tuple[list[int], int]:
+    """The account's evidence versions since its first recorded one that no entry covers:
+    every version is written with its entry, so one without is a row added behind the ledger's
+    back. (Versions from before the ledger existed are older than the first covered one.)"""
+    if not covered:
+        return [], 0
+    spans = iter(sorted(covered))
+    lo, hi = next(spans)
+    found: list[int] = []
+    count = 0
+    ids = session.scalars(select(EvidenceVersion.id).where(
+        EvidenceVersion.account_id == account_id, EvidenceVersion.id >= lo)
+        .order_by(EvidenceVersion.id).execution_options(yield_per=10_000))
+    for version_id in ids:
+        while version_id > hi:
+            lo, hi = next(spans, (2**63, 2**63))  # past the last: nothing covers the rest
+        if version_id < lo:
+            count += 1
+            if len(found) < 5:
+                found.append(version_id)
+    return found, count
 
 
 def _checkpoint_verdict(session: Session, account_id: str, document: Mapping[str, Any],
@@ -634,6 +666,12 @@ def describe(verdict: Verdict) -> list[str]:
     else:
         b = verdict.broken
         lines = [f"BROKEN {b.account_id}: entry {b.seq} ({b.kind}): {b.reason}"]
+    if verdict.unrecorded_count:
+        lines.append(f"UNRECORDED {verdict.account_id}: {verdict.unrecorded_count} evidence "
+                     "versions are covered by no ledger entry (ids "
+                     + ", ".join(map(str, verdict.unrecorded))
+                     + (", …" if verdict.unrecorded_count > len(verdict.unrecorded) else "")
+                     + "): added behind the ledger's back")
     cp = verdict.checkpoint
     if cp is not None:
         lines.append(f"checkpoint of {verdict.account_id} at {cp.length} entries: "

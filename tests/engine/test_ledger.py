@@ -468,3 +468,22 @@ def test_a_batch_with_gaps_in_its_ids_records_each_range(factory, connection_id)
     broken = verify(factory).broken
     assert broken is not None and broken.seq == batch.seq
     assert f"missing ids {mark + 3}" in broken.reason
+
+
+def test_an_evidence_version_added_behind_the_ledgers_back_is_named(factory, connection_id):
+    sync(factory, connection_id)
+    with factory() as s, s.begin():
+        evidence_id = s.scalar(text("SELECT min(id) FROM evidence"))
+        forged = [s.scalar(text(
+            "INSERT INTO evidence_version (evidence_id, account_id, run_id, change, status, "
+            "title, data, content_hash, recorded_at) VALUES (:e, 'acme', NULL, 'changed', "
+            "'passing', 'Widget b is locked', '{}', 'h', now()) RETURNING id"),
+            {"e": evidence_id}) for _ in range(2)]
+    verdict = verify(factory)
+    assert verdict.broken is None and not verdict.ok
+    assert (verdict.unrecorded, verdict.unrecorded_count) == (tuple(forged), 2)
+    assert ledger.describe(verdict)[1].startswith("UNRECORDED acme: 2 evidence versions are "
+                                                  f"covered by no ledger entry (ids {forged[0]}")
+    fake.ESTATE["widgets"] = {"a": False}
+    sync(factory, connection_id)  # later batches are covered; the forged rows stay named
+    assert verify(factory).unrecorded == tuple(forged)
