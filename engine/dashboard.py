@@ -302,12 +302,20 @@ def _checks_of(serving: dict[str, list[str]], count: ControlCount,
             if check_id in checks]
 
 
-_by_catalog: dict[int, tuple[Catalog, dict[str, list[str]], dict[str, int]]] = {}
-"""Per catalog (the process keeps one per set of connectors): the mapping inverted and the
-controls' catalog order, worked out once rather than on every page."""
+@dataclass(frozen=True)
+class _CatalogView:
+    """What the pages need of a catalog, worked out once per catalog rather than per page."""
+
+    serving: dict[str, list[str]]
+    """Control key -> the checks that serve it (the mapping inverted), sorted."""
+    ordered: list[tuple[Control, str, tuple[str, ...]]]
+    """Every mapped control in catalog order, with its key and the checks serving it."""
 
 
-def _catalog_view(cat: Catalog) -> tuple[dict[str, list[str]], dict[str, int]]:
+_by_catalog: dict[int, tuple[Catalog, _CatalogView]] = {}
+
+
+def _catalog_view(cat: Catalog) -> _CatalogView:
     hit = _by_catalog.get(id(cat))
     if hit is None or hit[0] is not cat:
         serving: dict[str, list[str]] = defaultdict(list)
@@ -316,17 +324,19 @@ def _catalog_view(cat: Catalog) -> tuple[dict[str, list[str]], dict[str, int]]:
             for control in mapped:
                 serving[control.key].append(check_id)
                 controls[control.key] = control
-        order = {key: n for n, key in enumerate(sorted(
-            controls, key=lambda k: controls[k].sort_key))}
+        for checks in serving.values():
+            checks.sort()
+        ordered = [(controls[k], k, tuple(serving[k]))
+                   for k in sorted(controls, key=lambda k: controls[k].sort_key)]
         if len(_by_catalog) > 8:
             _by_catalog.clear()
-        hit = _by_catalog[id(cat)] = (cat, dict(serving), order)
-    return hit[1], hit[2]
+        hit = _by_catalog[id(cat)] = (cat, _CatalogView(dict(serving), ordered))
+    return hit[1]
 
 
 def _serving(cat: Catalog) -> dict[str, list[str]]:
     """Control key -> the checks that serve it (the catalog's mapping, inverted)."""
-    return _catalog_view(cat)[0]
+    return _catalog_view(cat).serving
 
 
 def control_counts(session: Session, account_id: str, cat: Catalog,
@@ -336,28 +346,21 @@ def control_counts(session: Session, account_id: str, cat: Catalog,
     default every mapped check, with its results summed over its checks and its status by the
     same rule), rolled up here from the per-check tallies a page reads anyway: one small
     GROUP BY instead of a join of every evidence row with every control its check serves."""
-    serving, order = _catalog_view(cat)
     pushed = pushed_counts(session, account_id)
-    found: list[Control] = []
-    for check_id, mapped in cat.check_controls.items():
-        if check_ids is not None and check_id not in check_ids:
+    counts = []
+    none = (0, 0, 0)
+    for control, _key, served in _catalog_view(cat).ordered:
+        counted = served if check_ids is None else tuple(c for c in served if c in check_ids)
+        if not counted:
             continue
-        found.extend(mapped)
-    counts = {}
-    for control in found:
-        if control.key in counts:
-            continue
-        sums, counted = [0, 0, 0], []
-        for check_id in serving[control.key]:
-            if check_ids is None or check_id in check_ids:
-                counted.append(check_id)
-                for n, value in enumerate(tallies.get(check_id, (0, 0, 0))):
-                    sums[n] += value
-        p, f, e = sums
-        counts[control.key] = ControlCount(control, status_of(p, f, e), p, f, e,
-                                           pushed.get((control.framework_id, control.id), 0),
-                                           checks=tuple(sorted(counted)))
-    return sorted(counts.values(), key=lambda c: order[c.control.key])
+        p = f = e = 0
+        for check_id in counted:
+            tp, tf, te = tallies.get(check_id, none)
+            p, f, e = p + tp, f + tf, e + te
+        counts.append(ControlCount(control, status_of(p, f, e), p, f, e,
+                                   pushed.get((control.framework_id, control.id), 0),
+                                   checks=counted))
+    return counts
 
 
 def _current(account_id: str, connection_id: str | None) -> list[object]:
