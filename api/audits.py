@@ -160,14 +160,15 @@ def list_evidence_requests(path: AuditPath) -> Reply:
 @bp.post("/<audit_id>/evidence-requests/<request_id>/respond",
          responses={200: EvidenceRequestReply, 409: ErrorBody, 422: ErrorBody})
 def respond_to_request(path: RequestPath, body: RespondRequest) -> Reply:
-    """Answer an evidence request with a URL or a pushed evidence object."""
+    """Answer an evidence request with a URL, a pushed evidence object, or collected evidence
+    (`evidence_ids`, frozen with each item's version and SHA-256 as they stand now)."""
     with unit_of_work(settings()) as session:
         audit = audits.get_audit(session, principal().account_id, path.audit_id,
                                  for_update=True)
         req = audits.respond_to_request(
             session, audit, _actor(), path.request_id,
             evidence_file_url=body.evidence_file_url, pushed_evidence_id=body.pushed_evidence_id,
-            sha256=body.sha256, note=body.note)
+            evidence_ids=body.evidence_numbers(), sha256=body.sha256, note=body.note)
         return dump(EvidenceRequestReply(data=request_out(req)))
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from api.fields import When
-from engine.audits import AuditDetail, AuditorAccess, Progress
+from engine.audits import MAX_ANSWER_ITEMS, AuditDetail, AuditorAccess, Progress
 from engine.models.audit import (
     Audit,
     AuditActivity,
@@ -20,6 +20,7 @@ from engine.models.audit import (
     AuditStatus,
     AuditType,
     EvidenceRequest,
+    EvidenceRequestItem,
     Finding,
     FindingSeverity,
     FindingStatus,
@@ -27,6 +28,7 @@ from engine.models.audit import (
     RequestStatus,
     RevokeReason,
 )
+from engine.models.core import EvidenceStatus
 
 # --- field types ---------------------------------------------------------------------------
 
@@ -115,27 +117,47 @@ class InviteRequest(BaseModel):
     firm: Name | None = None
 
 
+EvidenceId = Annotated[str, Field(min_length=4, max_length=21, pattern=r"^ev-[1-9][0-9]{0,17}$",
+                                  description="collected evidence, `ev-…` as the evidence "
+                                  "list and the auditor's view name it",
+                                  examples=["ev-42"])]
+
+
 class RespondRequest(BaseModel):
-    """A URL (optionally with the SHA-256 you computed for its file), or a pushed evidence
-    object (`evo-…` or its SHA-256) whose hash the engine verified."""
+    """A URL (optionally with the SHA-256 you computed for its file), a pushed evidence
+    object (`evo-…` or its SHA-256) whose hash the engine verified, or collected evidence of
+    this account (`evidence_ids`: each item is recorded with its current version and SHA-256,
+    so a later sync does not change the answer)."""
 
     model_config = ConfigDict(extra="forbid")
 
     evidence_file_url: str | None = Field(None, max_length=2000, pattern=URL_PATTERN)
     pushed_evidence_id: str | None = Field(None, min_length=1, max_length=100,
                                            pattern=ID_PATTERN)
+    evidence_ids: list[EvidenceId] | None = Field(
+        None, min_length=1, max_length=MAX_ANSWER_ITEMS,
+        description=f"1 to {MAX_ANSWER_ITEMS} pieces of collected evidence, each named once")
     sha256: str | None = Field(None, pattern=SHA256_PATTERN,
                                description="with a URL: the file's SHA-256 as you computed it")
     note: Text | None = None
 
     @model_validator(mode="after")
     def _one_answer(self) -> RespondRequest:
-        if (self.evidence_file_url is None) == (self.pushed_evidence_id is None):
-            raise ValueError("send exactly one of evidence_file_url or pushed_evidence_id")
-        if self.sha256 is not None and self.pushed_evidence_id is not None:
-            raise ValueError("sha256 goes with evidence_file_url; a pushed object's hash is "
-                             "the one the engine verified")
+        sent = (self.evidence_file_url, self.pushed_evidence_id, self.evidence_ids)
+        if sum(a is not None for a in sent) != 1:
+            raise ValueError("send exactly one of evidence_file_url, pushed_evidence_id or "
+                             "evidence_ids")
+        if self.sha256 is not None and self.evidence_file_url is None:
+            raise ValueError("sha256 goes with evidence_file_url; a pushed object's or "
+                             "collected evidence's hash is the one the engine computed")
+        if self.evidence_ids is not None and len(set(self.evidence_ids)) != len(
+                self.evidence_ids):
+            raise ValueError("name each piece of evidence once in evidence_ids")
         return self
+
+    def evidence_numbers(self) -> list[int] | None:
+        """`evidence_ids` as the engine numbers evidence."""
+        return None if self.evidence_ids is None else [int(e[3:]) for e in self.evidence_ids]
 
 
 class ActivityQuery(BaseModel):
@@ -267,9 +289,28 @@ class FindingListReply(BaseModel):
     data: list[FindingOut]
 
 
+class AnsweredEvidenceOut(BaseModel):
+    """Collected evidence an answer names, as it stood when the answer was given."""
+
+    evidence_id: str
+    version_id: str = Field(description="the evidence_version current at answer time")
+    integration_id: str
+    check_id: str
+    resource_id: str
+    resource_type: str
+    status: EvidenceStatus
+    title: str
+    sha256: str = Field(description="SHA-256 of that version's content")
+    collected_at: datetime = Field(description="when the engine recorded that version")
+    verified_at: datetime | None = Field(
+        description="the check's last run before the answer that found it unchanged")
+
+
 class ResponseOut(BaseModel):
     evidence_file_url: str | None
     pushed_evidence_id: str | None
+    collected_evidence: list[AnsweredEvidenceOut] = Field(
+        description="with `evidence_ids`: the items, frozen at answer time")
     sha256: str | None
     sha256_verified: bool | None = Field(
         description="true: the engine hashed the pushed object; false: declared by the customer")
@@ -368,11 +409,20 @@ def finding_out(f: Finding) -> FindingOut:
                       created_at=f.created_at, updated_at=f.updated_at)
 
 
+def answered_out(i: EvidenceRequestItem) -> AnsweredEvidenceOut:
+    return AnsweredEvidenceOut(evidence_id=f"ev-{i.evidence_id}", version_id=f"evv-{i.version_id}",
+                               integration_id=i.integration_id, check_id=i.check_id,
+                               resource_id=i.resource_id, resource_type=i.resource_type,
+                               status=i.status, title=i.title, sha256=i.content_hash,
+                               collected_at=i.collected_at, verified_at=i.verified_at)
+
+
 def request_out(r: EvidenceRequest) -> EvidenceRequestOut:
     response = None
     if r.responded_at is not None:
         response = ResponseOut(evidence_file_url=r.response_url,
                                pushed_evidence_id=r.response_pushed_id,
+                               collected_evidence=[answered_out(i) for i in r.evidence_items],
                                sha256=r.response_sha256,
                                sha256_verified=r.response_sha256_verified,
                                note=r.response_note, responded_by=r.responded_by,

@@ -60,10 +60,15 @@ from engine.audits.lifecycle import (
 )
 from engine.audits.report import Report, generate_report, render
 from engine.audits.review import (
+    MAX_ANSWER_ITEMS,
     ControlEvidence,
     ControlOverview,
+    EvidenceChoice,
+    EvidenceChoices,
     control_evidence,
     controls_overview,
+    evidence_checks,
+    evidence_choices,
     evidence_requests,
     request_evidence,
     respond_to_request,
@@ -80,15 +85,16 @@ from engine.audits.sessions import (
 )
 
 __all__ = [
-    "INVITATION_MAIL", "KEEP", "RECENT_ACTIVITY", "Acceptance", "Actor", "AuditChanges",
-    "AuditDetail", "AuditorAccess", "ControlEvidence", "ControlOverview", "ControlResultAt",
-    "EvidenceItem", "EvidenceView", "FindingChanges", "Keep", "NewerState", "Progress",
-    "PushedItem", "Report", "accept_invitation", "access_of", "activity", "audit_detail",
-    "auditors", "complete_audit", "control_evidence", "controls_overview", "create_audit",
-    "create_finding", "evidence_requests", "evidence_view", "findings", "framework",
-    "framework_checks", "generate_report", "get_audit", "invitations", "invite_auditor",
-    "is_live", "list_audits", "now_utc", "progress_of", "pushed_by_control", "pushed_items",
-    "record", "render", "request_evidence", "require_session_writable", "require_writable",
-    "resolve_control", "respond_to_request", "review_control", "reviews", "revoke_auditor",
-    "update_audit", "update_finding",
+    "INVITATION_MAIL", "KEEP", "MAX_ANSWER_ITEMS", "RECENT_ACTIVITY", "Acceptance", "Actor",
+    "AuditChanges", "AuditDetail", "AuditorAccess", "ControlEvidence", "ControlOverview",
+    "ControlResultAt", "EvidenceChoice", "EvidenceChoices", "EvidenceItem", "EvidenceView",
+    "FindingChanges", "Keep", "NewerState", "Progress", "PushedItem", "Report",
+    "accept_invitation", "access_of", "activity", "audit_detail", "auditors", "complete_audit",
+    "control_evidence", "controls_overview", "create_audit", "create_finding",
+    "evidence_checks", "evidence_choices", "evidence_requests", "evidence_view", "findings",
+    "framework", "framework_checks", "generate_report", "get_audit", "invitations",
+    "invite_auditor", "is_live", "list_audits", "now_utc", "progress_of", "pushed_by_control",
+    "pushed_items", "record", "render", "request_evidence", "require_session_writable",
+    "require_writable", "resolve_control", "respond_to_request", "review_control", "reviews",
+    "revoke_auditor", "update_audit", "update_finding",
 ]

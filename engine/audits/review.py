@@ -1,15 +1,17 @@
 """What the auditor reviews: every control with its evidence and result, the auditor's verdict
-on a control, and evidence requests with the customer's answers (a URL, or a pushed object
-whose hash the engine verified)."""
+on a control, and evidence requests with the customer's answers (a URL, a pushed object whose
+hash the engine verified, or collected evidence frozen as it stood when the answer was given)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, or_, select, true
+from sqlalchemy.orm import Session, defer
 
 from engine import pushed
 from engine.audits.activity_log import KEEP, Actor, Keep, now_utc, record
@@ -31,11 +33,13 @@ from engine.models.audit import (
     Audit,
     AuditControl,
     EvidenceRequest,
+    EvidenceRequestItem,
     Finding,
     Priority,
     RequestStatus,
     ReviewStatus,
 )
+from engine.models.core import CheckState, Connection, Evidence, EvidenceStatus, EvidenceVersion
 
 
 @dataclass(frozen=True)
@@ -158,12 +162,19 @@ def evidence_requests(session: Session, audit: Audit) -> list[EvidenceRequest]:
                                 .order_by(EvidenceRequest.created_at, EvidenceRequest.id)))
 
 
+MAX_ANSWER_ITEMS = 50
+"""The most collected items one answer may name."""
+
+
 def respond_to_request(session: Session, audit: Audit, actor: Actor, request_id: str, *,
                        evidence_file_url: str | None = None,
                        pushed_evidence_id: str | None = None, sha256: str | None = None,
+                       evidence_ids: Sequence[int] | None = None,
                        note: str | None = None, now: datetime | None = None) -> EvidenceRequest:
     """Answer an evidence request with a URL (and, optionally, the SHA-256 the customer
-    declares for it) or with a pushed evidence object, whose hash the engine verified."""
+    declares for it), with a pushed evidence object, whose hash the engine verified, or with
+    collected evidence of the account (frozen as it stands now: each item's version and
+    SHA-256). A new answer replaces the previous one; the activity log keeps both."""
     now = now or now_utc()
     require_writable(audit)
     req = session.scalars(select(EvidenceRequest).where(
@@ -172,10 +183,15 @@ def respond_to_request(session: Session, audit: Audit, actor: Actor, request_id:
     if req is None:
         raise NotFound(f"no evidence request {request_id} in audit {audit.id}",
                        code="evidence_request_not_found")
-    if (evidence_file_url is None) == (pushed_evidence_id is None):
-        raise InvalidInput("answer with exactly one of evidence_file_url or "
-                           "pushed_evidence_id", code="invalid_response")
-    if pushed_evidence_id is not None:
+    if sum(a is not None for a in (evidence_file_url, pushed_evidence_id, evidence_ids)) != 1:
+        raise InvalidInput("answer with exactly one of evidence_file_url, pushed_evidence_id "
+                           "or evidence_ids", code="invalid_response")
+    items: list[EvidenceRequestItem] = []
+    if evidence_ids is not None:
+        items = _frozen_items(session, audit.account_id, evidence_ids)
+        req.response_url, req.response_pushed_id = None, None
+        req.response_sha256, req.response_sha256_verified = None, None
+    elif pushed_evidence_id is not None:
         obj = pushed.canonical(session, pushed.get_pushed(session, audit.account_id,
                                                           pushed_evidence_id).evidence)
         if obj.sha256 is None or obj.status.value != "verified":
@@ -187,11 +203,121 @@ def respond_to_request(session: Session, audit: Audit, actor: Actor, request_id:
         req.response_url, req.response_pushed_id = evidence_file_url, None
         req.response_sha256 = sha256.lower() if sha256 else None
         req.response_sha256_verified = False if sha256 else None
+    req.evidence_items = items
     req.response_note, req.status = note, RequestStatus.RESPONDED
     req.responded_by, req.responded_at = actor.label[:200], now
     record(session, audit, actor, ActivityType.EVIDENCE_PROVIDED, now, control_id=req.control_id,
            request_id=req.id, evidence_file_url=req.response_url,
            pushed_evidence_id=req.response_pushed_id, sha256=req.response_sha256,
-           sha256_verified=req.response_sha256_verified)
+           sha256_verified=req.response_sha256_verified,
+           **({"evidence": [_logged(i) for i in items]} if items else {}))
+    session.flush()
     return req
 
+
+def _frozen_items(session: Session, account_id: str,
+                  evidence_ids: Sequence[int]) -> list[EvidenceRequestItem]:
+    """The account's evidence `evidence_ids` as it stands now, each with its current version
+    (read in one statement, so a sync committing meanwhile is seen whole or not at all).
+    Another account's id is as unknown as a missing one; removed evidence is refused."""
+    ids = list(evidence_ids)
+    if not 1 <= len(ids) <= MAX_ANSWER_ITEMS:
+        raise InvalidInput(f"pick 1 to {MAX_ANSWER_ITEMS} pieces of evidence",
+                           code="invalid_response")
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("each piece of evidence may be named once", code="invalid_response")
+    latest = (select(EvidenceVersion.id, EvidenceVersion.recorded_at)
+              .where(EvidenceVersion.evidence_id == Evidence.id)
+              .order_by(EvidenceVersion.id.desc()).limit(1).lateral("latest"))
+    rows = {row.Evidence.id: row for row in session.execute(
+        select(Evidence, Connection.integration_id, CheckState.last_verified_at,
+               latest.c.id.label("version_id"), latest.c.recorded_at)
+        .join(Connection, Connection.id == Evidence.connection_id)
+        .join(latest, true())
+        .outerjoin(CheckState, and_(CheckState.connection_id == Evidence.connection_id,
+                                    CheckState.check_id == Evidence.check_id))
+        .where(Evidence.account_id == account_id, Evidence.id.in_(ids))
+        .options(defer(Evidence.data)))}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise NotFound("no evidence " + ", ".join(f"ev-{i}" for i in missing)
+                       + " in this account", code="evidence_not_found",
+                       evidence_ids=[f"ev-{i}" for i in missing])
+    closed = [i for i in ids if rows[i].Evidence.closed_at is not None]
+    if closed:
+        raise Conflict("evidence " + ", ".join(f"ev-{i}" for i in closed) + " was removed "
+                       "(its resource or check is gone): pick current evidence",
+                       code="evidence_closed", evidence_ids=[f"ev-{i}" for i in closed])
+    items = []
+    for position, evidence_id in enumerate(ids):
+        row = rows[evidence_id]
+        e: Evidence = row.Evidence
+        items.append(EvidenceRequestItem(
+            account_id=account_id, position=position, evidence_id=e.id,
+            version_id=row.version_id, connection_id=e.connection_id,
+            integration_id=row.integration_id, check_id=e.check_id, resource_id=e.resource_id,
+            resource_type=e.resource_type, status=e.status, title=e.title,
+            content_hash=e.content_hash, collected_at=row.recorded_at,
+            verified_at=row.last_verified_at))
+    return items
+
+
+def _logged(item: EvidenceRequestItem) -> dict[str, object]:
+    """An answered item as the activity log (and the ledger) keep it."""
+    return {"evidence_id": f"ev-{item.evidence_id}", "version_id": f"evv-{item.version_id}",
+            "check_id": item.check_id, "resource_id": item.resource_id,
+            "status": item.status.value, "sha256": item.content_hash}
+
+
+# --- choosing collected evidence -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EvidenceChoice:
+    """One piece of the account's current collected evidence, as a picker lists it."""
+
+    evidence_id: int
+    check_id: str
+    resource_id: str
+    resource_type: str
+    integration_id: str
+    status: EvidenceStatus
+    title: str
+    sha256: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class EvidenceChoices:
+    items: list[EvidenceChoice]
+    more: bool
+    """whether another page follows"""
+
+
+def evidence_checks(session: Session, account_id: str) -> list[str]:
+    """The checks that have current evidence in the account (what a picker filters by)."""
+    return list(session.scalars(select(Evidence.check_id).distinct().where(
+        Evidence.account_id == account_id, Evidence.closed_at.is_(None))
+        .order_by(Evidence.check_id)))
+
+
+def evidence_choices(session: Session, account_id: str, *, check_id: str | None = None,
+                     text: str | None = None, status: EvidenceStatus | None = None,
+                     limit: int, offset: int = 0) -> EvidenceChoices:
+    """A page of the account's current evidence, by check, then resource, filtered by check,
+    status and a piece of the resource's id or title (matched as plain text)."""
+    query = (select(Evidence.id, Evidence.check_id, Evidence.resource_id, Evidence.resource_type,
+                    Connection.integration_id, Evidence.status, Evidence.title,
+                    Evidence.content_hash, Evidence.last_changed_at)
+             .join(Connection, Connection.id == Evidence.connection_id)
+             .where(Evidence.account_id == account_id, Evidence.closed_at.is_(None)))
+    if check_id:
+        query = query.where(Evidence.check_id == check_id)
+    if status is not None:
+        query = query.where(Evidence.status == status)
+    if text:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"  # as typed
+        query = query.where(or_(Evidence.resource_id.ilike(pattern, escape="\\"),
+                                Evidence.title.ilike(pattern, escape="\\")))
+    rows = session.execute(query.order_by(Evidence.check_id, Evidence.resource_id, Evidence.id)
+                           .limit(limit + 1).offset(offset)).all()
+    return EvidenceChoices([EvidenceChoice(*r) for r in rows[:limit]], len(rows) > limit)
