@@ -21,7 +21,7 @@ from connectors.base import (
     check,
     collector,
 )
-from engine import registry
+from engine import ledger, registry
 from engine.db import Job, session_factory
 from engine.frameworks import load_catalog
 from engine.integrations import list_evidence
@@ -207,6 +207,9 @@ def test_once_the_alias_is_gone_the_old_rows_are_closed_with_versions_not_delete
         state = s.get(CheckState, (connection_id, SEALED))
     assert dict(changes) == {ChangeKind.CREATED: 3, ChangeKind.CLOSED: 3}
     assert state is None  # nothing left to close: the next sync does not look again
+    with factory() as s:  # the closing versions are on the account's ledger
+        verdict = ledger.verify(s, "acme")
+    assert verdict.broken is None and verdict.unrecorded_count == 0
     # a filter naming the old id answers the checks that replaced it
     widgets = {f"widget:{w}" for w in WIDGETS}
     assert filtered(factory, SEALED) == {(c, r) for c in (LID.id, BASE.id) for r in widgets}
