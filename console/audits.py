@@ -1,7 +1,8 @@
 """The console's Audits pages (seed 001, customer side): the account's audits, creating one,
 an audit's page (progress, the next step of its status flow, auditors, evidence requests,
 findings, recent activity), inviting and withdrawing an auditor, answering an evidence request
-(a file uploaded through the push path, or a file the account pushed before), the full
+(a file uploaded through the push path, a file the account pushed before, or evidence the
+engine collected, picked from a filtered list and frozen as it stands), the full
 activity log and the report. Each view parses its form, calls the engine functions the JSON API
 calls for the same act (engine.audits, engine.pushed) inside one unit of work, and renders; the
 rules (tenancy, the status flow, read-only complete audits, mail, size limits) come with them.
@@ -10,11 +11,13 @@ rules (tenancy, the status flow, read-only complete audits, mail, size limits) c
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import IO, Any
 
 from flask import Response, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -26,7 +29,8 @@ from engine.apikeys import Caller
 from engine.audits import Actor, AuditChanges, AuditorAccess
 from engine.errors import Conflict, InvalidInput, NotFound, StorageUnavailable
 from engine.frameworks import catalog
-from engine.models.audit import ActorKind, Audit, AuditStatus, AuditType
+from engine.models.audit import ActorKind, Audit, AuditStatus, AuditType, EvidenceRequest
+from engine.models.core import EvidenceStatus
 from engine.storage import is_configured, open_store
 
 EMAIL = re.compile(r"^[^@\s,;<>\"()\[\]\\\x00-\x1f\x7f]+@[^@\s,;<>\"()\[\]\\\x00-\x1f\x7f]+$")
@@ -463,6 +467,110 @@ def answer_with_file(audit_id: str, request_id: str) -> ResponseReturnValue:
         return _request_page(audit_id, request_id, 422, form)
     except Conflict as exc:
         return _answer_refused(audit_id, request_id, exc, form)
+    return redirect(url_for("console.audit_page", audit_id=audit_id, done="answered",
+                            _anchor="requests"), code=303)
+
+
+# --- answering with collected evidence ------------------------------------------------------
+
+PICK_PAGE = 25
+"""Rows a page of the picker lists (an answer names at most audits.MAX_ANSWER_ITEMS)."""
+MAX_PICK_PAGE, MAX_SEARCH, MAX_CHECK = 1000, 200, 200
+CHECK_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,199}")
+EVIDENCE_NUMBER = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def _pick_filters(values: Any) -> dict[str, Any]:
+    """The picker's filters as the URL (or the answer form, to show the page again) carries
+    them: a check id, a status, a piece of the resource's id or title, a page number."""
+    check = values.get("check", "").strip()
+    status = values.get("status", "")
+    text = values.get("q", "").strip()
+    page = values.get("page", "1")
+    if check and not CHECK_ID.fullmatch(check):
+        raise InvalidInput("Choose a check from the list.")
+    if status and status not in {s.value for s in EvidenceStatus}:
+        raise InvalidInput("Choose a status from the list.")
+    if len(text) > MAX_SEARCH or not LINE.match(text):
+        raise InvalidInput(f"Search for at most {MAX_SEARCH} characters, on one line.")
+    if not PAGE.fullmatch(page) or int(page) > MAX_PICK_PAGE:
+        raise InvalidInput("There is no such page of evidence.")
+    return {"check": check, "status": status, "q": text, "page": int(page)}
+
+
+def _open_request(session: Session, audit: Audit, request_id: str) -> EvidenceRequest:
+    found = next((r for r in audits.evidence_requests(session, audit) if r.id == request_id),
+                 None)
+    if found is None:
+        raise NotFound(f"no evidence request {request_id} in audit {audit.id}")
+    return found
+
+
+def _pick_page(audit_id: str, request_id: str, filters: dict[str, Any], status: int = 200,
+               form: Form | None = None, picked: Sequence[str] = ()) -> ResponseReturnValue:
+    with account_session() as session:
+        audit = audits.get_audit(session, g.account_id, audit_id)
+        req = _open_request(session, audit, request_id)
+        choices = audits.evidence_choices(
+            session, g.account_id, check_id=filters["check"] or None, text=filters["q"] or None,
+            status=EvidenceStatus(filters["status"]) if filters["status"] else None,
+            limit=PICK_PAGE, offset=(filters["page"] - 1) * PICK_PAGE)
+        serving = {check for check, controls in
+                   audits.framework_checks(audits.framework(audit.framework_id)).items()
+                   if any(c.id == req.control_id for c in controls)}
+        checks = audits.evidence_checks(session, g.account_id)
+        return _html("pick.html", status, audit=audit, req=req, choices=choices,
+                     filters=filters, form=form, picked=set(picked), page_size=PICK_PAGE,
+                     control_checks=[c for c in checks if c in serving],
+                     other_checks=[c for c in checks if c not in serving],
+                     statuses=list(EvidenceStatus), max_items=audits.MAX_ANSWER_ITEMS,
+                     writable=not audit.status.is_read_only)
+
+
+@bp.get("/audits/<audit_id>/requests/<request_id>/collected")
+def pick_collected(audit_id: str, request_id: str) -> ResponseReturnValue:
+    """The account's current collected evidence, filtered by check, status and resource, a
+    page at a time, each with a box to tick; the filters stay in the URL."""
+    return _pick_page(_id(audit_id), _id(request_id), _pick_filters(request.args))
+
+
+@bp.post("/audits/<audit_id>/requests/<request_id>/collected")
+def answer_with_collected(audit_id: str, request_id: str) -> ResponseReturnValue:
+    """Answer with the ticked evidence, as POST …/respond with `evidence_ids`: each item is
+    recorded with its version and SHA-256 as they stand now."""
+    audit_id, request_id = _id(audit_id), _id(request_id)
+    filters = _pick_filters(request.form)
+    form = Form(request.form)
+    note = form.text("note", "the note")
+    ticked = request.form.getlist("evidence_id")
+    if not ticked:
+        form.errors["evidence_id"] = "Tick at least one piece of evidence."
+    elif len(ticked) > audits.MAX_ANSWER_ITEMS:
+        form.errors["evidence_id"] = f"Tick at most {audits.MAX_ANSWER_ITEMS} pieces of " \
+                                     "evidence for one answer."
+    elif not all(EVIDENCE_NUMBER.fullmatch(t) for t in ticked) or len(set(ticked)) != len(
+            ticked):
+        form.errors["evidence_id"] = "Tick evidence from the list."
+    if not form.ok:
+        return _pick_page(audit_id, request_id, filters, 422, form, ticked)
+    try:
+        with account_session() as session:
+            audit = audits.get_audit(session, g.account_id, audit_id, for_update=True)
+            audits.respond_to_request(session, audit, customer_actor(), request_id,
+                                      evidence_ids=[int(t) for t in ticked], note=note)
+    except NotFound as exc:
+        if exc.code != "evidence_not_found":
+            raise
+        form.errors["evidence_id"] = "Tick evidence from the list."
+        return _pick_page(audit_id, request_id, filters, 422, form, ticked)
+    except Conflict as exc:
+        if exc.code == "audit_read_only":
+            return _audit_page(audit_id, 409, problem=_conflict_words(exc))
+        gone = ", ".join(str(e) for e in exc.details.get("evidence_ids") or [])
+        form.errors["evidence_id"] = (
+            f"Some of the ticked evidence ({gone}) was removed by a sync since this page was "
+            "shown: its resource or check is gone. Nothing was saved; tick current evidence.")
+        return _pick_page(audit_id, request_id, filters, 409, form, ticked)
     return redirect(url_for("console.audit_page", audit_id=audit_id, done="answered",
                             _anchor="requests"), code=303)
 
