@@ -174,13 +174,14 @@ def _after_transaction_end(session: Session, transaction: Any) -> None:
 # same run in the very same microsecond could share it, and then both entries cover both
 # batches (each still verifies). Matching rows to their check by a join instead costs a probe
 # per row and, on a large first sync's stale statistics, plans quadratic.
-# The digest of one evidence_version row: every column the record depends on, spelled by
+# The digest of one evidence_version row: every column the record depends on (what was judged,
+# by which check version, from which snapshot), spelled by
 # Postgres the same way at write and at verify (the title's length makes the fields
 # unambiguous; jsonb text escapes control characters).
 _ROW_DIGEST = """encode(sha256(convert_to(concat_ws(chr(31),
     v.id, v.evidence_id, v.account_id, coalesce(v.run_id, ''), v.change, v.status,
-    length(v.title), v.title, v.data, v.content_hash, extract(epoch FROM v.recorded_at)),
-    'UTF8')), 'hex')"""
+    length(v.title), v.title, v.data, v.content_hash, extract(epoch FROM v.recorded_at),
+    v.check_version, coalesce(v.snapshot_sha256, '')), 'UTF8')), 'hex')"""
 
 _BATCH_DIGEST = """
 SELECT count(*) AS n, min(id) AS lo, max(id) AS hi,

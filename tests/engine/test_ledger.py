@@ -147,6 +147,19 @@ def test_editing_one_evidence_version_names_the_entry_that_covers_it(factory, co
     assert "was changed" in verdict.broken.reason
 
 
+@pytest.mark.parametrize("change", ["snapshot_sha256 = repeat('0', 64)",
+                                    "check_version = check_version + 1",
+                                    "recorded_at = recorded_at - interval '1 day'"])
+def test_changing_what_judged_a_version_or_when_breaks_its_entry(factory, connection_id,
+                                                                 change):
+    sync(factory, connection_id)
+    first = entries(factory)[0]
+    lo, _ = json.loads(first.content)["ids"][0]
+    as_superuser(factory, f"UPDATE evidence_version SET {change} WHERE id = :id", id=lo)
+    broken = verify(factory).broken
+    assert broken is not None and broken.seq == first.seq
+
+
 def test_deleting_one_evidence_version_names_the_missing_id(factory, connection_id):
     sync(factory, connection_id)
     target = entries(factory)[0]
