@@ -35,7 +35,8 @@ from engine.waits import WaitSlots, wait_slots
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 SIGN_IN_ENDPOINTS = ("auditor.accept_invitation", "auditor_portal.accept",
-                     "oauth_callback.oauth_callback")
+                     "oauth_callback.oauth_callback", "console.sign_in_with_link",
+                     "console.sign_in_with_idp", "console.oidc_callback")
 IDENTITY_TTL_SECONDS = 60.0
 """How long a token's account is remembered for keying its limits (not for authenticating:
 every request is still authenticated in full, so a revoked key is refused at once)."""

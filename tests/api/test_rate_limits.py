@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from tests.audits.conftest import accepted_auditor, create_audit
+from tests.console.conftest import csrf_token
 
 LIST = "/api/v1/integrations"
 
@@ -107,3 +108,13 @@ def test_without_redis_the_limiter_lets_requests_through(limited, auth):
     client = limited(rate_limit="1/minute", redis_url="redis://127.0.0.1:1/0")
 
     assert [client.get(LIST, headers=auth).status_code for _ in range(3)] == [200] * 3
+
+
+def test_console_sign_in_has_the_stricter_limit_per_address(limited):
+    client = limited(auth_rate_limit="2/minute")
+    token = csrf_token(client)
+    statuses = [client.post("/console/login", data={"token": f"guess{i}", "csrf_token": token})
+                .status_code for i in range(3)]
+
+    assert statuses == [401, 401, 429]
+    assert client.get("/console/login").status_code == 200  # the page itself is not limited
