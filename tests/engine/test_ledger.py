@@ -25,7 +25,7 @@ from engine import audits, ledger, registry
 from engine.apikeys import Caller
 from engine.audits import Actor, AuditChanges, FindingChanges
 from engine.db import Job, session_factory
-from engine.models import Connection, EvidenceVersion, SyncRun, Trigger
+from engine.models import Connection, EvidenceVersion, RunStatus, SyncRun, Trigger
 from engine.models.audit import (
     ActorKind,
     AuditStatus,
@@ -35,11 +35,13 @@ from engine.models.audit import (
     ReviewStatus,
 )
 from engine.models.ledger import LedgerCheckpoint, LedgerEntry, LedgerKind
+from engine.parts import run_part
 from engine.pushed import link_to_control, request_upload
 from engine.settings import Settings
 from engine.storage import open_store
 from engine.sync import request_sync, run_sync
 from tests.engine import fake
+from tests.engine.test_parts import fan_out
 
 ACME = "acme"
 CUSTOMER = Actor(ActorKind.CUSTOMER, "owner@acme.test")
@@ -500,3 +502,33 @@ def test_an_evidence_version_added_behind_the_ledgers_back_is_named(factory, con
     fake.ESTATE["widgets"] = {"a": False}
     sync(factory, connection_id)  # later batches are covered; the forged rows stay named
     assert verify(factory).unrecorded == tuple(forged)
+
+
+def test_a_run_fanned_out_over_parts_running_at_once_makes_one_unbroken_chain(
+        settings, db, sent):
+    registry.register(fake.SplitConnector)
+    fake.ESTATE.update(widgets={"a": True, "b": False, "c": True}, explode=False)
+    fake.SPLIT.update(gadgets={"x": True, "y": False}, gears={"g": True}, refuse=False,
+                      reads=[])
+    try:
+        factory = session_factory(settings)
+        connection_id = fake.add_connection(factory, settings, "split")
+        fanned = settings.model_copy(update={"sync_parts": 3})
+        run_id, parts = fan_out(factory, connection_id, fanned, sent)
+        workers = [threading.Thread(target=run_part, args=(factory, p, f"w{n}", fanned))
+                   for n, p in enumerate(parts)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        registry.unregister("split")
+    with factory() as s:
+        assert s.get_one(SyncRun, run_id).status == RunStatus.SUCCEEDED
+    chain = entries(factory)
+    batches = sorted(e.subject.split("/")[1] for e in chain if e.kind == "evidence_versions")
+    assert batches == ["split.gadget.shiny", "split.gear.oiled", "split.widget.exploding",
+                       "split.widget.locked"]
+    assert [e.kind for e in chain][-2:] == ["judgement", "run_completed"]
+    verdict = verify(factory)
+    assert verdict.ok and verdict.length == len(chain) == 6
