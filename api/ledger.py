@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask_openapi3 import APIBlueprint, Tag
 
-from api.auth import authenticate, principal, settings
+from api.auth import account_session, authenticate, principal, settings
 from api.schemas.common import ErrorBody, Reply, dump
 from api.schemas.ledger import (
     CheckpointListReply,
@@ -38,7 +38,7 @@ def get_public_key() -> Reply:
 def list_checkpoints(query: CheckpointQuery) -> Reply:
     """The account's signed checkpoints, oldest first: keep one to prove later that nothing
     recorded up to it was removed or rewritten."""
-    with unit_of_work(settings()) as session:
+    with account_session() as session:
         rows, total = ledger.checkpoints(session, principal().account_id, since=query.since,
                                          until=query.until, limit=query.limit,
                                          offset=query.offset)
