@@ -111,12 +111,14 @@ def test_pick_collected_evidence_and_the_auditor_sees_it_as_it_was(sign_in, sett
     detail = page(client, answer.headers["Location"])
     assert "Your answer is sent to the auditor" in detail
     assert "2 pieces of collected evidence" in detail and exports.content_hash in detail
+    assert "answered an evidence request on CC6.1 with 2 pieces of collected evidence" in detail
 
     store(settings, conn, ENCRYPTION, {EXPORTS: True})   # exports fixed, logs gone
     assert evidence(settings, EXPORTS).content_hash != exports.content_hash
 
     auditor = api_app(settings).test_client()
     assert accept(auditor, link).status_code == 303
+    assert "on CC6.1 with 2 pieces of collected evidence" in page(auditor, "/auditor")
     seen = page(auditor, "/auditor/controls/CC6.1")
     answered = seen[seen.index('class="files answered-evidence"'):]
     answered = answered[:answered.index("</ul>")]
