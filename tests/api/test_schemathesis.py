@@ -181,6 +181,15 @@ def exercise(operation: Any, world: World, headers: dict[str, str],
     send()
 
 
+def modes_of(operation: Any) -> tuple[GenerationMode, ...]:
+    """Negative requests need something to get wrong: an operation without parameters or a
+    body (the ledger's public key) has no invalid form, so it is sent valid requests only."""
+    raw = operation.definition.raw
+    if raw.get("parameters") or raw.get("requestBody"):
+        return (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    return (GenerationMode.POSITIVE,)
+
+
 def test_no_request_breaks_the_api(world):
     """Valid and invalid requests to every operation, with every kind of token."""
     schema = schemathesis.openapi.from_wsgi("/openapi.json", world.app)
@@ -190,6 +199,6 @@ def test_no_request_breaks_the_api(world):
     for operation in operations:
         for headers in world.tokens_for(operation.path):
             kinds.add(headers["Authorization"])
-            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            for mode in modes_of(operation):
                 exercise(operation, world, headers, mode)
     assert len(kinds) == 2 + len(SCOPES)
