@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select, true
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from engine import pushed
 from engine.audits.activity_log import KEEP, Actor, Keep, now_utc, record
@@ -217,8 +217,9 @@ def respond_to_request(session: Session, audit: Audit, actor: Actor, request_id:
 
 def _frozen_items(session: Session, account_id: str,
                   evidence_ids: Sequence[int]) -> list[EvidenceRequestItem]:
-    """The account's evidence `evidence_ids` as it stands now, each with its current version
-    (read in one statement, so a sync committing meanwhile is seen whole or not at all).
+    """The account's evidence `evidence_ids` as it stands now: each one's current version
+    (its status, title and SHA-256 as recorded), read in one statement, so a sync committing
+    meanwhile is seen whole or not at all.
     Another account's id is as unknown as a missing one; removed evidence is refused."""
     ids = list(evidence_ids)
     if not 1 <= len(ids) <= MAX_ANSWER_ITEMS:
@@ -226,40 +227,37 @@ def _frozen_items(session: Session, account_id: str,
                            code="invalid_response")
     if len(set(ids)) != len(ids):
         raise InvalidInput("each piece of evidence may be named once", code="invalid_response")
-    latest = (select(EvidenceVersion.id, EvidenceVersion.recorded_at)
+    latest = (select(EvidenceVersion.id, EvidenceVersion.status, EvidenceVersion.title,
+                     EvidenceVersion.content_hash, EvidenceVersion.recorded_at)
               .where(EvidenceVersion.evidence_id == Evidence.id)
               .order_by(EvidenceVersion.id.desc()).limit(1).lateral("latest"))
-    rows = {row.Evidence.id: row for row in session.execute(
-        select(Evidence, Connection.integration_id, CheckState.last_verified_at,
-               latest.c.id.label("version_id"), latest.c.recorded_at)
+    rows = {row.id: row for row in session.execute(
+        select(Evidence.id, Evidence.connection_id, Evidence.check_id, Evidence.resource_id,
+               Evidence.resource_type, Evidence.closed_at, Connection.integration_id,
+               CheckState.last_verified_at, latest.c.id.label("version_id"),
+               latest.c.status, latest.c.title, latest.c.content_hash, latest.c.recorded_at)
         .join(Connection, Connection.id == Evidence.connection_id)
         .join(latest, true())
         .outerjoin(CheckState, and_(CheckState.connection_id == Evidence.connection_id,
                                     CheckState.check_id == Evidence.check_id))
-        .where(Evidence.account_id == account_id, Evidence.id.in_(ids))
-        .options(defer(Evidence.data)))}
+        .where(Evidence.account_id == account_id, Evidence.id.in_(ids)))}
     missing = [i for i in ids if i not in rows]
     if missing:
         raise NotFound("no evidence " + ", ".join(f"ev-{i}" for i in missing)
                        + " in this account", code="evidence_not_found",
                        evidence_ids=[f"ev-{i}" for i in missing])
-    closed = [i for i in ids if rows[i].Evidence.closed_at is not None]
+    closed = [i for i in ids if rows[i].closed_at is not None]
     if closed:
         raise Conflict("evidence " + ", ".join(f"ev-{i}" for i in closed) + " was removed "
                        "(its resource or check is gone): pick current evidence",
                        code="evidence_closed", evidence_ids=[f"ev-{i}" for i in closed])
-    items = []
-    for position, evidence_id in enumerate(ids):
-        row = rows[evidence_id]
-        e: Evidence = row.Evidence
-        items.append(EvidenceRequestItem(
-            account_id=account_id, position=position, evidence_id=e.id,
-            version_id=row.version_id, connection_id=e.connection_id,
-            integration_id=row.integration_id, check_id=e.check_id, resource_id=e.resource_id,
-            resource_type=e.resource_type, status=e.status, title=e.title,
-            content_hash=e.content_hash, collected_at=row.recorded_at,
-            verified_at=row.last_verified_at))
-    return items
+    return [EvidenceRequestItem(
+        account_id=account_id, position=position, evidence_id=r.id, version_id=r.version_id,
+        connection_id=r.connection_id, integration_id=r.integration_id, check_id=r.check_id,
+        resource_id=r.resource_id, resource_type=r.resource_type,
+        status=EvidenceStatus(r.status), title=r.title, content_hash=r.content_hash,
+        collected_at=r.recorded_at, verified_at=r.last_verified_at)
+        for position, r in enumerate(rows[i] for i in ids)]
 
 
 def _logged(item: EvidenceRequestItem) -> dict[str, object]:
