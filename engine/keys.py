@@ -20,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from engine.models import ConfigParameter, Connection, OAuthState
 from engine.models.audit import OutboundMail
+from engine.models.ledger import LedgerSigningKey
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,14 @@ class SealedColumn:
 
 
 # Every column the vault writes: credentials (OAuth tokens included), secret parameters, the
-# PKCE verifiers of pending OAuth states, and the bodies of mail still waiting to be sent.
+# PKCE verifiers of pending OAuth states, the bodies of mail still waiting to be sent, and the
+# ledger's generated signing key (when EVIDENCE_LEDGER_SIGNING_KEY is not set).
 SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn("connection credentials", Connection.id, Connection.credentials_encrypted),
     SealedColumn("secret parameters", ConfigParameter.id, ConfigParameter.value_encrypted),
     SealedColumn("OAuth states", OAuthState.nonce_hash, OAuthState.code_verifier_encrypted),
     SealedColumn("queued mail", OutboundMail.id, OutboundMail.body_sealed),
+    SealedColumn("ledger signing key", LedgerSigningKey.id, LedgerSigningKey.sealed),
 )
 
 

@@ -20,6 +20,7 @@ from engine.db import session_factory
 from engine.models import Account, ConfigParameter, Connection, ConnectionStatus, OAuthState
 from engine.models.audit import MailStatus, OutboundMail
 from engine.models.core import Frequency
+from engine.models.ledger import LedgerSigningKey
 from engine.settings import Settings
 from engine.tokens import mint
 from engine.vault import Vault
@@ -58,6 +59,8 @@ def seed_secrets(settings: Settings, count: int) -> dict[str, list[bytes]]:
             s.add(OutboundMail(account_id="acme", to_address="a@example.com", subject="hi",
                                body_sealed=sealer.seal({"body": f"b-{n}"}),
                                status=MailStatus.QUEUED, attempts=0))
+            s.add(LedgerSigningKey(id=f"key-{n}", key_id=f"k{n}", created_at=datetime.now(UTC),
+                                   sealed=sealer.seal({"ed25519": f"s-{n}"})))
     for column in keys.SEALED_COLUMNS:
         with session_factory(settings)() as s:
             plain[column.label] = [bytes(v) for v in s.scalars(
@@ -95,7 +98,7 @@ def test_rotation_interrupted_midway_resumes_and_leaves_nothing_under_the_old_ke
     done = keys.rotate(factory, ring, batch_size=2)
     assert {r.label: r.rotated for r in done} == {
         "connection credentials": 1, "secret parameters": 5, "OAuth states": 5,
-        "queued mail": 5}
+        "queued mail": 5, "ledger signing key": 5}
     after = keys.status(factory, ring)
     assert all(r.under_older_keys == 0 and r.unreadable == 0 for r in after)
     assert all(r.by_key == {0: 5} for r in after)
