@@ -382,3 +382,25 @@ def test_a_snapshot_without_a_declared_type_is_not_kept_and_the_sync_goes_on(cap
     pieces = pieces_of(got)
     assert list(pieces) == [collect_doors]
     assert "collect_untyped cannot be stored" in caplog.text
+
+
+def test_retention_deletes_an_expired_snapshot_from_the_bucket_too(
+        factory, connection_id, store_settings, moto_endpoint):
+    sync(factory, connection_id, store_settings)
+    long_ago = datetime.now(UTC) - timedelta(days=500)
+    with factory() as s, s.begin():  # the estate was read long ago and is gone since
+        s.execute(text("UPDATE snapshot_seen SET valid_from = :t, valid_to = :t"),
+                  {"t": long_ago})
+        s.execute(text("UPDATE collector_snapshot SET created_at = :t"), {"t": long_ago})
+        s.execute(text("UPDATE evidence SET closed_at = now()"))
+        keys = list(s.scalars(select(CollectorSnapshot.object_key)))
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing-secret")
+    listed = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+    assert keys and set(keys) <= listed
+    pruned = prune_history(factory, datetime.now(UTC), timedelta(days=400),
+                           settings=store_settings)
+    assert pruned.snapshots == len(keys)
+    left = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+    assert not set(keys) & left
+    assert table(factory, "collector_snapshot") == [] == table(factory, "snapshot_seen")
