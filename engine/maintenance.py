@@ -22,7 +22,9 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy.types import TIMESTAMP
 
+from engine import ledger
 from engine.db import Job, enqueue_after_commit, rowcount
 from engine.lease import (
     EVERY_UPLOAD,
@@ -37,7 +39,14 @@ from engine.lease import (
 )
 from engine.mail import give_up_mail
 from engine.metrics import RUNS_REAPED
-from engine.models import Connection, ControlResultHistory, RunStatus, SyncPart, SyncRun
+from engine.models import (
+    Audit,
+    Connection,
+    ControlResultHistory,
+    RunStatus,
+    SyncPart,
+    SyncRun,
+)
 from engine.models.push import UNVERIFIED, EvidenceLineage, EvidenceObject, ObjectStatus
 from engine.parts import give_up_part, under_running_run
 from engine.schedule import record_run_outcome
@@ -148,6 +157,7 @@ def _fail_abandoned(session: Session, run: SyncRun, now: datetime, settings: Set
     if conn is not None:
         record_run_outcome(conn, failed=True, now=now,
                            backoff_cap=timedelta(seconds=settings.backoff_max_seconds))
+    ledger.record_run(run)
 
 
 @dataclass(frozen=True)
@@ -168,15 +178,30 @@ def prune_history(factory: sessionmaker[Session], now: datetime, retention: time
     """
     cutoff = now - retention
     runs = _delete_in_batches(factory, SyncRun.id, and_(
-        SyncRun.finished_at < cutoff, SyncRun.status.not_in(OPEN)), batch)
-    history = _delete_in_batches(factory, ControlResultHistory.id,
-                                 ControlResultHistory.evaluated_at < cutoff, batch)
+        SyncRun.finished_at < cutoff, SyncRun.status.not_in(OPEN),
+        ~_in_an_audit(SyncRun.account_id, SyncRun.finished_at, now)), batch)
+    history = _delete_in_batches(factory, ControlResultHistory.id, and_(
+        ControlResultHistory.evaluated_at < cutoff,
+        ~_in_an_audit(ControlResultHistory.account_id, ControlResultHistory.evaluated_at, now)),
+        batch)
     uploads = _delete_in_batches(factory, EvidenceObject.id, and_(
         EvidenceObject.status == ObjectStatus.EXPIRED, EvidenceObject.created_at < cutoff), batch)
     with factory() as session, session.begin():
         snapshots = prune_snapshots(session, settings or get_settings(), cutoff, now, batch)
     return Pruned(runs=runs, control_history=history, expired_uploads=uploads,
                   snapshots=snapshots)
+
+
+def _in_an_audit(account: InstrumentedAttribute[str], at: InstrumentedAttribute[Any],
+                 now: datetime) -> ColumnElement[bool]:
+    """Whether `at` falls in the period of one of the account's audits (its period_start ..
+    period_end, else created_at .. completed_at, or now while open): the runs and control
+    history an audit's period answer is drawn from are kept past the retention."""
+    start = func.coalesce(func.cast(Audit.period_start, TIMESTAMP(timezone=True)),
+                          Audit.created_at)
+    end = func.coalesce(func.cast(Audit.period_end, TIMESTAMP(timezone=True)),
+                        Audit.completed_at, now)
+    return select(Audit.id).where(Audit.account_id == account, start <= at, at <= end).exists()
 
 
 def _delete_in_batches(factory: sessionmaker[Session], key: InstrumentedAttribute[Any],

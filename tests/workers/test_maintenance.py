@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -26,7 +27,8 @@ from engine.models import (
     SyncRun,
     Trigger,
 )
-from engine.models.audit import MailStatus, OutboundMail
+from engine.models.audit import Audit, AuditType, MailStatus, OutboundMail
+from engine.models.ledger import LedgerEntry
 from engine.settings import Settings
 from engine.sync import request_sync
 from engine.vault import vault
@@ -126,6 +128,39 @@ def test_prune_deletes_only_finished_history_older_than_the_retention(factory):
     with factory() as s:
         assert set(s.scalars(select(SyncRun.id))) == {recent, still_open}
         assert s.scalar(select(func.count()).select_from(ControlResultHistory)) == 2
+
+
+def test_prune_keeps_the_runs_and_history_inside_an_audits_period(factory):
+    now = datetime.now(UTC)
+    start = (now - timedelta(days=500)).date()
+    with factory() as s, s.begin():
+        s.add(Audit(account_id="acme", framework_id="soc2", type=AuditType.TYPE_II,
+                    title="FY", period_start=start, period_end=start + timedelta(days=180),
+                    created_by="lead", created_at=now, updated_at=now))
+    inside = new_run(factory, status="'succeeded'", finished_at="now() - interval '450 days'")
+    outside = new_run(factory, status="'succeeded'", finished_at="now() - interval '250 days'")
+    with factory() as s, s.begin():
+        s.add_all(ControlResultHistory(account_id="acme", framework_id="soc2",
+                                       control_id="CC6.1", status=ControlStatus.PASSING,
+                                       passing=1, total=1, evaluated_at=now - timedelta(days=d))
+                  for d in (450, 250))
+    pruned = prune_history(factory, now, timedelta(days=200))
+    assert (pruned.runs, pruned.control_history) == (1, 1)
+    with factory() as s:
+        assert set(s.scalars(select(SyncRun.id))) == {inside}, outside
+        kept = s.scalars(select(ControlResultHistory.evaluated_at)).one()
+    assert (now - kept).days == 450
+
+
+def test_a_run_the_reaper_gives_up_on_is_recorded_in_the_ledger(factory, reaping, settings):
+    dead = new_run(factory, status="'running'", worker="'w1'", attempts=3,
+                   started_at="now() - interval '10 minutes'",
+                   heartbeat_at="now() - interval '2 minutes'")
+    assert reap(factory, reaping).failed == [dead]
+    with factory() as s:
+        entries = s.scalars(select(LedgerEntry).where(LedgerEntry.subject == dead)).all()
+    assert [(e.kind, json.loads(e.content)["status"]) for e in entries] == [
+        ("run_completed", "failed")]
 
 
 # --- task leases: verify, mail, upload expiry -----------------------------------------------
