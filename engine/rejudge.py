@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Check, Collector, Connector, Result, Status
 from connectors.runner import judge_stored
+from engine import ledger
 from engine.db import Job
 from engine.errors import InvalidInput, NotFound
 from engine.evidence import Item, store_check_results
@@ -34,6 +35,7 @@ from engine.models import (
     Evidence,
     EvidenceVersion,
     Judgement,
+    LedgerKind,
     SnapshotSeen,
 )
 from engine.registry import get_connector
@@ -325,7 +327,7 @@ def _compare(connection_id: str, chk: Check, start: datetime, end: datetime | No
 
 
 def _record(session: Session, settings: Settings, conn: Connection, chk: Check,
-            changes: Iterable[Change], results: dict[str, Result], current: bool,
+            changes: Sequence[Change], results: dict[str, Result], current: bool,
             digest: str, manifest: bytes | None, now: datetime) -> None:
     """A judgement row per changed verdict; for the current state, its evidence as well."""
     if manifest is not None:
@@ -338,6 +340,12 @@ def _record(session: Session, settings: Settings, conn: Connection, chk: Check,
          "old_check_version": c.old_check_version, "new_check_version": c.new_check_version,
          "snapshot_sha256": c.snapshot_sha256, "title": c.title, "judged_at": now}
         for c in changes])
+    ledger.append(session, conn.account_id, LedgerKind.JUDGEMENT, {
+        "rejudge": {"connection_id": conn.id, "check_id": chk.id,
+                    "check_version": chk.version, "snapshot_sha256": digest},
+        "verdicts": [[c.resource_id, c.valid_from, c.valid_to, c.old_status, c.new_status,
+                      c.old_check_version] for c in changes]},
+        subject=f"{conn.id}/{chk.id}", now=now)
     if current:
         items = [Item.of(r.resource_id, chk.resource_type, Status(r.status).value, r.title,
                          r.data) for r in results.values()]

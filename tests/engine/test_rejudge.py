@@ -17,9 +17,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cli.main import main as evidence
-from engine import registry
+from engine import ledger, registry
 from engine.errors import InvalidInput, NotFound
-from engine.models import ChangeKind, Evidence, EvidenceVersion, Judgement, SnapshotSeen
+from engine.models import (
+    ChangeKind,
+    Evidence,
+    EvidenceVersion,
+    Judgement,
+    LedgerEntry,
+    LedgerKind,
+    SnapshotSeen,
+)
 from engine.rejudge import rejudge
 from tests.engine import test_snapshots as doors
 from tests.engine.test_snapshots import ESTATE, DoorConnector, DoorConnectorV2, sync
@@ -107,7 +115,14 @@ def test_apply_records_judgements_and_rejudged_versions_and_a_second_rejudge_fin
 
     with factory() as s:
         again = rejudge(s, settings, account_id="acme")
+        entries = s.execute(select(LedgerEntry.subject, LedgerEntry.content).where(
+            LedgerEntry.kind == LedgerKind.JUDGEMENT.value,
+            LedgerEntry.content.contains('"rejudge"'))).all()
+        chain = ledger.verify(s, "acme", settings=settings)
     assert again.changes == [] and again.intervals == 3
+    assert [subject for subject, _ in entries] == [f"{connection_id}/snap.door.locked"] * 3
+    assert sum(len(json.loads(content)["verdicts"]) for _, content in entries) == 4
+    assert chain.broken is None
 
     ESTATE["down"] = False  # the next sync with the v2 rule agrees with what was recorded
     with factory() as s:
