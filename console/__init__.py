@@ -18,6 +18,7 @@ from flask import Flask
 from console import apikeys as _apikeys  # noqa: F401  (its routes, and audits', join bp)
 from console import integrations as _integrations  # noqa: F401  (its routes join bp)
 from console import oidc as _oidc  # noqa: F401  (its routes join bp)
+from console import period as _period  # noqa: F401  (its routes join bp and the portal's)
 from console.auditor import register_auditor_portal
 from console.views import bp, csrf
 from console.words import register_filters

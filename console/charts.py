@@ -1,11 +1,15 @@
-"""Pictures drawn on the server as SVG geometry: the pass-rate trend of a framework."""
+"""Pictures drawn on the server as SVG geometry: the pass-rate trend of a framework and the
+period strip of a control over a Type II audit's period."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from console.words import percent
 from engine.dashboard import TrendPoint
+from engine.period import Span, clip, merge, subtract
 
 WIDTH, HEIGHT = 600, 160
 LEFT, RIGHT, TOP, BOTTOM = 40, 8, 8, 24
@@ -56,3 +60,73 @@ def trend_chart(name: str, points: list[TrendPoint]) -> TrendChart:
     first = f"{points[0].day:%d %b}" if points else ""
     last = f"{points[-1].day:%d %b}" if points else ""
     return TrendChart(WIDTH, HEIGHT, lines, dots, grid, first, last, summary)
+
+
+# --- the period strip of a Type II audit ---------------------------------------------------
+
+STRIP_WIDTH, STRIP_HEIGHT, STRIP_BAR = 600, 44, 26
+MIN_SEGMENT = 2.0
+"""Narrower segments (a two-hour gap in half a year) are drawn this wide, so they are seen."""
+SEGMENT_WORDS = {"covered": "Covered, no exception", "exception": "Exception (failing)",
+                 "gap": "Gap (no fresh result)"}
+
+
+@dataclass(frozen=True)
+class StripSegment:
+    kind: str
+    """covered, exception or gap (each drawn with its own pattern as well as colour)."""
+    span: Span
+    x: float
+    width: float
+    """Drawn width (at least MIN_SEGMENT)."""
+    label: str
+
+
+@dataclass(frozen=True)
+class PeriodStrip:
+    width: int
+    height: int
+    bar: int
+    segments: list[StripSegment]
+    ticks: list[tuple[float, str]]
+    """x and label of the first day of each month inside the period."""
+    summary: str
+    """What the strip shows, in words (its accessible name)."""
+
+
+def strip_segments(period: Span, exceptions: Iterable[Span],
+                   gaps: Iterable[Span]) -> list[tuple[str, Span]]:
+    """The period cut into gaps (no fresh result), exceptions (failing, where not a gap) and
+    the rest (covered, no exception), in order."""
+    gap = clip(merge(gaps), period)
+    failing = subtract(clip(merge(exceptions), period), gap)
+    covered = subtract([period], gap + failing)
+    return sorted([("gap", s) for s in gap] + [("exception", s) for s in failing]
+                  + [("covered", s) for s in covered], key=lambda p: p[1].start)
+
+
+def period_strip(period: Span, exceptions: Iterable[Span], gaps: Iterable[Span],
+                 summary: str) -> PeriodStrip:
+    """The period as a horizontal strip, one x unit per the same share of time."""
+    whole = max(period.length.total_seconds(), 1.0)
+
+    def x_of(at: datetime) -> float:
+        return round((at - period.start).total_seconds() / whole * STRIP_WIDTH, 2)
+
+    segments = [StripSegment(kind, span, x_of(span.start),
+                             max(round(x_of(span.end) - x_of(span.start), 2), MIN_SEGMENT),
+                             f"{SEGMENT_WORDS[kind]}: {_when(span.start)} to {_when(span.end)}")
+                for kind, span in strip_segments(period, exceptions, gaps)]
+    ticks = []
+    month = date(period.start.year, period.start.month, 1)
+    while True:
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        at = datetime.combine(month, datetime.min.time(), UTC)
+        if at >= period.end:
+            break
+        ticks.append((x_of(at), f"{month:%b}"))
+    return PeriodStrip(STRIP_WIDTH, STRIP_HEIGHT, STRIP_BAR, segments, ticks, summary)
+
+
+def _when(at: datetime) -> str:
+    return f"{at:%-d %b %Y %H:%M} UTC"

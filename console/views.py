@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from flask import (
@@ -27,6 +27,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.orm import Session
 
 from console.charts import trend_chart
+from engine.as_of import account_controls_at
 from engine.console_sessions import (
     StartedSession,
     end_session,
@@ -43,6 +44,7 @@ from engine.dashboard import (
 )
 from engine.db import unit_of_work
 from engine.errors import EngineError, InvalidInput, NotFound, Unauthorized
+from engine.frameworks import catalog
 from engine.models import ControlStatus
 from engine.settings import Settings
 from engine.tenancy import scope_to_account
@@ -195,9 +197,43 @@ def _choice(name: str, allowed: set[str]) -> str | None:
     return value
 
 
+def as_of_param(value: str, now: datetime) -> tuple[datetime | None, str | None]:
+    """`?as_of=` as a date (00:00 UTC) or an ISO time (UTC unless it says otherwise), with the
+    message to show beside the field when it is not one or lies in the future."""
+    value = value.strip()
+    try:
+        if len(value) > 40:
+            raise ValueError(value)
+        if len(value) == 10:
+            at = datetime.combine(date.fromisoformat(value), time(), UTC)
+        else:
+            at = datetime.fromisoformat(value.replace("z", "Z"))
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except ValueError:
+        return None, ("Enter a date like 2026-03-01, or a time like 2026-03-01T14:30 "
+                      "(UTC unless it names a zone).")
+    if at > now:
+        return None, "That is in the future: pick today or a day before it."
+    return at, None
+
+
 @bp.get("/controls")
 def controls() -> ResponseReturnValue:
-    """Controls with their status, checks and failing resources; filters stay in the URL."""
+    """Controls with their status, checks and failing resources; filters stay in the URL.
+    With `?as_of=` the controls as they stood then (engine.as_of), from the record."""
+    as_of_error = None
+    if "as_of" in request.args:
+        at, as_of_error = as_of_param(request.args["as_of"], _now())
+        if at is not None:
+            framework = _choice("framework", set(catalog().frameworks))
+            with account_session() as session:
+                then = account_controls_at(session, at, framework_id=framework)
+            return _page("controls.html", then=then, board=None, statuses=list(ControlStatus),
+                         as_of=request.args["as_of"].strip(),
+                         frameworks={f.id: f.name for f in catalog().frameworks.values()},
+                         selected_framework=framework,
+                         resource_url=url_for("console.resource",
+                                              evidence_id=0).removesuffix("0"))
     status = _choice("status", {s.value for s in ControlStatus})
     page = request.args.get("page", "1")
     if not page.isdigit() or not 1 <= int(page) <= 10_000:
@@ -208,8 +244,9 @@ def controls() -> ResponseReturnValue:
                              page=int(page))
     with account_session() as session:
         board = control_board(session, filters)
-    return _page("controls.html", board=board, statuses=list(ControlStatus),
-                 board_names=board.names,
+    return _page("controls.html", 422 if as_of_error else 200, board=board,
+                 statuses=list(ControlStatus), then=None, as_of_error=as_of_error,
+                 as_of=request.args.get("as_of", "")[:40], board_names=board.names,
                  resource_url=url_for("console.resource", evidence_id=0).removesuffix("0"),
                  check_url=url_for("console.check", check_id="-").removesuffix("-"))
 

@@ -8,7 +8,7 @@ binds the account explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,7 @@ from engine.models import (
     RunStatus,
     SyncRun,
 )
-from engine.registry import get_connector
+from engine.registry import connectors, get_connector
 from engine.tenancy import account_of
 
 
@@ -137,6 +137,11 @@ def controls_at(session: Session, integration_id: str,
                 "account_id": account_of(session), "connections": [conn.id], "at": at,
                 "check_id": None, "resource_id": None, "status": None}):
             counts[(r.check_id, r.status)] = int(r.n)
+    return conn is not None, _roll_up(check_ids, counts)
+
+
+def _roll_up(check_ids: Iterable[str], counts: dict[tuple[str, str], int]) -> list[ControlCount]:
+    """Every control the checks serve, with the (check, status) counts rolled up."""
     cat = catalog()
     rolled: dict[str, tuple[Control, list[int], list[str]]] = {}
     for check_id in sorted(check_ids):
@@ -147,7 +152,49 @@ def controls_at(session: Session, integration_id: str,
                 tally[n] += counts.get((check_id, st), 0)
     out = [ControlCount(control, status_of(*tally), *tally, checks=tuple(checks))
            for control, tally, checks in rolled.values()]
-    return conn is not None, sorted(out, key=lambda c: c.control.sort_key)
+    return sorted(out, key=lambda c: c.control.sort_key)
+
+
+@dataclass(frozen=True)
+class AccountControlsAt:
+    """The account's controls as they stood at an instant (the console's `?as_of=`)."""
+
+    at: datetime
+    integrations: tuple[str, ...]
+    """The integrations with a connection live then (none: nothing was connected yet)."""
+    controls: list[ControlCount]
+    failing: dict[str, list[EvidenceAt]]
+    """The failing or erroring resources then, by check (the first `failing_limit`)."""
+
+
+def account_controls_at(session: Session, at: datetime, *, framework_id: str | None = None,
+                        failing_limit: int = 200) -> AccountControlsAt:
+    """Every control (of `framework_id`, if given) served by the integrations connected at `at`,
+    rolled up from the evidence of the connections live then (set-based statements over all of
+    them)."""
+    account_id = account_of(session)
+    live = session.execute(select(Connection.id, Connection.integration_id).where(
+        Connection.account_id == account_id, Connection.created_at <= at,
+        or_(Connection.disconnected_at.is_(None), Connection.disconnected_at > at))).all()
+    known = connectors()
+    live = [r for r in live if r.integration_id in known]
+    if not live:
+        return AccountControlsAt(at, (), [], {})
+    ids = [r.id for r in live]
+    counts: dict[tuple[str, str], int] = {}
+    for r in session.execute(_COUNTS, {"account_id": account_id, "connections": ids, "at": at,
+                                       "check_id": None, "resource_id": None, "status": None}):
+        counts[(r.check_id, r.status)] = counts.get((r.check_id, r.status), 0) + int(r.n)
+    integrations = sorted({r.integration_id for r in live})
+    check_ids = {c.id for i in integrations for c in known[i].checks}
+    failing: dict[str, list[EvidenceAt]] = {}
+    for status in (EvidenceStatus.FAILING, EvidenceStatus.ERROR):
+        for item in evidence_at(session, account_id, ids, at, limit=failing_limit,
+                                status=status).items:
+            failing.setdefault(item.check_id, []).append(item)
+    controls = [c for c in _roll_up(check_ids, counts)
+                if framework_id is None or c.control.framework_id == framework_id]
+    return AccountControlsAt(at, tuple(integrations), controls, failing)
 
 
 @dataclass(frozen=True)
