@@ -10,6 +10,9 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import func, select
 
 from console.period import share, when
@@ -18,8 +21,11 @@ from engine.db import unit_of_work
 from engine.models.audit import ActivityType, AuditActivity
 from engine.period import Span, audit_period, subtract
 from engine.registry import get_connector
+from tests.conftest import serve
 from tests.console.auditor_helpers import accept, create_audit, csrf_of, invite
+from tests.console.browser import chromium, page_width, screenshot
 from tests.console.conftest import login_link, post_link
+from tests.console.test_browser import WAIT, wait_for
 from tests.engine.test_period_scenario import (
     CONTROL,
     COVERED,
@@ -211,3 +217,30 @@ def test_the_controls_page_answers_as_of_a_date(client, auth, settings, scenario
         text = refused.get_data(as_text=True)
         assert refused.status_code == 422 and 'id="as-of-error"' in text, bad
         assert 'aria-invalid="true"' in text and "As it stood on" not in text
+
+
+@pytest.mark.slow
+def test_the_period_page_in_chromium_at_1280_and_390_px(client, auth, settings, scenario):
+    audit_id = create_audit(client, auth, **PERIOD)
+    with serve(client.application) as server, chromium() as driver:
+        driver.get(server + login_link(settings, "acme").removeprefix(settings.public_base_url))
+        wait_for(driver, "#framework-soc2")
+        driver.get(f"{server}/console/audits/{audit_id}/period")
+        strip = wait_for(driver, f"svg[data-strip='{CONTROL}']")
+        assert strip.find_element(By.TAG_NAME, "title").get_attribute("textContent").startswith(
+            f"{CONTROL}: covered ")
+        kinds = [r.get_attribute("data-kind") for r in strip.find_elements(By.TAG_NAME, "rect")]
+        assert kinds.count("gap") == 3 and kinds.count("exception") == 1
+        assert strip.size["width"] > 300  # drawn, not collapsed
+        assert page_width(driver, 390) <= 390  # a phone reads it without scrolling sideways
+
+        # Without a mouse: tick "only controls with exceptions or gaps" and send the form.
+        box = driver.find_element(By.ID, "only-issues")
+        driver.execute_script("arguments[0].focus()", box)
+        box.send_keys(Keys.SPACE)
+        box.send_keys(Keys.ENTER)
+        WebDriverWait(driver, WAIT).until(lambda d: "only=issues" in d.current_url)
+        wait_for(driver, f"svg[data-strip='{CONTROL}']")
+        driver.get(f"{server}/console/audits/{audit_id}/period?control={CONTROL}")
+        wait_for(driver, "#population")
+        screenshot(driver, "period", 1280, max_height=1400)
