@@ -130,7 +130,9 @@ def test_the_answer_stays_as_given_when_the_evidence_changes_later(
     for shown in (ok(client.get(f"/api/v1/audits/{asked['audit_id']}/evidence-requests",
                                 headers=auth))[0],
                   ok(client.get("/api/v1/auditor/evidence-requests",
-                                headers=asked["auditor"]))[0]):
+                                headers=asked["auditor"]))[0],
+                  ok(client.get("/api/v1/auditor/controls/CC6.1/evidence",
+                                headers=asked["auditor"]))["requests"][0]):
         items = {i["resource_id"]: i for i in shown["response"]["collected_evidence"]}
         assert items[EXPORTS]["status"] == "failing"
         assert items[EXPORTS]["sha256"] == sha and items[EXPORTS]["version_id"] == \
