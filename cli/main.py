@@ -36,10 +36,11 @@ from engine.console_sessions import issue_login_link
 from engine.db import session_factory, unit_of_work
 from engine.errors import EngineError
 from engine.lease import release_dead_holders
-from engine.rejudge import describe, rejudge
+from engine.rejudge import describe, rejudge, rejudge_job
 from engine.settings import Settings, get_settings
 from engine.tokens import mint
 from engine.vault import load_keys
+from workers.celery_app import job_sender, make_celery
 
 __all__ = ["GUNICORN_LIMITS", "Children", "api_command", "beat_command", "flower_command",
            "main", "worker_command"]
@@ -213,6 +214,12 @@ def cmd_rejudge(settings: Settings, args: argparse.Namespace) -> int:
     with --apply, what was recorded). Exit 0, or 2 when the scope is wrong."""
     settings, _ = start_services(settings)
     migrate(settings)
+    if args.queue:
+        job_sender(make_celery(settings))(rejudge_job(
+            args.account, args.connection, args.check, args.since, args.apply))
+        print("sent to the rejudge queue; a worker consuming it runs it "
+              "(evidence worker --queues rejudge), its log says what changed")
+        return 0
     try:
         with unit_of_work(settings) as session:
             report = rejudge(session, settings, account_id=args.account,
@@ -281,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     again.add_argument("--apply", action="store_true", help="record the new verdicts "
                        "(judgements; new evidence versions for the current state)")
     again.add_argument("--json", action="store_true", help="print JSON")
+    again.add_argument("--queue", action="store_true", help="send it to a worker on the "
+                       "rejudge queue (large accounts) instead of running it here")
     ledger_verify = sub.add_parser("ledger", help="the tamper-evident ledger").add_subparsers(
         dest="ledger_command", required=True).add_parser(
         "verify", help="recompute the hash chains; name the first broken entry (exit 1)")

@@ -31,6 +31,7 @@ from engine.models import (
 from engine.rejudge import rejudge
 from tests.engine import test_snapshots as doors
 from tests.engine.test_snapshots import ESTATE, DoorConnector, DoorConnectorV2, sync
+from workers.celery_app import make_celery, queue_depths
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -151,3 +152,18 @@ def test_the_cli_prints_the_changes_as_json_and_refuses_an_unknown_scope(
     assert evidence(["rejudge", "--account", "acme", "--check", "snap.door.missing"]) == 2
     assert "snap.door.missing" in capsys.readouterr().err
     assert datetime.now(UTC) > history[-1]
+
+
+def test_queue_sends_the_rejudge_to_its_own_queue(factory, connection_id, settings, capsys):
+    celery = make_celery(settings)
+    celery.control.purge()
+    assert evidence(["rejudge", "--connection", connection_id, "--since", "2026-01-01",
+                     "--apply", "--queue"]) == 0
+    assert "rejudge queue" in capsys.readouterr().out
+    assert queue_depths(celery)["rejudge"] == 1
+    assert queue_depths(celery)["sync"] == 0
+    with celery.connection_for_read() as conn:
+        message = conn.default_channel.basic_get("rejudge")
+    assert message.headers["task"] == "rejudge.run"
+    assert message.headers["argsrepr"] == repr(
+        ["", connection_id, "", "2026-01-01T00:00:00+00:00", "apply"])
