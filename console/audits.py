@@ -473,8 +473,9 @@ def answer_with_file(audit_id: str, request_id: str) -> ResponseReturnValue:
 
 # --- answering with collected evidence ------------------------------------------------------
 
-PICK_PAGE = 25
-"""Rows a page of the picker lists (an answer names at most audits.MAX_ANSWER_ITEMS)."""
+PICK_PAGE = audits.MAX_ANSWER_ITEMS
+"""Rows a page of the picker lists: as many as one answer may name, so one page can carry a
+whole answer (ticks do not travel between pages)."""
 MAX_PICK_PAGE, MAX_SEARCH, MAX_CHECK = 1000, 200, 200
 CHECK_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,199}")
 EVIDENCE_NUMBER = re.compile(r"[1-9][0-9]{0,17}")

@@ -187,21 +187,21 @@ def test_refusals_write_nothing(sign_in, settings):
 
 def test_the_picker_pages_through_the_evidence_keeping_its_filters(sign_in, settings):
     conn = connect(settings)
-    store(settings, conn, ENCRYPTION, {f"arn:aws:s3:::bucket-{n:02d}": n % 2 == 0
-                                       for n in range(60)})
+    store(settings, conn, ENCRYPTION, {f"arn:aws:s3:::bucket-{n:03d}": n % 2 == 0
+                                       for n in range(120)})
     audit_id = make_audit(settings, status=AuditStatus.IN_PROGRESS)
     base = f"/console/audits/{audit_id}/requests/{ask(settings, audit_id)}/collected"
     client = sign_in("acme")
     first = page(client, f"{base}?status=passing")
-    assert len(re.findall(r'name="evidence_id"', first)) == 25
-    assert "Showing 1 to 25, more on the next page" in first
+    assert len(re.findall(r'name="evidence_id"', first)) == 50   # a whole answer's worth
+    assert "Showing 1 to 50, more on the next page" in first
     next_link = re.search(r'<a rel="next" href="([^"]+)"', first)
     assert next_link and "status=passing" in next_link.group(1)
     second = page(client, next_link.group(1).replace("&amp;", "&"))
-    assert "Showing 26 to 30." in second and 'rel="next"' not in second
+    assert "Showing 51 to 60." in second and 'rel="next"' not in second
     ids = set(re.findall(r'id="pick-(\d+)"', first)) | set(re.findall(r'id="pick-(\d+)"',
                                                                        second))
-    assert len(ids) == 30
+    assert len(ids) == 60
     with unit_of_work(settings) as session:
         passing = {str(e.id) for e in session.scalars(select(Evidence).where(
             Evidence.status == "passing"))}
