@@ -67,14 +67,16 @@ def trend_chart(name: str, points: list[TrendPoint]) -> TrendChart:
 STRIP_WIDTH, STRIP_HEIGHT, STRIP_BAR = 600, 44, 26
 MIN_SEGMENT = 2.0
 """Narrower segments (a two-hour gap in half a year) are drawn this wide, so they are seen."""
-SEGMENT_WORDS = {"covered": "Covered, no exception", "exception": "Exception (failing)",
+SEGMENT_WORDS = {"operating": "Operating (fresh and passing)",
+                 "exception": "Exception (failing)",
+                 "untested": "Fresh, but not passing (not yet tested, or an error)",
                  "gap": "Gap (no fresh result)"}
 
 
 @dataclass(frozen=True)
 class StripSegment:
     kind: str
-    """covered, exception or gap (each drawn with its own pattern as well as colour)."""
+    """operating, exception, untested or gap (each its own pattern as well as colour)."""
     span: Span
     x: float
     width: float
@@ -94,19 +96,21 @@ class PeriodStrip:
     """What the strip shows, in words (its accessible name)."""
 
 
-def strip_segments(period: Span, exceptions: Iterable[Span],
-                   gaps: Iterable[Span]) -> list[tuple[str, Span]]:
-    """The period cut into gaps (no fresh result), exceptions (failing, where not a gap) and
-    the rest (covered, no exception), in order."""
+def strip_segments(period: Span, exceptions: Iterable[Span], gaps: Iterable[Span],
+                   passing: Iterable[Span]) -> list[tuple[str, Span]]:
+    """The period cut into gaps (no fresh result), exceptions (failing, where not a gap),
+    operating time (passing, where not a gap) and the rest (fresh, neither), in order."""
     gap = clip(merge(gaps), period)
     failing = subtract(clip(merge(exceptions), period), gap)
-    covered = subtract([period], gap + failing)
+    operating = subtract(clip(merge(passing), period), gap + failing)
+    untested = subtract([period], gap + failing + operating)
     return sorted([("gap", s) for s in gap] + [("exception", s) for s in failing]
-                  + [("covered", s) for s in covered], key=lambda p: p[1].start)
+                  + [("operating", s) for s in operating]
+                  + [("untested", s) for s in untested], key=lambda p: p[1].start)
 
 
 def period_strip(period: Span, exceptions: Iterable[Span], gaps: Iterable[Span],
-                 summary: str) -> PeriodStrip:
+                 passing: Iterable[Span], summary: str) -> PeriodStrip:
     """The period as a horizontal strip, one x unit per the same share of time."""
     whole = max(period.length.total_seconds(), 1.0)
 
@@ -116,7 +120,7 @@ def period_strip(period: Span, exceptions: Iterable[Span], gaps: Iterable[Span],
     segments = [StripSegment(kind, span, x_of(span.start),
                              max(round(x_of(span.end) - x_of(span.start), 2), MIN_SEGMENT),
                              f"{SEGMENT_WORDS[kind]}: {_when(span.start)} to {_when(span.end)}")
-                for kind, span in strip_segments(period, exceptions, gaps)]
+                for kind, span in strip_segments(period, exceptions, gaps, passing)]
     ticks = []
     month = date(period.start.year, period.start.month, 1)
     while True:

@@ -180,7 +180,7 @@ def control_row(c: ControlPeriod, running: bool) -> ControlRow:
                f"{share(c.operating_share)}; {plural(len(c.exceptions), 'exception')}, "
                f"{plural(len(c.gaps), 'gap')}")
     strip = period_strip(c.period, [e.span for e in c.exceptions], [g.span for g in c.gaps],
-                         summary)
+                         c.passing, summary)
     return ControlRow(c.control, strip, share(c.coverage), share(c.operating_share), summary,
                       [_exception(e) for e in c.exceptions], [_gap(g) for g in c.gaps],
                       len(c.population), [_name(i) for i in c.integrations])

@@ -286,6 +286,9 @@ class ControlPeriod:
     gaps: tuple[Gap, ...]
     population: tuple[Member, ...]
     integrations: tuple[str, ...]
+    passing: tuple[Span, ...] = ()
+    """Where its rolled-up status was passing (fresh or not): operating time is where these
+    and the fresh spans meet, which the console's period strip draws."""
 
     @property
     def coverage(self) -> float:
@@ -494,7 +497,7 @@ def control_period(control: Control, checks: Sequence[str],
         tuple(exceptions_of(timeline, res, lives, period)),
         tuple(gaps_of(period, fresh, cause_segments(mine))),
         tuple(population_of(res, {c.id: c for c, _ in mine}, period)),
-        tuple(sorted({c.integration_id for c, _ in mine})))
+        tuple(sorted({c.integration_id for c, _ in mine})), tuple(merge(passing)))
 
 
 def _integration_of(check_id: str) -> str:

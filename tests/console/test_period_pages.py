@@ -94,10 +94,18 @@ def test_the_period_page_draws_what_engine_period_answers(client, auth, settings
     assert gaps == [span for span, _ in GAPS]
     assert [s for kind, s in strip if kind == "gap"] == gaps
     assert [s for kind, s in strip if kind == "exception"] == [Span(at(20), at(30))]
-    assert [s for kind, s in strip if kind == "covered"] == subtract(
-        [WHOLE], [*gaps, Span(at(20), at(30))])
+    operating = [s for kind, s in strip if kind == "operating"]
+    assert operating == subtract([WHOLE], [*gaps, Span(at(20), at(30))])
+    assert sum((s.length for s in operating), timedelta(0)) == cc61.operating
+    assert "untested" not in {kind for kind, _ in strip}
     assert [s for _, s in strip] == sorted(s for _, s in strip)  # in order, the whole period
     assert strip[0][1].start == WHOLE.start and strip[-1][1].end == WHOLE.end
+
+    unjudged = next(c for c in answer.controls  # fresh results, but nothing ever passed
+                    if c.automated and c.covered and not c.operating and not c.exceptions)
+    other = _strip(html, unjudged.control.id)
+    assert {kind for kind, _ in other} == {"gap", "untested"}
+    assert sum((s.length for k, s in other if k == "untested"), timedelta(0)) == unjudged.covered
 
     words = (f"covered {share(cc61.coverage)} of the period, operating "
              f"{share(cc61.operating_share)}; 1 exception, 3 gaps")
@@ -230,7 +238,7 @@ def test_the_period_page_in_chromium_at_1280_and_390_px(client, auth, settings, 
         assert strip.find_element(By.TAG_NAME, "title").get_attribute("textContent").startswith(
             f"{CONTROL}: covered ")
         kinds = [r.get_attribute("data-kind") for r in strip.find_elements(By.TAG_NAME, "rect")]
-        assert kinds.count("gap") == 3 and kinds.count("exception") == 1
+        assert kinds.count("gap") == 3 and kinds.count("exception") == 1 and "operating" in kinds
         assert strip.size["width"] > 300  # drawn, not collapsed
         assert page_width(driver, 390) <= 390  # a phone reads it without scrolling sideways
 
