@@ -27,7 +27,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.orm import Session
 
 from console.charts import trend_chart
-from engine.as_of import account_controls_at
+from engine.as_of import account_controls_at, evidence_at
 from engine.console_sessions import (
     StartedSession,
     end_session,
@@ -264,10 +264,19 @@ def check(check_id: str) -> ResponseReturnValue:
 
 @bp.get("/resources/<int:evidence_id>")
 def resource(evidence_id: int) -> ResponseReturnValue:
-    """A resource's verdict now and its change history, with each version's SHA-256."""
+    """A resource's verdict now and its change history, with each version's SHA-256; with
+    `?as_of=` also the version in force then (engine.as_of.evidence_at)."""
+    at, as_of_error = (as_of_param(request.args["as_of"], _now()) if "as_of" in request.args
+                       else (None, None))
+    then = None
     with account_session() as session:
         found = resource_history(session, evidence_id)
-    return _page("resource.html", found=found)
+        if at is not None:
+            e = found.evidence
+            then = evidence_at(session, g.account_id, [e.connection_id], at, limit=1,
+                               check_id=e.check_id, resource_id=e.resource_id).items
+    return _page("resource.html", 422 if as_of_error else 200, found=found, at=at,
+                 then=then[0] if then else None, as_of_error=as_of_error)
 
 
 @bp.get("/runs")

@@ -130,6 +130,10 @@ def test_the_period_page_draws_what_engine_period_answers(client, auth, settings
     for name in ("logs", "exports", "archive"):
         assert bucket(name) in text
 
+    hostile = client.get(f"/console/audits/{audit_id}/period",
+                         query_string={"control": "<script>x</script>"})
+    assert hostile.status_code == 404 and "<script>x" not in hostile.get_data(as_text=True)
+
     issues = client.get(f"/console/audits/{audit_id}/period?only=issues").get_data(as_text=True)
     with_issues = [c.control.id for c in answer.controls
                    if c.automated and (c.exceptions or c.gaps)]
@@ -158,7 +162,7 @@ def test_a_period_not_set_says_how_to_set_one_and_another_account_sees_nothing(
 def test_the_auditor_sees_their_audits_period_and_draws_reproducible_samples(
         client, auth, settings, sent, scenario):
     audit_id = create_audit(client, auth, **PERIOD)
-    create_audit(client, auth, period_start="2026-03-01", period_end="2026-04-01")
+    other = create_audit(client, auth, period_start="2026-03-01", period_end="2026-04-01")
     link, _ = invite(settings, audit_id)
     assert accept(client, link).status_code == 303
     home = client.get("/auditor").get_data(as_text=True)
@@ -168,7 +172,8 @@ def test_the_auditor_sees_their_audits_period_and_draws_reproducible_samples(
     assert "From <time datetime=\"2026-01-01T00:00:00+00:00\">" in html  # this audit's period
     assert [s for k, s in _strip(html, CONTROL) if k == "exception"] == [Span(at(20), at(30))]
     assert 'href="/auditor/samples?control=CC6.1"' in html
-    assert client.get("/console/audits").status_code == 302  # no customer pages for an auditor
+    assert client.get(f"/console/audits/{other}/period").status_code == 302  # customer pages:
+    assert client.get(f"/console/audits/{audit_id}/period").status_code == 302  # not for auditors
 
     token = csrf_of(client, "/auditor/samples")
     assert client.post("/auditor/samples", data={"control_id": CONTROL, "size": "2",
@@ -210,6 +215,18 @@ def test_the_controls_page_answers_as_of_a_date(client, auth, settings, scenario
     assert 'href="/console/controls">back to now' in html
     assert re.search(r'id="control-soc2-cc6.1" data-status="failing"', html)
     assert bucket("exports") in html
+
+    link = re.search(r'href="(/console/resources/\d+\?as_of=[^"]+)"><code class="resource">'
+                     + re.escape(bucket("exports")), html)
+    assert link, html[:2000]
+    resource = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    banner = re.search(r'id="as-of-banner">(.*?)</div>', resource, re.S)
+    assert banner and "26 January 2026, 00:00 UTC" in banner.group(1)
+    assert "</span> Failing</span>" in banner.group(1)
+    assert resource.count("(in force then)") == 1
+    path = link.group(1).split("?")[0]
+    assert client.get(f"{path}?as_of=soon").status_code == 422
+    assert "(in force then)" not in client.get(path).get_data(as_text=True)
 
     after = client.get("/console/controls?as_of=2026-02-15T12:00:00Z").get_data(as_text=True)
     assert re.search(r'id="control-soc2-cc6.1" data-status="passing"', after)
