@@ -194,10 +194,10 @@ def period_page(session: Session, audit: Audit, *, only_issues: bool,
     if audit.period_start is None or audit.period_end is None:
         why = ("A Type I audit looks at one point in time, so it has no period to draw."
                if audit.type.value == "type_i" else
-               "This Type II audit has no period yet. Set its first and last day (the audit's "
-               "period_start and period_end, e.g. PUT /api/v1/audits/{id} with "
-               "{\"period_start\": \"2026-01-01\", \"period_end\": \"2026-07-01\"}) and the "
-               "period is drawn here.")
+               "This Type II audit has no period yet. The customer sets its first day and "
+               "its end (period_start and period_end, e.g. PUT /api/v1/audits/"
+               f"{audit.id} with {{\"period_start\": \"2026-01-01\", \"period_end\": "
+               "\"2026-07-01\"}), and the period is drawn here.")
         return PeriodPage(audit, fw.name, why)
     now = _now()
     whole = period_span(audit.period_start, audit.period_end)

@@ -146,6 +146,10 @@ def test_a_period_not_set_says_how_to_set_one_and_another_account_sees_nothing(
     sign_in("acme")
     html = client.get(f"/console/audits/{unset}/period").get_data(as_text=True)
     assert 'id="period-missing"' in html and "period_start" in html and "<svg" not in html
+    assert f"PUT /api/v1/audits/{unset}" in html
+    type_i = create_audit(client, auth, type="type_i")
+    html = client.get(f"/console/audits/{type_i}/period").get_data(as_text=True)
+    assert "A Type I audit looks at one point in time" in html
 
     running = create_audit(client, auth, period_start="2026-01-01",
                            period_end=f"{datetime.now(UTC).year + 1}-01-01")
