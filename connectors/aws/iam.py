@@ -241,7 +241,10 @@ def collect_credential_report(session: AwsSession) -> CredentialReport:
                                           "the next sync reads it", service="iam")
             time.sleep(wait)
         content = iam.get_credential_report()["Content"]
-    collected_at = datetime.now(UTC)
+    # The day it was read (midnight UTC): ages are judged in whole days, and an unchanged
+    # account's snapshot stays the same all day, so it is stored once a day, not every sync.
+    # (The report's GeneratedTime would do too, but emulators answer a fixed one.)
+    collected_at = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
     rows = [_credential_user(row) for row in csv.DictReader(io.StringIO(text))]
     users = [u for u in rows if u.name != _REPORT_ROOT_ROW]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from connectors.aws.session import AwsSession
 from connectors.base import Result, Severity, check, collector
@@ -150,7 +150,8 @@ class ServerCertificate:
 
 @dataclass(frozen=True)
 class ServerCertificates:
-    """IAM's server certificates and the moment they were read."""
+    """IAM's server certificates and the day they were read (midnight UTC: the snapshot of an
+    unchanged account stays the same all day, so it is stored once a day, not every sync)."""
 
     collected_at: datetime
     certificates: list[ServerCertificate] = field(default_factory=list)
@@ -168,7 +169,8 @@ def collect_server_certificates(session: AwsSession) -> ServerCertificates:
                     name=meta["ServerCertificateName"], arn=meta["Arn"],
                     expiration=(expiration.astimezone(UTC).isoformat()
                                 if isinstance(expiration, datetime) else expiration)))
-    return ServerCertificates(collected_at=datetime.now(UTC),
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return ServerCertificates(collected_at=today,
                               certificates=sorted(certificates, key=lambda c: c.arn))
 
 
@@ -180,12 +182,19 @@ def collect_server_certificates(session: AwsSession) -> ServerCertificates:
                    "one to a current certificate, preferably one issued by ACM.")
 def expired_server_certificates(certificates: ServerCertificates) -> Iterator[Result]:
     """SSL/TLS certificates stored in IAM have not expired."""
-    now = certificates.collected_at
+    # Judged a day at a time: a certificate that expires during the day it was read counts as
+    # expired (a day early rather than up to a day late).
+    day_ends = certificates.collected_at + timedelta(days=1)
     for c in certificates.certificates:
-        expired = c.expiration is not None and datetime.fromisoformat(c.expiration) <= now
-        title = (f"Server certificate {c.name} expired on {c.expiration[:10]}"
-                 if expired and c.expiration else
-                 f"Server certificate {c.name} is valid until {(c.expiration or 'unknown')[:10]}")
+        ends = datetime.fromisoformat(c.expiration) if c.expiration else None
+        expired = ends is not None and ends < day_ends
+        when = (c.expiration or "unknown")[:10]
+        if ends is not None and ends < certificates.collected_at:
+            title = f"Server certificate {c.name} expired on {when}"
+        elif expired:
+            title = f"Server certificate {c.name} expires today ({when})"
+        else:
+            title = f"Server certificate {c.name} is valid until {when}"
         yield Result.of(c.arn, passing=not expired, title=title,
                         data={"certificate": c.name, "expiration": c.expiration})
 

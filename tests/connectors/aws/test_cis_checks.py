@@ -250,6 +250,19 @@ def test_expired_server_certificates_fail_and_current_ones_pass():
     assert "expired on 2026-05-31" in results[1].title
 
 
+def test_a_server_certificate_that_ends_on_the_day_read_counts_as_expired():
+    day = NOW.replace(hour=0, minute=0, second=0, microsecond=0)  # as the collector dates it
+    ends_today = ServerCertificate(name="today", arn=f"arn:aws:iam::{ACCOUNT}:server-certificate/"
+                                   "today", expiration=(day + timedelta(hours=20)).isoformat())
+    tomorrow = ServerCertificate(name="tomorrow", arn=f"arn:aws:iam::{ACCOUNT}:server-"
+                                 "certificate/tomorrow",
+                                 expiration=(day + timedelta(days=1, hours=1)).isoformat())
+    results = list(iam_access.expired_server_certificates.judge(ServerCertificates(
+        collected_at=day, certificates=[ends_today, tomorrow])))
+    assert [r.status for r in results] == [Status.FAILING, Status.PASSING]
+    assert "expires today" in results[0].title
+
+
 # --- Access Analyzer, Security Hub, EFS ----------------------------------------------------
 
 def region_id(region):
