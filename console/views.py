@@ -209,7 +209,7 @@ def as_of_param(value: str, now: datetime) -> tuple[datetime | None, str | None]
         else:
             at = datetime.fromisoformat(value.replace("z", "Z"))
             at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None, ("Enter a date like 2026-03-01, or a time like 2026-03-01T14:30 "
                       "(UTC unless it names a zone).")
     if at > now:
@@ -222,7 +222,7 @@ def controls() -> ResponseReturnValue:
     """Controls with their status, checks and failing resources; filters stay in the URL.
     With `?as_of=` the controls as they stood then (engine.as_of), from the record."""
     as_of_error = None
-    if "as_of" in request.args:
+    if request.args.get("as_of", "").strip():  # an empty field: as things are now
         at, as_of_error = as_of_param(request.args["as_of"], _now())
         if at is not None:
             framework = _choice("framework", set(catalog().frameworks))
@@ -266,8 +266,8 @@ def check(check_id: str) -> ResponseReturnValue:
 def resource(evidence_id: int) -> ResponseReturnValue:
     """A resource's verdict now and its change history, with each version's SHA-256; with
     `?as_of=` also the version in force then (engine.as_of.evidence_at)."""
-    at, as_of_error = (as_of_param(request.args["as_of"], _now()) if "as_of" in request.args
-                       else (None, None))
+    at, as_of_error = (as_of_param(request.args["as_of"], _now())
+                       if request.args.get("as_of", "").strip() else (None, None))
     then = None
     with account_session() as session:
         found = resource_history(session, evidence_id)

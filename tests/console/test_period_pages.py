@@ -241,7 +241,12 @@ def test_the_controls_page_answers_as_of_a_date(client, auth, settings, scenario
     before = client.get("/console/controls?as_of=2025-06-01")
     assert before.status_code == 200 and 'id="as-of-empty"' in before.get_data(as_text=True)
 
-    for bad in ("yesterday", "2026-13-01", f"{datetime.now(UTC).year + 1}-01-01", "9" * 50):
+    assert 'id="as-of-empty"' in client.get("/console/controls?as_of=0001-01-01").get_data(
+        as_text=True)
+    now = client.get("/console/controls?as_of=+")  # the form sent empty: as things are now
+    assert now.status_code == 200 and "As it stood on" not in now.get_data(as_text=True)
+    for bad in ("yesterday", "2026-13-01", f"{datetime.now(UTC).year + 1}-01-01", "9" * 50,
+                "0001-01-01T00:00:00+14:00", "2026-01-01\x00"):
         refused = client.get("/console/controls", query_string={"as_of": bad})
         text = refused.get_data(as_text=True)
         assert refused.status_code == 422 and 'id="as-of-error"' in text, bad
