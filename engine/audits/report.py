@@ -241,6 +241,10 @@ def _requests(requests: list[EvidenceRequest]) -> list[str]:
             answer = f"pushed evidence `{r.response_pushed_id}`"
         elif r.response_url:
             answer = f"<{_inline(r.response_url)}>"
+        elif r.evidence_items:
+            answer = "collected: " + "; ".join(
+                f"`ev-{i.evidence_id}` ({i.check_id} on {_inline(i.resource_id)}, "
+                f"{i.status.value}, `{i.content_hash}`)" for i in r.evidence_items)
         else:
             answer = "—"
         digest = (f"`{r.response_sha256}`" + ("" if r.response_sha256_verified else

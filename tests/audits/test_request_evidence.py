@@ -114,6 +114,11 @@ def test_answer_with_collected_evidence_records_each_item_as_it_stands(
             LedgerEntry.account_id == ACCOUNT, LedgerEntry.subject == asked["audit_id"])).all()
         assert any(f"evv-{version}" in c and sha in c for c in chained)
 
+    report = ok(client.post(f"/api/v1/audits/{asked['audit_id']}/report", headers=auth))
+    row = next(line for line in report["report"].splitlines()
+               if line.startswith(f"| `{asked['request_id']}` |"))
+    assert f"collected: `ev-{exports}` ({ENCRYPTION} on {EXPORTS}, failing, `{sha}`)" in row
+
 
 def test_the_answer_stays_as_given_when_the_evidence_changes_later(
         client, auth, asked, estate, audit_settings):
