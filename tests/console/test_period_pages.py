@@ -278,3 +278,13 @@ def test_the_period_page_in_chromium_at_1280_and_390_px(client, auth, settings, 
         driver.get(f"{server}/console/audits/{audit_id}/period?control={CONTROL}")
         wait_for(driver, "#population")
         screenshot(driver, "period", 1280, max_height=1400)
+
+        # "Show as it stood on …" from the keyboard; the board's own filters stay the first.
+        driver.get(f"{server}/console/controls")
+        first = wait_for(driver, ".filters button[type=submit]")
+        assert first.find_element(By.XPATH, "..").find_elements(By.ID, "filter-status")
+        field = driver.find_element(By.ID, "as-of")
+        field.send_keys("2026-01-26", Keys.ENTER)
+        banner = wait_for(driver, "#as-of-banner")
+        assert "26 January 2026, 00:00 UTC" in banner.text
+        assert page_width(driver, 390) <= 390
