@@ -13,12 +13,12 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from console.period import share, when
 from engine import audits
 from engine.db import unit_of_work
-from engine.models.audit import ActivityType, AuditActivity
+from engine.models.audit import ActivityType, Audit, AuditActivity
 from engine.period import Span, audit_period, subtract
 from engine.registry import get_connector
 from tests.conftest import serve
@@ -142,12 +142,15 @@ def test_the_period_page_draws_what_engine_period_answers(client, auth, settings
 
 def test_a_period_not_set_says_how_to_set_one_and_another_account_sees_nothing(
         client, auth, settings, sent, db, sign_in):
-    unset = create_audit(client, auth)
+    unset = create_audit(client, auth, **PERIOD)
+    with unit_of_work(settings) as session:  # an audit created before periods were required
+        session.execute(update(Audit).where(Audit.id == unset).values(period_start=None,
+                                                                       period_end=None))
     sign_in("acme")
     html = client.get(f"/console/audits/{unset}/period").get_data(as_text=True)
     assert 'id="period-missing"' in html and "period_start" in html and "<svg" not in html
     assert f"PUT /api/v1/audits/{unset}" in html
-    type_i = create_audit(client, auth, type="type_i")
+    type_i = create_audit(client, auth, type="type_i", period_start=None, period_end=None)
     html = client.get(f"/console/audits/{type_i}/period").get_data(as_text=True)
     assert "A Type I audit looks at one point in time" in html
 
