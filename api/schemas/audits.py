@@ -60,8 +60,8 @@ def _iso_day(value: Any) -> Any:
 
 Day = Annotated[date, BeforeValidator(_iso_day)]
 """An ISO 8601 day (`2026-01-01`), never a number or a date-time."""
-PERIOD_START = ("type_ii: the first day of the period under audit (from 00:00 UTC); "
-                "send with period_end")
+PERIOD_START = ("type_ii (required at creation): the first day of the period under audit "
+                "(from 00:00 UTC); send with period_end")
 PERIOD_END = ("type_ii: the period runs up to 00:00 UTC of this day, so 2026-07-01 ends it "
               "with 30 June; after period_start")
 

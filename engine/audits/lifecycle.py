@@ -46,11 +46,18 @@ def create_audit(session: Session, account_id: str, actor: Actor, *, framework_i
     return audit
 
 
-def check_period(audit_type: AuditType, start: date | None, end: date | None) -> None:
-    """A period is for a type_ii audit only, both ends or neither, the start before the end
-    (422 `invalid_period`). A type_ii audit may be drafted before its period is agreed."""
+def check_period(audit_type: AuditType, start: date | None, end: date | None, *,
+                 required: bool = True) -> None:
+    """A type_ii audit judges a period: it needs both ends, the start before the end; a type_i
+    audit has none (422 `invalid_period`). `required=False` lets an update that does not touch
+    the period through on an audit created before periods were required."""
     if start is None and end is None:
-        return
+        if audit_type is not AuditType.TYPE_II or not required:
+            return
+        raise InvalidInput("a type_ii audit judges a period: send period_start and period_end",
+                           code="invalid_period",
+                           fields=[{"field": n, "message": "Field required for a type_ii audit"}
+                                   for n in ("period_start", "period_end")])
     fields = []
     if audit_type is not AuditType.TYPE_II:
         message = "only a type_ii audit has a period (a type_i audit is a point in time)"
@@ -140,7 +147,8 @@ def update_audit(session: Session, audit: Audit, actor: Actor, changes: AuditCha
         _check_transition(audit, target)
     start = audit.period_start if isinstance(changes.period_start, Keep) else changes.period_start
     end = audit.period_end if isinstance(changes.period_end, Keep) else changes.period_end
-    check_period(audit.type, start, end)
+    check_period(audit.type, start, end, required=not (isinstance(changes.period_start, Keep)
+                                                       and isinstance(changes.period_end, Keep)))
     edited: dict[str, Any] = {}
     for name in ("title", "description", "target_completion", "period_start", "period_end"):
         value = getattr(changes, name)

@@ -164,6 +164,7 @@ def test_booleans_are_strict(client, auth, settings, body):
 def test_dates_are_strict(client, auth, settings, when):
     resp = client.post("/api/v1/audits", headers=auth, json={
         "framework_id": "soc2", "type": "type_ii", "title": "Annual",
+        "period_start": "2026-01-01", "period_end": "2026-07-01",
         "target_completion": when})
     body = refused(resp, 422, "invalid_request")
     assert body["error"]["fields"][0]["field"] == "target_completion"
@@ -173,6 +174,7 @@ def test_dates_are_strict(client, auth, settings, when):
 def test_an_iso_date_is_still_accepted(client, auth):
     resp = client.post("/api/v1/audits", headers=auth, json={
         "framework_id": "soc2", "type": "type_ii", "title": "Annual",
+        "period_start": "2026-01-01", "period_end": "2026-07-01",
         "target_completion": "2027-03-31"})
     assert resp.status_code == 201, resp.get_json()
     assert resp.get_json()["data"]["target_completion"].startswith("2027-03-31T00:00:00")

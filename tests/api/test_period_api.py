@@ -15,7 +15,7 @@ from engine.connections import ensure_account
 from engine.db import session_factory
 from engine.evidence import Item, store_check_results
 from engine.models import Connection, ConnectionStatus, Frequency, RunStatus, SyncRun, Trigger
-from engine.models.audit import AuditActivity
+from engine.models.audit import Audit, AuditActivity, AuditType
 from tests.audits.conftest import accepted_auditor
 from tests.engine.test_period_scenario import (
     ARCHIVE_FROM,
@@ -46,6 +46,18 @@ def create_audit(client, auth, **fields: Any) -> dict[str, Any]:
     body = {"framework_id": "soc2", "type": "type_ii", "title": "SOC 2 Type II 2026 H1",
             **fields}
     return ok(client.post("/api/v1/audits", json=body, headers=auth), 201)
+
+
+def legacy_audit(settings) -> str:
+    """A type_ii audit without a period, as audits created before periods were required are."""
+    now = datetime.now(UTC)
+    with session_factory(settings)() as s, s.begin():
+        ensure_account(s, "acme")
+        audit = Audit(account_id="acme", framework_id="soc2", type=AuditType.TYPE_II,
+                      title="Drafted in 2025", created_by="acme", created_at=now, updated_at=now)
+        s.add(audit)
+        s.flush()
+        return audit.id
 
 
 def when(value: str) -> datetime:
@@ -222,7 +234,7 @@ def test_the_period_is_for_type_ii_only_and_must_run_forward(client, auth, setti
     for body in ({"type": "type_i", **PERIOD},
                  {"period_start": "2026-06-30", "period_end": "2026-01-01"},
                  {"period_start": "2026-01-01", "period_end": "2026-01-01"},
-                 {"period_start": "2026-01-01"}):
+                 {"period_start": "2026-01-01"}, {}):
         resp = client.post("/api/v1/audits", headers=auth, json={
             "framework_id": "soc2", "type": "type_ii", "title": "Annual", **body})
         refused(resp, 422, "invalid_period")
@@ -234,14 +246,17 @@ def test_the_period_is_for_type_ii_only_and_must_run_forward(client, auth, setti
         refused(resp, 422, "invalid_request")
     assert ok(client.get("/api/v1/audits", headers=auth)) == []
 
-    audit = create_audit(client, auth)  # the seed's body: the period can be agreed later
+    audit = {"id": legacy_audit(settings)}  # created before a period was required
     refused(client.get(f"/api/v1/audits/{audit['id']}/period", headers=auth), 409,
             "period_not_set")
+    ok(client.put(f"/api/v1/audits/{audit['id']}", headers=auth, json={"title": "Renamed"}))
+    refused(client.put(f"/api/v1/audits/{audit['id']}", headers=auth,
+                       json={"period_start": None, "period_end": None}), 422, "invalid_period")
     refused(client.put(f"/api/v1/audits/{audit['id']}", headers=auth,
                        json={"period_end": "2026-06-30"}), 422, "invalid_period")
     updated = ok(client.put(f"/api/v1/audits/{audit['id']}", headers=auth, json=PERIOD))
     assert (updated["period_start"], updated["period_end"]) == ("2026-01-01", "2026-06-30")
-    [edit] = activity(settings, "audit_updated")
+    edit = activity(settings, "audit_updated")[-1]  # after the title's
     assert edit.details["fields"]["period_start"] == {"from": None, "to": "2026-01-01"}
     period = ok(client.get(f"/api/v1/audits/{audit['id']}/period?control_id=CC6.1",
                            headers=auth))

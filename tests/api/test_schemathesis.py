@@ -132,7 +132,8 @@ def world(settings: Settings, db: None, moto_endpoint: str) -> Iterator[World]:
     victim_key = ok(client.post(f"/api/v1/orgs/{ACCOUNT}/api-keys", headers=customer,
                                 json={"name": "victim", "scopes": ["read:*"]}), 201)["id"]
     audit = ok(client.post("/api/v1/audits", headers=customer, json={
-        "framework_id": "soc2", "type": "type_ii", "title": "Annual"}), 201)["data"]
+        "framework_id": "soc2", "type": "type_ii", "title": "Annual",
+        "period_start": "2026-01-01", "period_end": "2026-07-01"}), 201)["data"]
     auditor = accepted_auditor(cfg, audit["id"])
     accepted_auditor(cfg, audit["id"], "victim@firm.example")
     with session_factory(cfg)() as s:

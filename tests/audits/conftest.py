@@ -37,6 +37,8 @@ from tests.conftest import running_worker, settings_env
 from tests.emulators import free_port
 
 ACCOUNT = "acme"
+PERIOD = {"period_start": "2026-01-01", "period_end": "2026-07-01"}
+"""A type_ii audit's period (required at creation): the first half of 2026."""
 TOKEN_IN_MAIL = re.compile(r'"token": "([A-Za-z0-9_-]+)"')
 
 
@@ -199,7 +201,7 @@ def ok(resp: Any, status: int = 200) -> Any:
 
 def create_audit(client: FlaskClient, auth: dict[str, str], **fields: Any) -> dict[str, Any]:
     body = {"framework_id": "soc2", "type": "type_ii",
-            "title": "SOC 2 Type II Annual Audit 2026", **fields}
+            "title": "SOC 2 Type II Annual Audit 2026", **PERIOD, **fields}
     return ok(client.post("/api/v1/audits", json=body, headers=auth), 201)
 
 

@@ -23,7 +23,8 @@ from engine.mail import MAX_ATTEMPTS, send_mail
 from engine.models.audit import AuditActivity, MailStatus, OutboundMail
 from tests.audits.conftest import accepted_auditor, create_audit, ok
 
-GOOD = {"framework_id": "soc2", "type": "type_ii", "title": "Annual"}
+GOOD = {"framework_id": "soc2", "type": "type_ii", "title": "Annual",
+        "period_start": "2026-01-01", "period_end": "2026-07-01"}
 
 
 def activity_count(settings) -> int:

@@ -22,7 +22,8 @@ LINK = re.compile(r"(\S+/auditor/accept#token=[A-Za-z0-9_-]+)")
 
 def create_audit(client: FlaskClient, auth: dict[str, str], **fields: Any) -> str:
     body = {"framework_id": "soc2", "type": "type_ii",
-            "title": "SOC 2 Type II Annual Audit 2026", **fields}
+            "title": "SOC 2 Type II Annual Audit 2026",
+            "period_start": "2026-01-01", "period_end": "2026-07-01", **fields}
     answer = client.post("/api/v1/audits", json=body, headers=auth)
     assert answer.status_code == 201, answer.get_json()
     audit_id: str = answer.get_json()["data"]["id"]

@@ -101,6 +101,9 @@ def test_a_whole_audit_from_the_console_and_the_portal(flow, tmp_path):
         wait_for(driver, "#new-audit").click()
         wait_for(driver, "#title").send_keys("SOC 2 Type II 2026")
         driver.find_element(By.CSS_SELECTOR, "label[for='type-type_ii']").click()
+        driver.execute_script(  # a date field's typing order follows the browser's locale
+            "document.getElementById('period_start').value = '2026-01-01';"
+            "document.getElementById('period_end').value = '2026-07-01';")
         click(driver, "Create the audit")
         assert "created as a draft" in wait_for(driver, "#done").text
         audit_path = driver.current_url.split("?")[0].removeprefix(server)

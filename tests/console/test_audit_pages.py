@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from datetime import date
 
 import boto3
 import pytest
@@ -50,7 +51,8 @@ def make_audit(settings, account_id: str = "acme", status: AuditStatus | None = 
     """An audit written through the engine (as the JSON API writes it), moved to `status`."""
     with unit_of_work(settings) as session:
         audit = audits.create_audit(session, account_id, CUSTOMER, framework_id="soc2",
-                                    audit_type=AuditType.TYPE_II, title=f"{account_id} SOC 2")
+                                    audit_type=AuditType.TYPE_II, title=f"{account_id} SOC 2",
+                                    period_start=date(2026, 1, 1), period_end=date(2026, 7, 1))
         flow = list(AuditStatus)
         for step in flow[1:flow.index(status) + 1] if status else []:
             audits.update_audit(session, audit, CUSTOMER, audits.AuditChanges(status=step))
