@@ -83,10 +83,12 @@ def cmd_up(settings: Settings) -> int:
 
     def start() -> None:
         children.start("api", api_command(settings), env)
-        for offset, (queue, concurrency) in enumerate(
-                (("sync", settings.worker_concurrency), ("default", 2))):
+        # rejudging stored snapshots (`evidence rejudge --queue`) shares the default worker
+        for offset, (queue, queues, concurrency) in enumerate(
+                (("sync", "sync", settings.worker_concurrency),
+                 ("default", "default,rejudge", 2))):
             children.start(f"worker-{queue}", worker_command(
-                settings, queue, concurrency=concurrency, hostname=f"{queue}@%h"),
+                settings, queues, concurrency=concurrency, hostname=f"{queue}@%h"),
                 _metrics_env(env, settings, offset), restart=True)
         children.start("beat", beat_command(settings), env, restart=True)
         console.log(f"starting; waiting for {url}")
@@ -250,9 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("up", help="run api + sync and default workers + beat (embedded services "
                    "unless URLs are set); a worker or beat that dies is restarted")
     sub.add_parser("api", help="run the HTTP API under gunicorn")
-    worker = sub.add_parser("worker", help="run a Celery worker (default: sync and default "
-                            "queues, a threads pool of EVIDENCE_WORKER_CONCURRENCY)")
-    worker.add_argument("--queues", default="sync,default")
+    worker = sub.add_parser("worker", help="run a Celery worker (default: the sync, default and "
+                            "rejudge queues, a threads pool of EVIDENCE_WORKER_CONCURRENCY)")
+    worker.add_argument("--queues", default="sync,default,rejudge")
     worker.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
     worker.add_argument("--concurrency", type=int, default=None)
     worker.add_argument("--hostname", default=None, help="node name, e.g. sync@%%h")

@@ -47,8 +47,9 @@ def api_command(settings: Settings, workers: int = 2) -> list[str]:
             *GUNICORN_LIMITS, "cli.wsgi:app"]
 
 
-def worker_command(settings: Settings, queues: str = "sync,default", *, pool: str = "threads",
-                   concurrency: int | None = None, hostname: str | None = None) -> list[str]:
+def worker_command(settings: Settings, queues: str = "sync,default,rejudge", *,
+                   pool: str = "threads", concurrency: int | None = None,
+                   hostname: str | None = None) -> list[str]:
     """A Celery worker. Connector syncs are I/O bound: a `threads` pool sized for waiting."""
     argv = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
             "--queues", queues, "--pool", pool,
