@@ -7,6 +7,7 @@ finds those slots taken is put back (`SlotBusy`), not dropped.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, func, or_, select, update
@@ -69,7 +70,9 @@ def claim_run(session: Session, run_id: str, worker: str, settings: Settings) ->
     claimed = session.execute(
         update(SyncRun).where(SyncRun.id == run_id, _claimable(settings))
         .values(status=RunStatus.RUNNING, worker=worker, heartbeat_at=func.now(),
-                started_at=func.coalesce(SyncRun.started_at, func.now()),
+                # The application's clock, as the run's finished_at and its evidence and
+                # snapshot times are (the database's now() is not the clock a run is dated by).
+                started_at=func.coalesce(SyncRun.started_at, datetime.now(UTC)),
                 attempts=SyncRun.attempts + 1)
         .returning(SyncRun.id)
         .execution_options(synchronize_session=False)).first()

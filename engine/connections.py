@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -138,7 +138,10 @@ def store_credentials(session: Session, cls: type[Connector], credentials: BaseM
     sealed = vault(settings).seal(cls.dump_credentials(credentials))
     conn = live_connection(session, cls.id, for_update=True)
     if conn is None:
-        conn = Connection(account_id=account_id, integration_id=cls.id)
+        # Dated by the application's clock, as its runs and disconnection are (the period of
+        # an audit measures coverage from it), not by the database's now().
+        conn = Connection(account_id=account_id, integration_id=cls.id,
+                          created_at=datetime.now(UTC))
         session.add(conn)
     conn.credentials_encrypted = sealed
     conn.sync_frequency = frequency
