@@ -17,28 +17,39 @@ provider sealed: any call raises), and the ledger (verify, an edit, a deletion, 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import ledger, registry
+from engine import audits, ledger, registry
+from engine.as_of import connection_at, controls_at, evidence_at
 from engine.audits import Actor
 from engine.connections import connect, disconnect
 from engine.db import Job, session_factory
 from engine.models import (
     Connection,
+    ControlStatus,
+    Evidence,
+    EvidenceStatus,
+    EvidenceVersion,
     Frequency,
+    Judgement,
     RunStatus,
     SyncRun,
     Trigger,
 )
-from engine.models.audit import ActorKind
+from engine.models.audit import ActorKind, AuditType
+from engine.models.ledger import LedgerEntry, LedgerKind
+from engine.period import GapCause, Outcome, Span, audit_period
+from engine.rejudge import rejudge
 from engine.settings import Settings
 from engine.sync import request_sync, run_sync
 from engine.tenancy import scope_to_account
@@ -166,13 +177,12 @@ def simulate(factory: sessionmaker[Session], settings: Settings) -> Record:
             record.checkpoint = ledger.checkpoint_document(
                 ledger.checkpoint(s, ACME, reason="daily"))
 
-    for day in range(180):
-        if not DISCONNECT_DAY < day < RECONNECT_DAY:
-            events.append((at(day), lambda day=day: daily_sync(day)))
-    events.append((DISCONNECT, lambda: disconnect_now("daily")))
+    events.extend((at(day), partial(daily_sync, day)) for day in range(180)
+                  if not DISCONNECT_DAY < day < RECONNECT_DAY)
+    events.append((DISCONNECT, partial(disconnect_now, "daily")))
     events.append((at(CHECKPOINT_DAY, 3), keep_checkpoint))
-    events.extend((h(n), lambda n=n: hourly_sync(n)) for n in range(HOURLY_SYNCS))
-    events.append((H_DISCONNECT, lambda: disconnect_now("hourly")))
+    events.extend((h(n), partial(hourly_sync, n)) for n in range(HOURLY_SYNCS))
+    events.append((H_DISCONNECT, partial(disconnect_now, "hourly")))
     events.sort(key=lambda e: e[0])
     with time_machine.travel(events[0][0], tick=False) as clock:
         for when, happen in events:
@@ -192,7 +202,225 @@ def factory(settings: Settings, db: None, sent: list[Job]) -> Iterator[sessionma
     estate.reset()
 
 
+# --- what the scenario implies ----------------------------------------------------------------
+
+GRACE = HOUR
+DAILY_CHECK, HOURLY_CHECK = "daily.widget.locked", "hourly.port.closed"
+DAILY_GAPS = [(Span(T0, at(0)), GapCause.NOT_CONNECTED),
+              (Span(at(OUTAGE[0] - 1) + DAY + GRACE, at(OUTAGE[-1] + 1)), GapCause.SYNC_FAILED),
+              (Span(DISCONNECT, at(RECONNECT_DAY)), GapCause.DISCONNECTED)]
+DAILY_COVERED = 180 * DAY - sum((span.length for span, _ in DAILY_GAPS), timedelta(0))
+HOURLY_GAPS = [(Span(T0, H0), GapCause.NOT_CONNECTED),
+               (Span(H_DISCONNECT, END), GapCause.DISCONNECTED)]
+PASSING, FAILING = EvidenceStatus.PASSING, EvidenceStatus.FAILING
+
+
+def check_period(factory: sessionmaker[Session], record: Record) -> None:
+    with factory() as s, s.begin():
+        scope_to_account(s, ACME)
+        audit = audits.create_audit(s, ACME, CUSTOMER, framework_id="soc2",
+                                    audit_type=AuditType.TYPE_II, title="SOC 2 Type II",
+                                    period_start=PERIOD_START, period_end=PERIOD_END, now=TODAY)
+        answer = audit_period(s, audit, GRACE, now=TODAY)
+    assert answer.period == Span(T0, END)
+    controls = {c.control.id: c for c in answer.controls}
+    cc61, cc66 = controls.pop("CC6.1"), controls.pop("CC6.6")
+
+    # CC6.1, served by the daily widgets: three gaps, two exceptions, three resources.
+    assert 180 * DAY - DAILY_COVERED == 2 * HOUR + (7 * DAY - GRACE) + (9 * DAY + 14 * HOUR)
+    assert cc61.covered == DAILY_COVERED
+    assert cc61.operating == DAILY_COVERED - 10 * DAY - 5 * DAY
+    assert cc61.coverage == DAILY_COVERED / (180 * DAY)
+    assert [(g.span, [c.kind for c in g.causes]) for g in cc61.gaps] == [
+        (span, [kind]) for span, kind in DAILY_GAPS]
+    outage = cc61.gaps[1].causes[0]
+    assert (outage.connection_id, outage.integration_id, outage.since) == (
+        record.daily[0], "daily", at(OUTAGE[0] - 1))
+    assert [(r.id, r.status, r.finished_at, r.error) for r in outage.runs] == [
+        (record.runs[at(day)][0], RunStatus.FAILED, at(day), estate.OUTAGE_ERROR)
+        for day in OUTAGE]
+    gone = cc61.gaps[2].causes[0]
+    assert (gone.connection_id, gone.since) == (record.daily[0], DISCONNECT)
+    assert [(e.span, [(r.integration_id, r.check_id, r.resource_id, r.failed_at, r.fixed_at,
+                       r.outcome) for r in e.resources]) for e in cc61.exceptions] == [
+        (Span(at(C_UNLOCKED[0]), at(C_UNLOCKED[-1] + 1)),
+         [("daily", DAILY_CHECK, "widget:c", at(C_UNLOCKED[0]), at(C_UNLOCKED[-1] + 1),
+           Outcome.FIXED)]),
+        (Span(at(RULE_CHANGE), at(B_UPGRADED)),
+         [("daily", DAILY_CHECK, "widget:b", at(RULE_CHANGE), at(B_UPGRADED), Outcome.FIXED)])]
+    assert [(m.check_id, m.resource_id, m.first_seen, m.last_seen, m.failed, m.seen)
+            for m in sorted(cc61.population, key=lambda m: m.resource_id)] == [
+        (DAILY_CHECK, f"widget:{name}", at(0), at(179), failed,
+         (Span(at(0), DISCONNECT), Span(at(RECONNECT_DAY), END)))
+        for name, failed in (("a", False), ("b", True), ("c", True))]
+    member = cc61.population[0]
+    assert member.connection_at(at(5)) == record.daily[0]
+    assert member.connection_at(at(105)) is None
+    assert member.connection_at(at(120)) == record.daily[1]
+
+    # CC6.6, served by the hourly ports for a week: five failing hours.
+    covered = H_DISCONNECT - H0
+    assert (cc66.covered, cc66.operating) == (covered, covered - 5 * HOUR)
+    assert [(g.span, [c.kind for c in g.causes]) for g in cc66.gaps] == [
+        (span, [kind]) for span, kind in HOURLY_GAPS]
+    assert cc66.gaps[1].causes[0].since == H_DISCONNECT
+    assert [(e.span, [(r.resource_id, r.failed_at, r.fixed_at, r.outcome) for r in e.resources])
+            for e in cc66.exceptions] == [
+        (Span(h(SSH_OPEN[0]), h(SSH_OPEN[-1] + 1)),
+         [("port:ssh", h(SSH_OPEN[0]), h(SSH_OPEN[-1] + 1), Outcome.FIXED)])]
+    assert [(m.resource_id, m.first_seen, m.last_seen, m.failed, m.seen)
+            for m in sorted(cc66.population, key=lambda m: m.resource_id)] == [
+        (f"port:{name}", H0, h(HOURLY_SYNCS - 1), failed, (Span(H0, H_DISCONNECT),))
+        for name, failed in (("https", False), ("ssh", True))]
+
+    # Every other control of the framework: no evidence of this account, so none of it.
+    assert controls
+    for c in controls.values():
+        assert (c.covered, c.operating, c.exceptions, c.population) == (
+            timedelta(0), timedelta(0), (), ()), c.control.id
+
+
+def evidence(s: Session, integration: str, when: datetime) -> dict[str, EvidenceStatus]:
+    conn = connection_at(s, integration, when)
+    page = evidence_at(s, ACME, [conn.id] if conn else [], when, limit=50)
+    assert page.total == len(page.items)
+    return {i.resource_id: i.status for i in page.items}
+
+
+def check_as_of(factory: sessionmaker[Session]) -> None:
+    ok = {"widget:a": PASSING, "widget:b": PASSING, "widget:c": PASSING}
+    with factory() as s:
+        scope_to_account(s, ACME)
+        assert evidence(s, "daily", at(0, 1)) == {}  # before the connection existed
+        assert evidence(s, "daily", at(0)) == ok
+        assert evidence(s, "daily", at(25)) == {**ok, "widget:c": FAILING}
+        assert evidence(s, "daily", at(63, 12)) == ok  # the outage changed no verdict
+        assert evidence(s, "daily", at(RULE_CHANGE, 1)) == ok
+        assert evidence(s, "daily", at(92)) == {**ok, "widget:b": FAILING}
+        assert evidence(s, "daily", at(B_UPGRADED)) == ok
+        assert evidence(s, "daily", at(105)) == {}  # disconnected
+        assert evidence(s, "daily", at(120)) == ok
+        assert evidence(s, "hourly", H0 - MINUTE) == {}
+        assert evidence(s, "hourly", h(SSH_OPEN[0]) + MINUTE) == {
+            "port:https": PASSING, "port:ssh": FAILING}
+        assert evidence(s, "hourly", h(SSH_OPEN[-1] + 1)) == {
+            "port:https": PASSING, "port:ssh": PASSING}
+        assert evidence(s, "hourly", H_DISCONNECT) == {}
+
+        connected, counts = controls_at(s, "daily", at(25))
+        cc61 = next(c for c in counts if c.control.key == "soc2-cc6.1")
+        assert connected and (cc61.status, cc61.passing, cc61.failing) == (
+            ControlStatus.FAILING, 2, 1)
+        connected, counts = controls_at(s, "daily", at(105))
+        assert not connected and all(c.total == 0 for c in counts)
+
+
+def rejudged(factory: sessionmaker[Session], settings: Settings, *, apply: bool) -> list[Any]:
+    with factory() as s, s.begin():
+        scope_to_account(s, ACME)
+        report = rejudge(s, settings, account_id=ACME, apply=apply, now=TODAY)
+    assert report.failures == []
+    assert (report.connections, report.checks) == (3, 3)
+    return [(c.connection_id, c.check_id, c.resource_id, c.valid_from, c.valid_to,
+             c.old_status, c.new_status, c.old_check_version, c.new_check_version, c.title)
+            for c in report.changes]
+
+
+def check_rejudge(factory: sessionmaker[Session], settings: Settings, record: Record) -> None:
+    """Today's rule (version 2) over the stored snapshots: widget b, judged passing by version
+    1 while its firmware was 1 (the states from day 0 and from day 20), fails; the state from
+    day 30 was last judged by version 2 already (day 90's sync), so nothing else changes."""
+    estate.ESTATE["sealed"] = True  # any provider call raises
+    expected = [(record.daily[0], DAILY_CHECK, "widget:b", start, end, "passing", "failing", 1,
+                 2, "Widget b is locked on firmware 1")
+                for start, end in ((at(0), at(C_UNLOCKED[0])),
+                                   (at(C_UNLOCKED[0]), at(C_UNLOCKED[-1] + 1)))]
+    assert rejudged(factory, settings, apply=False) == expected
+    assert rejudged(factory, settings, apply=True) == expected
+    with factory() as s:
+        judgements = [(j.resource_id, j.valid_from, j.valid_to, j.old_status, j.new_status,
+                       j.old_check_version, j.new_check_version, j.judged_at)
+                      for j in s.scalars(select(Judgement).order_by(Judgement.id))]
+    assert judgements == [("widget:b", start, end, PASSING, FAILING, 1, 2, TODAY)
+                          for _, _, _, start, end, *_ in expected]
+    assert rejudged(factory, settings, apply=False) == []  # recorded: nothing left to change
+    estate.ESTATE["sealed"] = False
+
+
+def as_superuser(factory: sessionmaker[Session], sql: str, **params: Any) -> None:
+    """Change rows behind the ledger's back: triggers off for this transaction only."""
+    with factory() as s, s.begin():
+        s.execute(text("SET LOCAL session_replication_role = replica"))
+        s.execute(text(sql), params)
+
+
+def verify(factory: sessionmaker[Session],
+           checkpoint: dict[str, Any] | None = None) -> ledger.Verdict:
+    with factory() as s:
+        return ledger.verify(s, ACME, checkpoint=checkpoint)
+
+
+def check_ledger(factory: sessionmaker[Session], record: Record) -> None:
+    kept = record.checkpoint  # signed on day 80, before the edit below
+    verdict = verify(factory, kept)
+    assert verdict.ok and verdict.checkpoint is not None and verdict.checkpoint.ok
+    assert 0 < kept["length"] < verdict.length
+    with factory() as s:
+        chain = list(s.scalars(select(LedgerEntry).where(LedgerEntry.account_id == ACME)
+                               .order_by(LedgerEntry.seq)))
+        version_id, status, title = s.execute(
+            select(EvidenceVersion.id, EvidenceVersion.status, EvidenceVersion.title)
+            .join(Evidence, Evidence.id == EvidenceVersion.evidence_id)
+            .where(Evidence.connection_id == record.daily[0],
+                   Evidence.resource_id == "widget:b",
+                   EvidenceVersion.recorded_at == at(B_UPGRADED))).one()
+    assert [e.seq for e in chain] == list(range(1, verdict.length + 1))
+    assert chain[-1].kind == LedgerKind.JUDGEMENT.value  # the rejudge --apply
+    covering = [e for e in chain if e.kind == LedgerKind.EVIDENCE_VERSIONS.value
+                and any(lo <= version_id <= hi for lo, hi in json.loads(e.content)["ids"])]
+    [entry] = covering
+    assert entry.seq > kept["length"]
+
+    # Widget b's day-95 version (passing) rewritten as failing, triggers bypassed.
+    as_superuser(factory, "UPDATE evidence_version SET status = 'failing', title = 'Widget b "
+                 "is unlocked' WHERE id = :id", id=version_id)
+    verdict = verify(factory, kept)
+    assert verdict.broken is not None and not verdict.ok
+    assert (verdict.broken.seq, verdict.broken.kind) == (entry.seq, "evidence_versions")
+    assert "was changed" in verdict.broken.reason
+    assert verdict.checkpoint is not None and verdict.checkpoint.ok  # its prefix still holds
+    with factory() as s, s.begin():
+        after = ledger.checkpoint_document(ledger.checkpoint(s, ACME, reason="after the edit",
+                                                             now=TODAY))
+    verdict = verify(factory, after)
+    assert verdict.checkpoint is not None and not verdict.checkpoint.ok
+    assert f"entry {entry.seq}, inside" in verdict.checkpoint.reason
+
+    as_superuser(factory, "UPDATE evidence_version SET status = :status, title = :title "
+                 "WHERE id = :id", id=version_id, status=status.value, title=title)
+    assert verify(factory).ok  # put back as it was: whole again
+
+    # One ledger row deleted: the day-45 daily run's completion.
+    run_id = record.runs[at(45)][0]
+    [gone] = [e for e in chain if e.kind == LedgerKind.RUN_COMPLETED.value
+              and e.subject == run_id]
+    as_superuser(factory, "DELETE FROM ledger_entry WHERE account_id = :account AND seq = :seq",
+                 account=ACME, seq=gone.seq)
+    verdict = verify(factory, kept)
+    assert verdict.broken is not None and verdict.broken.seq == gone.seq
+    assert f"entry {gone.seq} is missing" in verdict.broken.reason
+    assert gone.seq <= kept["length"]
+    assert verdict.checkpoint is not None and not verdict.checkpoint.ok
+
+
 def test_the_type_ii_record_of_180_days(factory: sessionmaker[Session], settings: Settings):
     record = simulate(factory, settings)
-    statuses = [st for _, st in record.runs.values()]
-    assert statuses.count(RunStatus.FAILED) == len(OUTAGE)
+    daily_days = [d for d in range(180) if not DISCONNECT_DAY < d < RECONNECT_DAY]
+    assert len(daily_days) == 171 and len(record.runs) == 171 + HOURLY_SYNCS
+    assert {when: status for when, (_, status) in record.runs.items()} == {
+        **{at(d): RunStatus.FAILED if d in OUTAGE else RunStatus.SUCCEEDED for d in daily_days},
+        **{h(n): RunStatus.SUCCEEDED for n in range(HOURLY_SYNCS)}}
+    check_period(factory, record)
+    check_as_of(factory)
+    check_rejudge(factory, settings, record)
+    check_ledger(factory, record)
