@@ -48,6 +48,7 @@ from engine.models import (
 )
 from engine.models.audit import ActorKind, AuditType
 from engine.models.ledger import LedgerEntry, LedgerKind
+from engine.models.snapshot import CollectorSnapshot, SnapshotKind, SnapshotSeen
 from engine.period import GapCause, Outcome, Span, audit_period
 from engine.rejudge import rejudge
 from engine.settings import Settings
@@ -213,6 +214,33 @@ DAILY_COVERED = 180 * DAY - sum((span.length for span, _ in DAILY_GAPS), timedel
 HOURLY_GAPS = [(Span(T0, H0), GapCause.NOT_CONNECTED),
                (Span(H_DISCONNECT, END), GapCause.DISCONNECTED)]
 PASSING, FAILING = EvidenceStatus.PASSING, EvidenceStatus.FAILING
+
+
+def check_snapshots(factory: sessionmaker[Session], record: Record) -> None:
+    """A snapshot is kept when what a collector read changed, not on every sync: the widgets
+    changed on days 20, 30 (back to day 0's content) and 95, the ports at two hours; the
+    bodies are content-addressed (day 30's is day 0's, the reconnect's is day 95's)."""
+    with factory() as s:
+        seen = s.execute(select(SnapshotSeen.connection_id, SnapshotSeen.collector,
+                                SnapshotSeen.valid_from, SnapshotSeen.valid_to,
+                                SnapshotSeen.sha256)
+                         .order_by(SnapshotSeen.valid_from, SnapshotSeen.id)).tuples().all()
+        bodies = s.scalars(select(CollectorSnapshot.sha256).where(
+            CollectorSnapshot.kind == SnapshotKind.SNAPSHOT)).all()
+    old, new = record.daily
+    widgets_from = [at(0), at(C_UNLOCKED[0]), at(C_UNLOCKED[-1] + 1), at(B_UPGRADED)]
+    ports_from = [h(0), h(SSH_OPEN[0]), h(SSH_OPEN[-1] + 1)]
+    assert [row[:4] for row in seen] == sorted(
+        [(old, estate.collect_widgets.name, start, end)
+         for start, end in zip(widgets_from, widgets_from[1:] + [None], strict=True)]
+        + [(record.hourly, estate.collect_ports.name, start, end)
+           for start, end in zip(ports_from, ports_from[1:] + [None], strict=True)]
+        + [(new, estate.collect_widgets.name, at(RECONNECT_DAY), None)], key=lambda row: row[2])
+    sha = {(row[0], row[2]): row[4] for row in seen}
+    assert sha[old, at(0)] == sha[old, at(C_UNLOCKED[-1] + 1)]
+    assert sha[old, at(B_UPGRADED)] == sha[new, at(RECONNECT_DAY)]
+    assert sha[record.hourly, h(0)] == sha[record.hourly, h(SSH_OPEN[-1] + 1)]
+    assert len(bodies) == len(set(sha.values())) == 5
 
 
 def check_period(factory: sessionmaker[Session], record: Record) -> None:
@@ -420,6 +448,7 @@ def test_the_type_ii_record_of_180_days(factory: sessionmaker[Session], settings
     assert {when: status for when, (_, status) in record.runs.items()} == {
         **{at(d): RunStatus.FAILED if d in OUTAGE else RunStatus.SUCCEEDED for d in daily_days},
         **{h(n): RunStatus.SUCCEEDED for n in range(HOURLY_SYNCS)}}
+    check_snapshots(factory, record)
     check_period(factory, record)
     check_as_of(factory)
     check_rejudge(factory, settings, record)
