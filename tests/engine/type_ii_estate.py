@@ -4,8 +4,11 @@ two in-process connectors whose estate the test controls.
 `daily` reads widgets; its check `daily.widget.locked` changes its rule half-way: version 1
 passes a locked widget, version 2 (DailyV2, registered in its place) also asks for firmware 2
 or later. `hourly` reads ports; `hourly.port.closed` passes a closed port. While `down` is set
-the provider cannot be reached (every run fails); while `sealed` is set any call to it raises,
-so a test can prove that nothing read the provider (rejudge works from stored snapshots).
+the provider cannot be reached: opening its session raises ProviderUnavailable, so the run
+fails (runner semantics: the same error raised inside a collector would instead end the run
+`partial`, its check storing a `scope:global` error row in place of the widgets). While `sealed`
+is set any call to it raises, so a test can prove that nothing read the provider (rejudge works
+from stored snapshots).
 """
 
 from __future__ import annotations
