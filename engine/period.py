@@ -447,7 +447,8 @@ def population_of(resources: Sequence[ResourceFacts], conns: dict[str, Connectio
     integration; last seen is the last run that verified its check while it was open."""
     grouped: dict[tuple[str, str, str], list[ResourceFacts]] = defaultdict(list)
     for r in resources:
-        grouped[(r.integration_id, r.check_id, r.resource_id)].append(r)
+        if not _read_error(r):
+            grouped[(r.integration_id, r.check_id, r.resource_id)].append(r)
     verified: dict[tuple[str, str], list[datetime]] = {}
     out = []
     for (integration, check_id, resource_id), facts in sorted(grouped.items()):
@@ -476,6 +477,13 @@ def population_of(resources: Sequence[ResourceFacts], conns: dict[str, Connectio
                           max(last, default=first), failed,
                           tuple(merge(s for s, _ in seen)), tuple(seen)))
     return out
+
+
+def _read_error(r: ResourceFacts) -> bool:
+    """The row a check stores when a collector could not read a scope (`scope:<name>`, status
+    error): a failed read, which the gaps account for, not a resource of the population."""
+    return r.resource_id.startswith("scope:") and all(
+        st is None or st is EvidenceStatus.ERROR for _, st in r.states)
 
 
 def control_period(control: Control, checks: Sequence[str],

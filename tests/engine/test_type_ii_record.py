@@ -453,3 +453,41 @@ def test_the_type_ii_record_of_180_days(factory: sessionmaker[Session], settings
     check_as_of(factory)
     check_rejudge(factory, settings, record)
     check_ledger(factory, record)
+
+
+def test_an_outage_inside_a_collector_is_a_gap_and_its_error_row_no_resource(
+        factory: sessionmaker[Session], settings: Settings):
+    """The provider answers 503 to the widgets' read (days 3–5) while its session opens: each
+    run ends partial with the check's error (a `scope:global` error row stands for the
+    widgets); the period counts those days as a sync_failed gap, and its population is still
+    the three widgets (the error row is a failed read, not a resource)."""
+    runs = {}
+    with time_machine.travel(at(0), tick=False) as clock:
+        for day in range(10):
+            clock.move_to(at(day), tick=False)
+            estate.ESTATE.update(widgets=widgets(0), unreadable=day in range(3, 6))
+            if day == 0:
+                conn_id, run_id, status = connect_and_sync(factory, settings, "daily",
+                                                           Frequency.DAILY)
+            else:
+                run_id, status = run_queued(factory, settings, conn_id, Trigger.SCHEDULED)
+            runs[day] = run_id, status
+    assert [status for _, status in runs.values()] == [RunStatus.SUCCEEDED] * 3 + [
+        RunStatus.PARTIAL] * 3 + [RunStatus.SUCCEEDED] * 4
+    with factory() as s, s.begin():
+        scope_to_account(s, ACME)
+        assert s.get_one(SyncRun, runs[3][0]).errors == [
+            {"check": DAILY_CHECK, "message": f"{estate.collect_widgets.name}: "
+                                              f"{estate.OUTAGE_ERROR}"}]
+        audit = audits.create_audit(s, ACME, CUSTOMER, framework_id="soc2",
+                                    audit_type=AuditType.TYPE_II, title="Ten days",
+                                    period_start=PERIOD_START, period_end=date(2026, 1, 11),
+                                    now=at(10))
+        [cc61] = audit_period(s, audit, GRACE, control_ids=["CC6.1"], now=at(10)).controls
+    assert [(g.span, [(c.kind, c.since, [r.id for r in c.runs]) for c in g.causes])
+            for g in cc61.gaps] == [
+        (Span(T0, at(0)), [(GapCause.NOT_CONNECTED, None, [])]),
+        (Span(at(3) + GRACE, at(6)),
+         [(GapCause.SYNC_FAILED, at(2), [runs[day][0] for day in range(3, 6)])])]
+    assert sorted(m.resource_id for m in cc61.population) == [
+        "widget:a", "widget:b", "widget:c"]

@@ -6,7 +6,8 @@ passes a locked widget, version 2 (DailyV2, registered in its place) also asks f
 or later. `hourly` reads ports; `hourly.port.closed` passes a closed port. While `down` is set
 the provider cannot be reached: opening its session raises ProviderUnavailable, so the run
 fails (runner semantics: the same error raised inside a collector would instead end the run
-`partial`, its check storing a `scope:global` error row in place of the widgets). While `sealed`
+`partial`, its check storing a `scope:global` error row in place of the widgets: `unreadable`
+does that). While `sealed`
 is set any call to it raises, so a test can prove that nothing read the provider (rejudge works
 from stored snapshots).
 """
@@ -35,7 +36,8 @@ from connectors.errors import ProviderUnavailable
 OUTAGE_ERROR = "Widgets Inc. did not answer: 503 Service Unavailable"
 MIN_FIRMWARE = 2
 
-ESTATE: dict[str, Any] = {"widgets": {}, "ports": {}, "down": False, "sealed": False}
+ESTATE: dict[str, Any] = {"widgets": {}, "ports": {}, "down": False, "unreadable": False,
+                          "sealed": False}
 
 
 class ProviderCalled(AssertionError):
@@ -43,7 +45,7 @@ class ProviderCalled(AssertionError):
 
 
 def reset() -> None:
-    ESTATE.update(widgets={}, ports={}, down=False, sealed=False)
+    ESTATE.update(widgets={}, ports={}, down=False, unreadable=False, sealed=False)
 
 
 def _reach(what: str) -> None:
@@ -60,6 +62,8 @@ class Token(BaseModel):
 @collector()
 def collect_widgets(session: dict[str, Any]) -> dict[str, dict[str, Any]]:
     _reach("widgets")
+    if ESTATE["unreadable"]:  # the session opened, the widgets' API answers 503
+        raise ProviderUnavailable(OUTAGE_ERROR)
     return copy.deepcopy(ESTATE["widgets"])
 
 
