@@ -24,12 +24,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aws_sync import REGIONS, api_calls, credentials, moto, seed  # bench/ is on the path
+from aws_sync import (  # bench/ is on the path
+    REGIONS,
+    api_calls,
+    credentials,
+    delete_account,
+    moto,
+    seed,
+)
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.aws import AwsConnector
@@ -90,18 +97,6 @@ def timed_rejudge(factory: sessionmaker[Session], settings: Settings, conn_id: s
                  f"{len(report.failures)} failures")
 
 
-def cleanup(factory: sessionmaker[Session], account: str) -> None:
-    """Every row of the bench account (the ledger's triggers and foreign keys off for it)."""
-    with factory() as s, s.begin():
-        s.execute(text("SET LOCAL session_replication_role = replica"))
-        tables = s.scalars(text(
-            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND column_name = 'account_id'")).all()
-        for table in tables:
-            s.execute(text(f'DELETE FROM "{table}" WHERE account_id = :a'),  # noqa: S608
-                      {"a": account})
-        s.execute(text("DELETE FROM account WHERE id = :a"), {"a": account})
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -141,7 +136,7 @@ def main() -> None:
             with console.status("rejudging…"):
                 judged = timed_rejudge(factory, settings, conn_id, endpoint)
         finally:
-            cleanup(factory, account)
+            delete_account(factory, account)
     table = Table(title=f"Rejudge vs sync: {args.buckets:,} buckets + the acme estate, "
                         f"{len(REGIONS)} regions, {len(AwsConnector.checks)} checks, "
                         f"+{args.latency_ms:g} ms per request ({datetime.now(UTC):%Y-%m-%d})")
