@@ -71,7 +71,7 @@ JOIN LATERAL (
 ) v ON TRUE
 WHERE e.account_id = :account_id AND e.connection_id = ANY(:connections)
   AND e.first_seen_at <= :at AND v.change <> 'closed'
-  AND (CAST(:check_id AS text) IS NULL OR e.check_id = :check_id)
+  AND (CAST(:check_ids AS text[]) IS NULL OR e.check_id = ANY(:check_ids))
   AND (CAST(:resource_id AS text) IS NULL OR e.resource_id = :resource_id)
   AND (CAST(:status AS text) IS NULL OR v.status = CAST(:status AS evidence_status))
 """
@@ -81,12 +81,15 @@ SELECT e.id, e.connection_id, e.check_id, e.resource_id, e.resource_type, e.firs
 {_AT}
 ORDER BY e.check_id, e.resource_id, e.id
 LIMIT :limit OFFSET :offset
-""").bindparams(bindparam("connections", type_=ARRAY(String)))
-_TOTAL = text(f"SELECT count(*) {_AT}").bindparams(bindparam("connections", type_=ARRAY(String)))
+""").bindparams(bindparam("connections", type_=ARRAY(String)),
+                bindparam("check_ids", type_=ARRAY(String)))
+_TOTAL = text(f"SELECT count(*) {_AT}").bindparams(bindparam("connections", type_=ARRAY(String)),
+                                                  bindparam("check_ids", type_=ARRAY(String)))
 _COUNTS = text(f"""
 SELECT e.check_id, v.status, count(*) AS n {_AT}
 GROUP BY e.check_id, v.status
-""").bindparams(bindparam("connections", type_=ARRAY(String)))
+""").bindparams(bindparam("connections", type_=ARRAY(String)),
+                bindparam("check_ids", type_=ARRAY(String)))
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,10 @@ def evidence_at(session: Session, account_id: str, connection_ids: Sequence[str]
     resource."""
     if not connection_ids:
         return EvidencePageAt([], 0)
+    # a check named by `replaces=` answers its own history and its replacements' rows
+    check_ids = list(catalog().resolve_check(check_id)) if check_id else None
     params = {"account_id": account_id, "connections": list(connection_ids), "at": at,
-              "check_id": check_id, "resource_id": resource_id,
+              "check_ids": check_ids, "resource_id": resource_id,
               "status": status.value if status else None}
     rows = session.execute(_PAGE, {**params, "limit": limit, "offset": offset}).all()
     total = session.scalar(_TOTAL, params) or 0
@@ -135,7 +140,7 @@ def controls_at(session: Session, integration_id: str,
     if conn is not None:
         for r in session.execute(_COUNTS, {
                 "account_id": account_of(session), "connections": [conn.id], "at": at,
-                "check_id": None, "resource_id": None, "status": None}):
+                "check_ids": None, "resource_id": None, "status": None}):
             counts[(r.check_id, r.status)] = int(r.n)
     return conn is not None, _roll_up(check_ids, counts)
 
@@ -183,7 +188,7 @@ def account_controls_at(session: Session, at: datetime, *, framework_id: str | N
     ids = [r.id for r in live]
     counts: dict[tuple[str, str], int] = {}
     for r in session.execute(_COUNTS, {"account_id": account_id, "connections": ids, "at": at,
-                                       "check_id": None, "resource_id": None, "status": None}):
+                                       "check_ids": None, "resource_id": None, "status": None}):
         counts[(r.check_id, r.status)] = counts.get((r.check_id, r.status), 0) + int(r.n)
     integrations = sorted({r.integration_id for r in live})
     check_ids = {c.id for i in integrations for c in known[i].checks}

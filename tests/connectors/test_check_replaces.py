@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ from connectors.base import (
     collector,
 )
 from engine import ledger, registry
+from engine.as_of import list_evidence_at
 from engine.db import Job, session_factory
 from engine.frameworks import load_catalog
 from engine.integrations import list_evidence
@@ -189,6 +191,10 @@ def test_while_the_alias_is_declared_both_ids_run_and_a_filter_on_the_old_id_ans
     assert filtered(factory, SEALED) == {(c, r) for c in (SEALED, LID.id, BASE.id)
                                          for r in widgets}
     assert filtered(factory, LID.id) == {(LID.id, r) for r in widgets}  # a new id: itself
+    with scope_to_account(factory(), "acme") as s:  # the same through ?as_of=
+        page = list_evidence_at(s, "renamed", datetime.now(UTC), limit=200, offset=0,
+                                check_id=SEALED)
+    assert {(row.check_id, row.resource_id) for row in page.items} == filtered(factory, SEALED)
 
 
 def test_once_the_alias_is_gone_the_old_rows_are_closed_with_versions_not_deleted(
