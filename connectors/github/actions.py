@@ -9,7 +9,7 @@ from typing import Any
 
 from connectors.base import PermissionMissing, Result, Severity, check, collector
 from connectors.github.org import organization
-from connectors.github.repos import Repository, archived, repositories
+from connectors.github.repos import Repository, archived, repositories, unread_setting
 from connectors.github.session import ORG_ADMIN, REPO_ADMIN, GithubSession
 
 _ALLOWED = {"local_only": "only actions defined in the organization's own repositories",
@@ -166,10 +166,7 @@ def repo_workflow_token_read_only(repos: list[RepoWorkflowPermissions]) -> Itera
             yield archived(repo)
             continue
         if entry.default_workflow_permissions is None:
-            reason = entry.read_error or "not read"
-            yield Result.error(repo.resource_id, f"Could not read the default workflow "
-                               f"permissions of {repo.full_name}: {reason}",
-                               {"repository": repo.full_name, "error": reason})
+            yield unread_setting(repo, "the default workflow permissions of", entry.read_error)
             continue
         default = entry.default_workflow_permissions
         title = (f"Workflows in {repo.full_name} get a read-only GITHUB_TOKEN by default"

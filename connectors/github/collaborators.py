@@ -20,7 +20,7 @@ from github.NamedUser import NamedUser
 from github.PaginatedList import PaginatedList
 
 from connectors.base import PermissionMissing, Result, Severity, check, collector
-from connectors.github.repos import Repository, archived, repositories
+from connectors.github.repos import Repository, archived, repositories, unread_setting
 from connectors.github.session import REPO_METADATA, GithubSession
 
 
@@ -87,10 +87,7 @@ def outside_collaborator_admins(repos: list[OutsideCollaborators]) -> Iterator[R
             yield archived(repo)
             continue
         if entry.collaborators is None:
-            reason = entry.read_error or "not read"
-            yield Result.error(repo.resource_id, f"Could not read the outside collaborators of "
-                               f"{repo.full_name}: {reason}",
-                               {"repository": repo.full_name, "error": reason})
+            yield unread_setting(repo, "the outside collaborators of", entry.read_error)
             continue
         admins = sorted(c.login for c in entry.collaborators if c.admin)
         data = {"repository": repo.full_name,
@@ -188,10 +185,7 @@ def stale_outside_collaborators(repos: list[CollaboratorActivity]) -> Iterator[R
             yield archived(repo)
             continue
         if entry.collaborators is None:
-            reason = entry.read_error or "not read"
-            yield Result.error(repo.resource_id, f"Could not read the outside collaborators' "
-                               f"activity in {repo.full_name}: {reason}",
-                               {"repository": repo.full_name, "error": reason})
+            yield unread_setting(repo, "the outside collaborators' activity in", entry.read_error)
             continue
         stale = sorted(a.login for a in entry.collaborators if is_stale(a, entry.read_at))
         # read_at is left out of the evidence: it changes every sync while nothing else did

@@ -114,10 +114,7 @@ def unread(entry: RepoItems[Any], what: str) -> Result | None:
     if entry.repo.archived:
         return archived(entry.repo)
     if entry.items is None:
-        reason = entry.read_error or "not read"
-        return Result.error(entry.repo.resource_id, f"Could not read {what} of "
-                            f"{entry.repo.full_name}: {reason}",
-                            {"repository": entry.repo.full_name, "error": reason})
+        return unread_setting(entry.repo, f"{what} of", entry.read_error)
     return None
 
 
@@ -149,6 +146,20 @@ def archived(repo: Repository) -> Result:
     return Result.not_applicable(repo.resource_id,
                                  f"Repository {repo.full_name} is archived (read-only)",
                                  {"repository": repo.full_name, "archived": True})
+
+
+def unread_setting(repo: Repository, what: str, reason: str | None) -> Result:
+    """The verdict of a repository check whose setting could not be read: `what` names it,
+    ending in its preposition ("the push protection setting of")."""
+    reason = reason or "not read"
+    return Result.error(repo.resource_id, f"Could not read {what} {repo.full_name}: {reason}",
+                        {"repository": repo.full_name, "error": reason})
+
+
+def _security_unread(repo: Repository) -> str:
+    """Why a repository's security_and_analysis is missing."""
+    return repo.read_error or (f"GitHub shows security_and_analysis only to repository "
+                               f"admins (the token needs {REPO_ADMIN})")
 
 
 @check(id="github.repo.public_visibility_allowed", severity=Severity.HIGH,
@@ -189,11 +200,7 @@ def secret_scanning_enabled(repos: list[Repository]) -> Iterator[Result]:
             yield archived(repo)
             continue
         if repo.read_error is not None or repo.security_and_analysis is None:
-            reason = repo.read_error or (f"GitHub shows security_and_analysis only to "
-                                         f"repository admins (the token needs {REPO_ADMIN})")
-            yield Result.error(repo.resource_id, f"Could not read the secret scanning setting "
-                               f"of {repo.full_name}: {reason}",
-                               {"repository": repo.full_name, "error": reason})
+            yield unread_setting(repo, "the secret scanning setting of", _security_unread(repo))
             continue
         status = repo.security_and_analysis.get("secret_scanning", "disabled")
         push = repo.security_and_analysis.get("secret_scanning_push_protection")
@@ -218,11 +225,7 @@ def secret_scanning_push_protection_enabled(repos: list[Repository]) -> Iterator
             yield archived(repo)
             continue
         if repo.read_error is not None or repo.security_and_analysis is None:
-            reason = repo.read_error or (f"GitHub shows security_and_analysis only to "
-                                         f"repository admins (the token needs {REPO_ADMIN})")
-            yield Result.error(repo.resource_id, f"Could not read the push protection setting "
-                               f"of {repo.full_name}: {reason}",
-                               {"repository": repo.full_name, "error": reason})
+            yield unread_setting(repo, "the push protection setting of", _security_unread(repo))
             continue
         push = repo.security_and_analysis.get("secret_scanning_push_protection", "disabled")
         title = (f"Repository {repo.full_name} blocks pushes containing secrets"
